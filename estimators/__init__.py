@@ -15,6 +15,7 @@ Every scorer returns a finite float (higher is better) or raises a subclass of
 from estimators import (  # noqa: F401  (imported for their registrations)
     ensembles,
     etran,
+    evaluation,
     gbc,
     hscore,
     leep,
@@ -28,7 +29,6 @@ from estimators import (  # noqa: F401  (imported for their registrations)
     tmi,
     transrate,
 )
-from estimators import evaluation
 from estimators._api import (
     ScoreResult,
     get_scorer,

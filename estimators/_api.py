@@ -22,6 +22,8 @@ from estimators.errors import (
 )
 
 R = TypeVar("R")
+# torch.linalg.LinAlgError is a RuntimeError subclass not exported in torch's type stubs.
+_TORCH_LINALG_ERROR: type[Exception] = getattr(torch.linalg, "LinAlgError", RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def _run_guarded(spec: ScorerSpec, call: Callable[[], R]) -> R:
             return call()
     except ZoorankError:
         raise
-    except (ArithmeticError, np.linalg.LinAlgError, torch.linalg.LinAlgError, ValueError, RuntimeError) as exc:
+    except (ArithmeticError, np.linalg.LinAlgError, _TORCH_LINALG_ERROR, ValueError, RuntimeError) as exc:
         raise NumericalError(
             f"{spec.name!r} failed numerically on these inputs: {type(exc).__name__}: {exc}",
             scorer=spec.name,
@@ -94,7 +96,7 @@ def _prepare(spec: ScorerSpec, params: dict[str, Any]) -> tuple[dict[str, Any], 
 def score_details(
     name: str,
     *,
-    labels: Any,
+    labels: Any = None,
     features: Any = None,
     source_probs: Any = None,
     source_mean: Any = None,
@@ -122,7 +124,7 @@ def score_details(
 def score(
     name: str,
     *,
-    labels: Any,
+    labels: Any = None,
     features: Any = None,
     source_probs: Any = None,
     source_mean: Any = None,
@@ -134,7 +136,7 @@ def score(
     Args:
         name: a ``model``-kind scorer (see :func:`list_scorers`).
         labels: ``(N,)`` target class ids (any ids; re-encoded internally), or ``(N, K)`` float targets for
-            ``logme``.
+            ``logme``. May be omitted for scorers that do not need labels (``etran_energy``).
         features: ``(N, D)`` penultimate features (numpy or torch; float32 or float64).
         source_probs: ``(N, C_s)`` source-head softmax probabilities (LEEP, NCE).
         source_mean, source_std: ``(D,)`` source-data feature statistics (PED).

@@ -14,5 +14,5 @@ def minmax_scale(values: Mapping[str, float]) -> dict[str, float]:
     lo, hi = min(values.values()), max(values.values())
     span = hi - lo
     if not span > 0:
-        return {k: 0.0 for k in values}
+        return dict.fromkeys(values, 0.0)
     return {k: (v - lo) / span for k, v in values.items()}

@@ -161,13 +161,12 @@ def _encode_labels(labels: Any) -> tuple[np.ndarray, np.ndarray]:
         raise InvalidInputError("labels is empty", param="labels")
     if y.dtype.kind == "c":
         raise InvalidInputError(f"labels must be class ids, got dtype {y.dtype}", param="labels")
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise InvalidInputError(
-                "labels must be integer class ids; got non-integral floats "
-                "(2-D float targets are accepted by 'logme' only)",
-                param="labels",
-            )
+    if y.dtype.kind == "f" and (not np.all(np.isfinite(y)) or not np.all(y == np.round(y))):
+        raise InvalidInputError(
+            "labels must be integer class ids; got non-integral floats "
+            "(2-D float targets are accepted by 'logme' only)",
+            param="labels",
+        )
     try:
         classes, codes = np.unique(y, return_inverse=True)
     except TypeError as exc:
@@ -178,7 +177,7 @@ def _encode_labels(labels: Any) -> tuple[np.ndarray, np.ndarray]:
 def check_scoring_inputs(
     spec: ScorerSpec,
     *,
-    labels: Any,
+    labels: Any = None,
     features: Any = None,
     source_probs: Any = None,
     source_mean: Any = None,
@@ -212,8 +211,17 @@ def check_scoring_inputs(
     used = set(spec.needs) | set(spec.optional)
     compute = _DTYPES[dtype or "float64"]
 
-    feats = _float_tensor(features, "features", 2, compute) if "features" in used and features is not None else None
+    feats = (
+        _float_tensor(features, "features", 2, compute)
+        if "features" in used and features is not None
+        else None
+    )
     device = feats.device if feats is not None else torch.device("cpu")
+    if labels is None:
+        # Only scorers that do not need labels (etran_energy) may omit them: their samples form one class.
+        if "labels" in spec.needs or feats is None:
+            raise InvalidInputError(f"{spec.name!r} needs 'labels', which was not given", param="labels")
+        labels = np.zeros(feats.shape[0], dtype=np.int64)
 
     targets: torch.Tensor | None = None
     codes_t: torch.Tensor | None = None
@@ -246,7 +254,7 @@ def check_scoring_inputs(
             )
         smallest = int(counts.min())
         if smallest < spec.min_per_class:
-            cls = classes[int(torch.argmin(counts))]
+            cls = classes[int(torch.argmin(counts))].item()
             raise DegenerateInputError(
                 f"class {cls!r} has {smallest} sample(s); {spec.name!r} needs at least "
                 f"{spec.min_per_class} per class",

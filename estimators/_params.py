@@ -99,7 +99,8 @@ def check_params(
     if unknown:
         valid = ", ".join(sorted(defaults)) or "none"
         raise InvalidParameterError(
-            f"{scorer!r} got unknown parameter(s) {', '.join(map(repr, unknown))}; valid parameters: {valid}.",
+            f"{scorer!r} got unknown parameter(s) {', '.join(map(repr, unknown))}; "
+            f"valid parameters: {valid}.",
             param=unknown[0],
         )
     merged = {**defaults, **given}

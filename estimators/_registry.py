@@ -109,7 +109,7 @@ class ScorerSpec:
             "kind": self.kind,
             "needs": list(self.needs),
             "optional": list(self.optional),
-            "params": {k: v for k, v in self.defaults.items()},
+            "params": dict(self.defaults.items()),
             "constraints": {k: c.describe() for k, c in self.constraints.items()},
             "min_classes": self.min_classes,
             "min_per_class": self.min_per_class,
@@ -152,9 +152,7 @@ def register_scorer(
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(fn)
         defaults = {
-            p.name: p.default
-            for p in sig.parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
+            p.name: p.default for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
         missing = [k for k, v in defaults.items() if v is inspect.Parameter.empty]
         if missing:

@@ -77,6 +77,18 @@ class TooManyCorruptImagesError(DatasetError):
     code = "too-many-corrupt-images"
 
 
+class UnreadableImageError(DatasetError):
+    """One image could not be decoded (corrupt, truncated or not an allowed format); it is counted."""
+
+    code = "unreadable-image"
+
+
+class ImageLimitError(UnreadableImageError):
+    """One image exceeds the pixel limit (decompression-bomb guard); refused before decoding."""
+
+    code = "image-limit"
+
+
 class FeatureStoreError(ZoorankError):
     """The content-addressed feature store is unreadable or inconsistent."""
 

@@ -75,7 +75,9 @@ def scoring_inputs(draw: st.DrawFn, max_classes: int = 6, max_per_class: int = 4
         ids = np.sort(rng.choice(1000, size=n_cls, replace=False))
         labels = ids[labels]
     c_s = draw(st.integers(1, 30))
-    probs = _probs(rng, len(labels), c_s, draw(st.sampled_from(["smooth", "peaked", "onehot", "zero_cols"])), dtype)
+    probs = _probs(
+        rng, len(labels), c_s, draw(st.sampled_from(["smooth", "peaked", "onehot", "zero_cols"])), dtype
+    )
     if draw(st.booleans()):
         source_mean = rng.standard_normal(d) * scale
         source_std = np.abs(rng.standard_normal(d)) * scale

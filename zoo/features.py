@@ -1,0 +1,390 @@
+"""Feature extraction: images -> penultimate features (N, D) and source-head probabilities (N, C_s).
+
+The model is any ``nn.Module`` with the zoo's feature contract (``zoo.models.load_model`` builds one)::
+
+    features, logits = model(x)   # x (B, C, S, S) float; features (B, D); logits (B, C_s) or None
+
+Pipeline, and why each step is where it is:
+
+* **Decoding and geometry in DataLoader workers** (``num_workers`` processes; 0 decodes inline): each
+  worker decodes one image under the pixel limit, converts its channels first (grey -> RGB by
+  replication, RGB -> grey by luma, as the entry's ``Preprocessing.channels`` demands), resizes/crops
+  with Pillow and returns **uint8 HWC**. uint8 is 4x less inter-process and host-to-device traffic than
+  float, and a stack of HWC images *is* an NCHW batch in ``channels_last`` layout after a free permute.
+* **Normalisation on the model's device**, batched: ``(x / 255 - mean) / std`` as one fused
+  multiply-add per element, on the GPU when there is one.
+* **Forward** under ``torch.inference_mode`` with the model and input in ``channels_last`` (faster
+  convolutions on CPU/oneDNN and tensor cores), in **bf16 autocast on CUDA only** (CPU bf16 is slower on
+  most hosts and changes numbers for nothing).
+* **Probabilities** are ``softmax(logits)`` computed in float64 and stored as float32, so every row sums
+  to 1 within float32 rounding (the scorers' gate checks 1 +- 1e-6).
+* **Corrupt images** (unreadable, truncated, over the pixel limit, wrong format) are skipped, counted and
+  reported with their keys and reasons; the extraction fails with :class:`TooManyCorruptImagesError` as
+  soon as their fraction exceeds ``corrupt_threshold`` (it can only grow), or when none decodes.
+
+Rows keep the dataset's stable order (corrupt samples removed), so ``features[i]`` belongs to ``keys[i]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+
+from zoo._api import Preprocessing
+from zoo.datasets._dataset import Dataset
+from zoo.datasets.images import convert_channels
+from zoo.errors import DatasetError, DatasetFormatError, ModelLoadError, TooManyCorruptImagesError
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CORRUPT_THRESHOLD",
+    "DEFAULT_NUM_WORKERS",
+    "EXTRACTOR_VERSION",
+    "CorruptImage",
+    "FeatureSet",
+    "ImageTransform",
+    "ProgressCallback",
+    "check_corrupt",
+    "extract_features",
+    "extractor_config",
+]
+
+#: Bumped whenever extraction can produce different numbers for the same inputs (part of store keys).
+EXTRACTOR_VERSION = "1"
+#: Images per forward pass (``Settings.batch_size``).
+DEFAULT_BATCH_SIZE = 64
+#: Decoding worker processes (``Settings.workers``); 0 decodes in the calling process.
+DEFAULT_NUM_WORKERS = 0
+#: Largest tolerated fraction of undecodable images (``Settings.corrupt_image_threshold``).
+DEFAULT_CORRUPT_THRESHOLD = 0.01
+
+#: ``progress(images_done, images_total)``, called once before the first batch and after every batch.
+ProgressCallback = Callable[[int, int], None]
+
+_RESAMPLE = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+
+@dataclass(frozen=True)
+class CorruptImage:
+    """One sample that could not be used, with the decoder's reason."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSet:
+    """What one model saw on one (sampled) dataset.
+
+    Attributes:
+        features: (N, D) float32 penultimate features, row ``i`` for ``keys[i]``.
+        labels: (N,) int64 target labels indexing ``classes``.
+        keys: (N,) sample keys, in the dataset's stable order.
+        classes: (K,) target class names.
+        probs: (N, C_s) float32 source-head probabilities (rows sum to 1), or None for headless models.
+        corrupt: samples skipped because they could not be decoded (not in the rows above).
+        total: samples attempted, ``N + len(corrupt)``.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    keys: tuple[str, ...]
+    classes: tuple[str, ...]
+    probs: np.ndarray | None
+    corrupt: tuple[CorruptImage, ...] = ()
+    total: int = -1
+
+    def __post_init__(self) -> None:
+        n = len(self.keys)
+        if self.features.ndim != 2 or self.features.shape[0] != n or self.labels.shape != (n,):
+            raise ValueError(
+                f"FeatureSet parts disagree: features {self.features.shape}, "
+                f"labels {self.labels.shape}, {n} keys"
+            )
+        if self.probs is not None and (self.probs.ndim != 2 or self.probs.shape[0] != n):
+            raise ValueError(f"FeatureSet probs must be ({n}, C_s), got {self.probs.shape}")
+        if self.total == -1:
+            object.__setattr__(self, "total", n + len(self.corrupt))
+        if self.total != n + len(self.corrupt):
+            raise ValueError(f"FeatureSet total {self.total} != {n} rows + {len(self.corrupt)} corrupt")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def corrupt_fraction(self) -> float:
+        """Fraction of attempted samples that could not be decoded."""
+        return len(self.corrupt) / self.total if self.total else 0.0
+
+    def check_corrupt(self, threshold: float = DEFAULT_CORRUPT_THRESHOLD) -> None:
+        """Re-apply a corrupt-image threshold (e.g. to a stored result computed under another one).
+
+        Raises:
+            TooManyCorruptImagesError: more than ``threshold`` of the samples were undecodable.
+        """
+        check_corrupt(self.corrupt, self.total, threshold)
+
+
+def check_corrupt(corrupt: Sequence[CorruptImage], total: int, threshold: float) -> None:
+    """Raise when ``len(corrupt) / total`` exceeds ``threshold`` (at the threshold passes).
+
+    Raises:
+        TooManyCorruptImagesError: with the count, the total and up to five example keys and reasons.
+    """
+    if len(corrupt) > threshold * total + 1e-9:
+        examples = "; ".join(f"{c.key}: {c.reason}" for c in corrupt[:5])
+        raise TooManyCorruptImagesError(
+            f"{len(corrupt)} of {total} images could not be decoded, more than the corrupt-image "
+            f"threshold {threshold:g} allows (e.g. {examples})",
+            param="corrupt_image_threshold",
+            corrupt=len(corrupt),
+            total=total,
+        )
+
+
+class ImageTransform:
+    """Decoded PIL image -> uint8 tensor (S, S, C) following an entry's :class:`Preprocessing`.
+
+    Steps: channel conversion first (so resizing sees the model's colour space), then
+
+    * ``crop="center"``: resize the shorter side to ``resize`` (or ``input_size``) as torchvision's
+      ``Resize(int)`` does (longer side ``int(short * long / short_side)``), then centre-crop
+      ``input_size`` (offsets rounded like torchvision's ``CenterCrop``);
+    * ``crop="none"``: resize straight to ``input_size x input_size`` (``resize`` is ignored).
+
+    Normalisation is *not* done here (see the module docstring). Picklable, so workers can use it.
+    """
+
+    def __init__(self, prep: Preprocessing) -> None:
+        if prep.channels not in (1, 3):
+            raise ValueError(f"Preprocessing.channels must be 1 or 3, got {prep.channels}")
+        if len(prep.mean) != prep.channels or len(prep.std) != prep.channels:
+            raise ValueError(f"Preprocessing mean/std need {prep.channels} values each")
+        if any(s <= 0 for s in prep.std):
+            raise ValueError("Preprocessing std values must be > 0")
+        if prep.input_size < 1:
+            raise ValueError("Preprocessing.input_size must be >= 1")
+        if prep.crop == "center" and (prep.resize or prep.input_size) < prep.input_size:
+            raise ValueError("Preprocessing.resize must be >= input_size for a centre crop")
+        if prep.interpolation not in _RESAMPLE:
+            raise ValueError(f"unknown interpolation {prep.interpolation!r}")
+        self.channels = prep.channels
+        self.size = prep.input_size
+        self.short = prep.resize or prep.input_size
+        self.crop = prep.crop
+        self.resample = _RESAMPLE[prep.interpolation]
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        img = convert_channels(img, self.channels)
+        s = self.size
+        if self.crop == "center":
+            w, h = img.size
+            if w <= h:
+                nw, nh = self.short, int(self.short * h / w)
+            else:
+                nw, nh = int(self.short * w / h), self.short
+            if (nw, nh) != (w, h):
+                img = img.resize((nw, nh), self.resample)
+            left, top = int(round((nw - s) / 2.0)), int(round((nh - s) / 2.0))
+            if (nw, nh) != (s, s):
+                img = img.crop((left, top, left + s, top + s))
+        elif img.size != (s, s):
+            img = img.resize((s, s), self.resample)
+        arr = np.array(img, dtype=np.uint8)  # a writable copy: (S, S) or (S, S, 3)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        return torch.from_numpy(arr)
+
+    def blank(self) -> torch.Tensor:
+        """Placeholder (S, S, C) for a sample that failed to decode (never fed to the model)."""
+        return torch.zeros((self.size, self.size, self.channels), dtype=torch.uint8)
+
+
+class _Decoded(TorchDataset[tuple[torch.Tensor, int, str]]):
+    """Worker-side view of a dataset: index -> (uint8 HWC tensor, index, "" or the failure reason)."""
+
+    def __init__(self, dataset: Dataset, transform: ImageTransform) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        try:
+            img = self.dataset.load_image(i)
+        except DatasetError as exc:  # UnreadableImageError / ImageLimitError from the decoder
+            return self.transform.blank(), i, exc.message or type(exc).__name__
+        try:
+            return self.transform(img), i, ""
+        except (OSError, ValueError) as exc:  # e.g. a mode Pillow cannot convert
+            return self.transform.blank(), i, f"{type(exc).__name__}: {exc}"
+
+
+def _module_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def extractor_config(dataset: Dataset, device: str | torch.device, *, amp: bool = True) -> dict[str, Any]:
+    """Everything about the extraction itself that can change the stored numbers (a store-key part).
+
+    Includes the decode policy (pixel limit and formats decide which images are skipped) and the
+    numeric precision (bf16 autocast on CUDA gives different features than float32 on CPU).
+    """
+    dev = torch.device(device)
+    return {
+        "version": EXTRACTOR_VERSION,
+        "precision": "bf16-autocast" if (amp and dev.type == "cuda") else "float32",
+        "max_image_pixels": dataset.max_pixels,
+        "formats": list(dataset.formats),
+    }
+
+
+def _split_output(out: Any, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise ModelLoadError("feature model must return (features, logits or None)")
+    feats, logits = out
+    if not isinstance(feats, torch.Tensor) or feats.ndim != 2 or feats.shape[0] != batch:
+        shape = tuple(feats.shape) if isinstance(feats, torch.Tensor) else type(feats).__name__
+        raise ModelLoadError(f"feature model returned features of shape {shape}; expected ({batch}, D)")
+    if logits is not None and (
+        not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != batch
+    ):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ModelLoadError(f"feature model returned logits of shape {shape}; expected ({batch}, C_s)")
+    return feats, logits
+
+
+def extract_features(
+    model: nn.Module,
+    dataset: Dataset,
+    preprocessing: Preprocessing,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int = DEFAULT_NUM_WORKERS,
+    corrupt_threshold: float = DEFAULT_CORRUPT_THRESHOLD,
+    amp: bool = True,
+    progress: ProgressCallback | None = None,
+) -> FeatureSet:
+    """Run ``model`` over every sample of ``dataset``.
+
+    Args:
+        model: feature model on its target device (``zoo.models.load_model(entry, device)``). It is put
+            in eval mode and converted to ``channels_last`` in place.
+        dataset: the (already sampled) target dataset.
+        preprocessing: the entry's input pipeline (``entry.preprocessing``).
+        batch_size: images per forward pass (``Settings.batch_size``), >= 1.
+        num_workers: decoding processes (``Settings.workers``), >= 0; 0 decodes inline.
+        corrupt_threshold: largest tolerated fraction of undecodable images, in [0, 1].
+        amp: bf16 autocast when the model is on CUDA (ignored elsewhere).
+        progress: ``progress(images_done, images_total)``; the CLI draws its bar and images/s from it.
+
+    Returns:
+        Features (N, D) float32, probs (N, C_s) float32 or None, labels, keys and the corrupt list.
+
+    Raises:
+        TooManyCorruptImagesError: the corrupt fraction exceeds ``corrupt_threshold``, or nothing decoded.
+        ModelLoadError: the model breaks the (features, logits) contract or produces non-finite features.
+        ValueError: a parameter is out of range.
+    """
+    if batch_size < 1:
+        raise ValueError(f"The 'batch_size' parameter must be >= 1. Got {batch_size!r} instead.")
+    if num_workers < 0:
+        raise ValueError(f"The 'num_workers' parameter must be >= 0. Got {num_workers!r} instead.")
+    if not 0.0 <= corrupt_threshold <= 1.0:
+        raise ValueError(
+            f"The 'corrupt_threshold' parameter must be in [0, 1]. Got {corrupt_threshold!r} instead."
+        )
+    if len(dataset) == 0:
+        raise DatasetFormatError("cannot extract features from an empty dataset", param="dataset")
+    transform = ImageTransform(preprocessing)
+    device = _module_device(model)
+    model.eval()
+    model.to(memory_format=torch.channels_last)
+    total = len(dataset)
+    cuda = device.type == "cuda"
+    loader: DataLoader[tuple[torch.Tensor, int, str]] = DataLoader(
+        _Decoded(dataset, transform),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=cuda,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )
+    # (x / 255 - mean) / std  ==  x * scale + shift, with scale = 1 / (255 std), shift = -mean / std
+    std = torch.tensor(preprocessing.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    mean = torch.tensor(preprocessing.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    scale, shift = 1.0 / (255.0 * std), -mean / std
+    autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if amp and cuda:
+        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    features: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    has_head = False
+    ok = np.zeros(total, dtype=bool)
+    corrupt: list[CorruptImage] = []
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    with torch.inference_mode():
+        for x, idx, reasons in loader:
+            rows = idx.numpy()
+            good = [j for j, r in enumerate(reasons) if not r]
+            for j, r in enumerate(reasons):
+                if r:
+                    corrupt.append(CorruptImage(dataset.keys[int(rows[j])], r))
+            check_corrupt(corrupt, total, corrupt_threshold)
+            if good:
+                xb = x if len(good) == len(reasons) else x[good]
+                xb = xb.to(device, non_blocking=cuda).permute(0, 3, 1, 2)  # NHWC storage = NCHW channels_last
+                xb = torch.addcmul(shift, xb.float(), scale).contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    feats, logits = _split_output(model(xb), len(good))
+                if not bool(torch.isfinite(feats).all()):
+                    raise ModelLoadError("feature model produced non-finite features")
+                if features is None:
+                    has_head = logits is not None
+                    features = np.empty((total, feats.shape[1]), dtype=np.float32)
+                    if logits is not None:
+                        probs = np.empty((total, logits.shape[1]), dtype=np.float32)
+                if has_head != (logits is not None):
+                    raise ModelLoadError("feature model returned logits for some batches only")
+                target = rows[good]
+                features[target] = feats.float().cpu().numpy()
+                if logits is not None and probs is not None:
+                    probs[target] = torch.softmax(logits.double(), dim=1).float().cpu().numpy()
+                ok[target] = True
+            done += len(reasons)
+            if progress is not None:
+                progress(done, total)
+    if features is None:
+        raise TooManyCorruptImagesError(
+            f"none of the {total} images could be decoded", param="corrupt_image_threshold", total=total
+        )
+    keep = np.flatnonzero(ok)
+    return FeatureSet(
+        features=np.ascontiguousarray(features[keep]),
+        labels=dataset.labels[keep].astype(np.int64),
+        keys=tuple(dataset.keys[int(i)] for i in keep),
+        classes=dataset.classes,
+        probs=np.ascontiguousarray(probs[keep]) if probs is not None else None,
+        corrupt=tuple(corrupt),
+        total=total,
+    )
