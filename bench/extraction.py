@@ -31,14 +31,22 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
+# `python bench/extraction.py` puts bench/ first on sys.path, where bench/estimators.py would shadow the
+# `estimators` package that zoo imports; put the repository root there instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+# The Makefile's torch hub cache, where `python -m zoo.assets install` puts the weights (before torch loads).
+os.environ.setdefault("TORCH_HOME", str(_HERE.parent / ".cache" / "torch"))
 
-from estimators.errors import ZoorankError
-from zoo import get_entry
-from zoo._api import ZooEntry
-from zoo.datasets import Dataset, SamplingSpec, open_dataset, subsample
-from zoo.features import extract_features
-from zoo.models import FeatureModel, load_model, random_model
+import torch  # noqa: E402
+
+from estimators.errors import ZoorankError  # noqa: E402
+from zoo import get_entry  # noqa: E402
+from zoo._api import ZooEntry  # noqa: E402
+from zoo.datasets import Dataset, SamplingSpec, open_dataset, subsample  # noqa: E402
+from zoo.features import extract_features  # noqa: E402
+from zoo.models import FeatureModel, load_model, random_model  # noqa: E402
 
 MODELS = ("mobilenet_v2.tv_in1k", "digit_cnn.mnist")
 TARGET_RATIO = 0.9
@@ -65,6 +73,13 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def _model(entry: ZooEntry) -> tuple[FeatureModel, str]:
@@ -167,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         f"extraction benchmark: {cores} cores, torch {torch.__version__}, {threads} torch thread(s), "
         f"{args.workers} worker(s), batch {args.batch_size}, best of {args.repeats}; images from {folder}"
     )
+    print(f"load average before: {_load()} (other processes on the machine skew every figure)")
     results = []
     for entry_id, n in zip(MODELS, (args.n_large, args.n_small), strict=True):
         r = bench_model(entry_id, folder, n, args)
@@ -185,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             "threads": threads,
             "workers": args.workers,
             "batch_size": args.batch_size,
+            "load_average_after": _load(),
             "results": [asdict(r) for r in results],
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"load average after: {_load()}")
     worst = min(r.ratio for r in results)
     print(f"worst ratio {worst:.3f} (target >= {TARGET_RATIO})" if math.isfinite(worst) else "no result")
     return 0

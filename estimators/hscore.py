@@ -5,11 +5,12 @@ Neither needs a ``D×D`` inverse: with one eigendecomposition of the centred Gra
 over eigenpairs, ``Σ_i ‖B v_i‖² / λ_i``, where ``B = diag(1/√n_c) · onehotᵀ · (F − μ)`` (``C×D``) holds the
 scaled class-mean offsets. When ``N < D`` the ``N×N`` dual Gram gives the same spectrum more cheaply.
 
-Numerics shared by the Gram-based scorers (``_Prepared``, ``_blocked_gram``, ...):
+Numerics shared by the Gram-based scorers (:class:`Prepared`, :func:`centred_gram`, ...):
 
 * the features are centred block by block (no ``N×D`` copy when ``N ≥ D``; centring explicitly rather than
   via ``FᵀF − N μμᵀ`` keeps offset-heavy features accurate);
-* a column that is constant gets its own value as its mean, so it centres to exact zeros;
+* a constant column is centred with its own value, so it becomes exact zeros (a rounded mean would leave
+  a rank-one ghost that dominates when every column is constant);
 * features whose magnitude would over/underflow the Gram matrix are multiplied by an exact power of two
   (the scale is put back analytically where a score depends on it);
 * eigenvalues below the floating-point noise floor ``max(N, D) · eps · λ_max`` are treated as exactly zero,
@@ -74,26 +75,77 @@ def compute_dtype(dtype: str) -> torch.dtype:
 
 
 def prepare(x: torch.Tensor, *, centre: bool) -> Prepared:
-    """Column shift and power-of-two scale for ``x`` (``(N, D)``) so that its Gram matrix is safe."""
-    lo, hi = torch.aminmax(x, dim=0)
-    lo64, hi64 = lo.to(torch.float64), hi.to(torch.float64)
-    magnitude = float(torch.maximum(hi64.abs(), lo64.abs()).max())
+    """Column means (if ``centre``) and a power-of-two scale making the Gram of ``x`` (``(N, D)``) safe."""
+    lo, hi = (float(v) for v in torch.aminmax(x))
+    magnitude = max(abs(lo), abs(hi))
     shift: torch.Tensor | None = None
     spread = magnitude
     if centre:
-        # Constant columns take their own value as the mean so that they centre to exact zeros.
-        shift = torch.where(lo == hi, lo, x.mean(dim=0))
-        width = float((hi64 - lo64).max())
+        shift = x.mean(dim=0)
+        width = hi - lo  # bounds every centred value
         spread = width if math.isfinite(width) else magnitude
     scale = 1.0
     if spread > 0.0:
         exponent = math.frexp(spread)[1] - 1  # spread / 2**exponent is in [1, 2)
-        limit = _SAFE_EXPONENT[x.dtype]
-        if abs(exponent) > limit:
+        if abs(exponent) > _SAFE_EXPONENT[x.dtype]:
             finfo = torch.finfo(x.dtype)
             lowest, highest = math.frexp(finfo.tiny)[1], math.frexp(finfo.max)[1] - 2
             scale = math.ldexp(1.0, min(max(exponent, lowest), highest))
     return Prepared(shift=shift, scale=scale)
+
+
+_CONSTANT_CANDIDATE = {torch.float64: 1e-6, torch.float32: 1e-3}
+
+
+def _exact_constant_columns(x: torch.Tensor, prep: Prepared, sq: torch.Tensor) -> Prepared | None:
+    """A corrected :class:`Prepared` whose shift centres every constant column of ``x`` to exact zeros.
+
+    A computed mean of a constant column can be off by a rounding error, which leaves a rank-one ghost of
+    size ``N (μ δ)²`` in the Gram matrix. Columns whose centred sum of squares ``sq`` (``(D,)``, transformed
+    units) is that small are checked exactly (``x[:, j] == x[0, j]``); constant ones get ``x[0, j]`` as shift.
+    Returns None when nothing needs fixing (the common case: dead units are all-zero and already exact).
+    """
+    if prep.shift is None:
+        return None
+    n = x.shape[0]
+    tol = _CONSTANT_CANDIDATE[x.dtype] * prep.shift.abs() / prep.scale
+    candidates = torch.nonzero((sq > 0) & (sq <= n * tol * tol)).flatten()
+    if candidates.numel() == 0:
+        return None
+    constant = candidates[(x[:, candidates] == x[:1, candidates]).all(dim=0)]
+    if constant.numel() == 0:
+        return None
+    shift = prep.shift.clone()
+    shift[constant] = x[0, constant]
+    return Prepared(shift=shift, scale=prep.scale)
+
+
+def centred_gram(
+    x: torch.Tensor, cross: torch.Tensor | None = None, *, row_norms4: bool = False
+) -> tuple[Prepared, torch.Tensor, torch.Tensor | None, float]:
+    """:func:`blocked_gram` of the centred ``x`` (``N ≥ D`` use), constant columns centred exactly.
+
+    Returns:
+        ``(prep, gram (D×D), crossᵀX̃ or None, Σ‖x̃_i‖⁴ or 0.0)``.
+    """
+    prep = prepare(x, centre=True)
+    gram, prod, norms4 = blocked_gram(x, prep, cross, row_norms4=row_norms4)
+    fixed = _exact_constant_columns(x, prep, torch.diagonal(gram))
+    if fixed is not None:  # rare: recompute with the exact shift
+        prep = fixed
+        gram, prod, norms4 = blocked_gram(x, prep, cross, row_norms4=row_norms4)
+    return prep, gram, prod, norms4
+
+
+def centred_rows(x: torch.Tensor) -> tuple[Prepared, torch.Tensor]:
+    """The centred, scaled rows ``X̃`` (``(N, D)``; dual use when ``N < D``), constant columns exact."""
+    prep = prepare(x, centre=True)
+    rows = prep.apply(x)
+    fixed = _exact_constant_columns(x, prep, (rows * rows).sum(dim=0))
+    if fixed is not None:
+        prep = fixed
+        rows = prep.apply(x)
+    return prep, rows
 
 
 def blocked_gram(
@@ -158,16 +210,15 @@ class _HSpectrum:
 def _h_spectrum(data: ScoringData, dtype: torch.dtype, *, lw_stats: bool) -> _HSpectrum:
     x = data.x.to(dtype)
     n, d = x.shape
-    prep = prepare(x, centre=True)
     onehot = data.onehot.to(dtype)
     if n >= d:
-        gram, sums, norms4 = blocked_gram(x, prep, onehot, row_norms4=lw_stats)
+        _, gram, sums, norms4 = centred_gram(x, onehot, row_norms4=lw_stats)
         assert sums is not None
         lam, vec = torch.linalg.eigh(gram)
         b = sums / data.counts.to(dtype).sqrt()[:, None]  # (C, D): √n_c (μ_c − μ)
         proj2 = ((b @ vec) ** 2).sum(dim=0).to(torch.float64)
     else:
-        xt = prep.apply(x)
+        _, xt = centred_rows(x)
         gram = xt @ xt.T
         norms4 = float(((xt * xt).sum(dim=1).to(torch.float64) ** 2).sum()) if lw_stats else 0.0
         lam, vec = torch.linalg.eigh(gram)

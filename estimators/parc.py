@@ -26,6 +26,7 @@ forms dense N×N matrices and runs BLAS single-threaded for reproducibility.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -40,8 +41,8 @@ from estimators.errors import DegenerateInputError
 __all__ = ["parc", "stratified_subsample"]
 
 _FLOAT64_MAX_PAIRS = 1 << 25
-_BLOCK_ELEMENTS = 1 << 22  # entries of the correlation matrix formed at once (32 MiB of float64)
-_RUN_CHUNK = 1 << 22  # sorted values scanned at once when counting ties
+_BLOCK_ELEMENTS = 1 << 20  # entries of the correlation matrix formed at once (8 MiB of float64)
+_RUN_CHUNK = 1 << 20  # sorted values scanned at once when counting ties
 _GRID = float(2**40)  # dissimilarities are compared on multiples of 2⁻⁴⁰
 
 
@@ -57,6 +58,8 @@ def stratified_subsample(codes: np.ndarray, size: int, seed: int) -> np.ndarray:
         seed: random seed.
     """
     counts = np.bincount(codes)
+    if not counts.size <= size < codes.shape[0]:
+        raise ValueError(f"subsample size {size} must be in [C, N) = [{counts.size}, {codes.shape[0]})")
     quota = counts * (size / codes.shape[0])
     take = np.minimum(np.maximum(np.floor(quota).astype(np.int64), 1), counts)
     # Largest remainders first when adding, largest classes first when removing (from the minimum of 1).
@@ -157,9 +160,9 @@ def _dissimilarity_groups(u: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray,
     return same, cross
 
 
-def _runs(sorted_values: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Distinct values and their multiplicities of a sorted array, in chunks that end between runs."""
-    values, lengths = [], []
+def _runs(sorted_values: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Distinct values and their multiplicities of a sorted array, chunk by chunk (chunks end between
+    runs), so that memory stays bounded by the chunk size."""
     n, start = sorted_values.shape[0], 0
     while start < n:
         stop = min(n, start + _RUN_CHUNK)
@@ -167,10 +170,8 @@ def _runs(sorted_values: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]
             stop = int(np.searchsorted(sorted_values, sorted_values[stop - 1], side="right"))
         chunk = sorted_values[start:stop]
         heads = np.concatenate(([0], np.flatnonzero(chunk[1:] != chunk[:-1]) + 1))
-        values.append(chunk[heads])
-        lengths.append(np.diff(np.append(heads, chunk.shape[0])))
+        yield chunk[heads], np.diff(np.append(heads, chunk.shape[0]))
         start = stop
-    return values, lengths
 
 
 def _cubes_minus(t: np.ndarray) -> float:
@@ -196,9 +197,9 @@ def _rank_biserial_spearman(same: np.ndarray, cross: np.ndarray) -> float:
     cross.sort()
     twice_u = 0
     tie_cross = 0.0
-    tie_same = sum(_cubes_minus(t) for t in _runs(same)[1])
+    tie_same = sum(_cubes_minus(t) for _, t in _runs(same))
     tie_within_cross = 0.0
-    for values, t1 in zip(*_runs(cross), strict=True):
+    for values, t1 in _runs(cross):
         lo = np.searchsorted(same, values, side="left")
         hi = np.searchsorted(same, values, side="right")
         twice_u += int(np.sum(t1 * (lo + hi)))
@@ -257,7 +258,7 @@ def parc(
     pca_dims: int = 32,
     max_samples: int = 15000,
     random_state: int = 0,
-    label_rdm: str = "exact",
+    label_rdm: str = "reference",
 ) -> ScoreResult:
     """PARC: Spearman correlation (× 100) between the feature and label dissimilarity matrices.
 
@@ -268,21 +269,29 @@ def parc(
         max_samples: above this many samples a class-stratified subsample of this size is scored (the
             pairwise cost is O(N²)).
         random_state: seed of that subsample.
-        label_rdm: ``"exact"`` (canonical) or ``"reference"`` (reproduces SFDA's rounding-dependent ties,
-            dense O(N²) memory; see the module docstring).
+        label_rdm: ``"reference"`` (default: reproduces SFDA's PARC_Score bit for bit, including its
+            rounding-dependent ties; dense O(N²) memory) or ``"exact"`` (the two-valued label RDM: order
+            invariant, O(N²/2) memory); see the module docstring.
 
     Returns:
         The score in [−100, 100] with ``info``: ``samples`` (scored), ``subsampled``, ``dims`` (after PCA).
 
     Raises:
         DegenerateInputError: fewer than 2 feature dimensions, no class with two samples (no same-class
-            pair), a sample whose standardised features are all equal, or all pairs equally similar.
+            pair), a sample whose standardised features are all equal, all pairs equally similar, or
+            max_samples below the number of classes when subsampling.
 
     Cost: O(N·D·32) for the PCA, O(N²·d) time for the correlations, O(N² log N) for the ranking,
     O(N²/2) memory (see the module docstring).
     """
     x, codes = data.features_numpy, data.labels_numpy
     subsampled = data.n > max_samples
+    if subsampled and max_samples < data.num_classes:
+        raise DegenerateInputError(
+            f"'parc' keeps at least one sample per class when subsampling, so max_samples ({max_samples}) "
+            f"must be at least the number of classes ({data.num_classes})",
+            param="max_samples",
+        )
     if subsampled:
         keep = stratified_subsample(codes, max_samples, random_state)
         x, codes = x[keep], np.unique(codes[keep], return_inverse=True)[1].reshape(-1)

@@ -32,6 +32,7 @@ the first step moves nothing, the original features are scored.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import torch
@@ -40,9 +41,25 @@ from estimators._api import ScoreResult
 from estimators._data import ScoringData
 from estimators._params import BOOL, Interval, Options
 from estimators._registry import SCORERS, register_scorer
-from estimators.errors import DegenerateInputError
+from estimators.errors import DegenerateInputError, NumericalError
 
 __all__ = ["ped", "ped_displacements"]
+
+
+def column_spread(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and population standard deviation ``(D,)`` of ``x`` (N, D), in float64.
+
+    Features beyond ~1e135 are first divided by a power of two (exact), so the squares cannot overflow.
+    """
+    x64 = x.to(torch.float64)
+    lo, hi = torch.aminmax(x64)
+    peak = max(-float(lo), float(hi))
+    _, e = math.frexp(peak)
+    if abs(e) <= 450:
+        return x64.mean(dim=0), x64.std(dim=0, correction=0)
+    half = e // 2  # two factors: 2^e alone over/underflows near the ends of the float range
+    scaled = x64 * 2.0 ** (-half) * 2.0 ** (half - e)
+    return x64.mean(dim=0), scaled.std(dim=0, correction=0) * 2.0**half * 2.0 ** (e - half)
 
 
 def class_geometry(
@@ -51,6 +68,10 @@ def class_geometry(
     """Standardised class means ``(C, D)`` and radii ``(C,)`` of ``x`` (N, D) under ``(x - mean) / scale``.
 
     Computed in float64 whatever the feature dtype. Only C×D quantities enter the PED loop.
+
+    Raises:
+        NumericalError: the standardised geometry overflows float64 (standardised values beyond ~1e150,
+            e.g. features of 1e300 against a tiny source standard deviation).
     """
     x64 = x.to(torch.float64)
     counts = data.counts.to(torch.float64)[:, None]
@@ -58,7 +79,10 @@ def class_geometry(
     raw_means = (onehot.T @ x64) / counts
     z = (x64 - raw_means[data.codes]) / scale
     var = (onehot.T @ (z * z)) / counts
-    return (raw_means - mean) / scale, torch.sqrt(var.sum(dim=1))
+    means, radii = (raw_means - mean) / scale, torch.sqrt(var.sum(dim=1))
+    if not (bool(torch.isfinite(means).all()) and bool(torch.isfinite(radii).all())):
+        raise NumericalError("ped: the standardised class geometry overflows float64", param="features")
+    return means, radii
 
 
 def one_step(
@@ -94,6 +118,9 @@ def ped_displacements(
         ``(total, steps)``: the summed displacement ``(C, D)`` of the accepted steps (standardised units)
         and the L1 displacement of each accepted step. ``len(steps)`` is the number of accepted steps: at
         least 1, at most ``max_steps``.
+
+    Raises:
+        NumericalError: the class distances overflow float64.
     """
     # Translation invariant: centre for accuracy of the matrix-product form.
     current = means - means.mean(dim=0, keepdim=True)
@@ -102,6 +129,10 @@ def ped_displacements(
     for _ in range(max_steps):
         disp = one_step(current, radii, nsigma=nsigma, step=step, constant=constant)
         change = float(disp.abs().sum())
+        if not math.isfinite(change):
+            raise NumericalError(
+                "ped: class distances overflow float64 in standardised units", param="features"
+            )
         if steps and not change > exit_ratio * steps[0]:
             break
         steps.append(change)
@@ -188,8 +219,7 @@ def ped(
     if data.source_mean is not None and data.source_std is not None:
         mean, std, standardisation = data.source_mean, data.source_std, "source"
     else:
-        x64 = x.to(torch.float64)
-        mean, std, standardisation = x64.mean(dim=0), x64.std(dim=0, correction=0), "target"
+        (mean, std), standardisation = column_spread(x), "target"
     scale = std.to(torch.float64).clamp_min(eps)
     means, radii = class_geometry(x, data, mean.to(torch.float64), scale)
     total, steps = ped_displacements(
@@ -212,6 +242,8 @@ def ped(
         feature_dtype = torch.float64
     shift = (total * scale)[data.codes]
     moved = (x.to(torch.float64) + shift).to(feature_dtype)
+    if not bool(torch.isfinite(moved).all()):
+        raise NumericalError("ped: the moved features overflow their dtype", param="features")
     moved_data = dataclasses.replace(data, features=moved)
     raw = base_spec.fn(moved_data, **base_params)
     base_value, base_info = (raw.value, dict(raw.info)) if isinstance(raw, ScoreResult) else (float(raw), {})

@@ -314,6 +314,12 @@ def inspect_command(
         console.print(counts)
         for item in summary["corrupt_examples"]:
             console.print(f"corrupt: {item['key']}: {item['reason']} [{item['code']}]", markup=False)
+        if summary["over_threshold"]:
+            console.print(
+                f"warning: more than {summary['corrupt_threshold']:g} of the images are corrupt; "
+                "`zoorank rank` will refuse this dataset (ZOORANK_CORRUPT_THRESHOLD)",
+                markup=False,
+            )
 
 
 # --- zoorank rank -------------------------------------------------------------------------------
@@ -333,6 +339,7 @@ class _ProgressView:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
+        self.scoring: TaskID | None = None
 
     def _task(self, model_id: str, total: int) -> TaskID:
         if model_id not in self.tasks:
@@ -342,6 +349,13 @@ class _ProgressView:
     def __call__(self, event: ProgressEvent) -> None:
         if event.stage == "dataset" and event.total:
             self.progress.console.print(f"dataset: {event.message}", markup=False, highlight=False)
+        elif event.stage == "score":
+            what = f"scoring {event.model_id or 'all models'}: {event.message}"
+            if self.scoring is None:
+                self.scoring = self.progress.add_task(what, total=None)
+            self.progress.update(self.scoring, description=what)
+        elif event.stage == "done" and self.scoring is not None:
+            self.progress.update(self.scoring, description="scoring done", total=1, completed=1)
         elif event.model_id is None:
             return
         elif event.stage == "extract":

@@ -372,7 +372,7 @@ def render_table(ranking: Ranking) -> Table:
             else:
                 row.append("-")
         row.append("-" if m.feature_dim is None else str(m.feature_dim))
-        row.append("random init" if m.weights_sha256 is None else m.weights_sha256[:12])
+        row.append("-" if m.weights_sha256 is None else m.weights_sha256[:12])
         table.add_row(*row)
     return table
 
@@ -402,7 +402,7 @@ def open_target(dataset_ref: str, settings: Settings, *, base: Path | None) -> t
 
 
 @dataclass(frozen=True)
-class CorruptImage:
+class DecodeFailure:
     """One image that failed to decode: its key in the dataset and why."""
 
     key: str
@@ -410,7 +410,7 @@ class CorruptImage:
     reason: str
 
 
-def find_corrupt(ds: Dataset, *, examples: int = 10) -> tuple[int, list[CorruptImage]]:
+def find_corrupt(ds: Dataset, *, examples: int = 10) -> tuple[int, list[DecodeFailure]]:
     """Decode every image of ``ds`` (under its pixel limit and format allow-list) and count failures.
 
     Returns:
@@ -419,14 +419,14 @@ def find_corrupt(ds: Dataset, *, examples: int = 10) -> tuple[int, list[CorruptI
     from zoo.errors import UnreadableImageError
 
     count = 0
-    listed: list[CorruptImage] = []
+    listed: list[DecodeFailure] = []
     for i, key in enumerate(ds.keys):
         try:
             ds.load_image(i)
         except UnreadableImageError as exc:
             count += 1
             if len(listed) < examples:
-                listed.append(CorruptImage(key, exc.code, exc.message))
+                listed.append(DecodeFailure(key, exc.code, exc.message))
     return count, listed
 
 
@@ -449,7 +449,7 @@ def describe_dataset(
     """
     ds, digest = open_target(dataset_ref, settings, base=base)
     corrupt: int | None = None
-    listed: list[CorruptImage] = []
+    listed: list[DecodeFailure] = []
     if decode:
         corrupt, listed = find_corrupt(ds, examples=examples)
     counts = ds.class_counts()
@@ -466,6 +466,7 @@ def describe_dataset(
         "corrupt": corrupt,
         "corrupt_examples": [{"key": c.key, "code": c.code, "reason": c.reason} for c in listed],
         "corrupt_threshold": settings.corrupt_image_threshold,
+        "over_threshold": None if corrupt is None else corrupt > settings.corrupt_image_threshold * len(ds),
     }
 
 

@@ -186,11 +186,13 @@ class Settings:
         """
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        source: dict[str, str] = {}  # field name -> the variable it was read from
 
         def take(var: str, name: str, parse: Callable[[str], Any]) -> None:
             raw = env.get(var)
             if raw is None or raw.strip() == "":
                 return
+            source[name] = var
             try:
                 values[name] = parse(raw.strip())
             except ValueError as exc:
@@ -210,8 +212,15 @@ class Settings:
         take("ZOORANK_SCORERS", "default_scorers", parse_names)
         take("ZOORANK_MAX_PER_CLASS", "default_max_per_class", _parse_cap)
         take("ZOORANK_SEED", "seed", int)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
+        try:
+            return cls(**values)
+        except SettingsError as exc:
+            var = source.get(exc.param or "") if exc.param not in given else None
+            if var is None:
+                raise
+            raise SettingsError(f"{var}={env[var]!r} is invalid: {exc.message}", param=var) from None
 
 
 def parse_names(raw: str) -> tuple[str, ...]:

@@ -133,6 +133,16 @@ def test_energy_ignores_labels() -> None:
 
 
 @pytest.mark.unit
+def test_energy_needs_no_labels_but_lda_does() -> None:
+    x = np.random.default_rng(14).standard_normal((250, 4))
+    assert estimators.score("etran_energy", features=x) == estimators.score(
+        "etran_energy", features=x, labels=np.arange(250) % 3
+    )
+    with pytest.raises(estimators.InvalidInputError, match="labels"):
+        estimators.score("etran_lda", features=x)
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("scale", [1e30, 1e300])
 def test_energy_of_huge_features_is_finite(scale: float) -> None:
     rng = np.random.default_rng(9)

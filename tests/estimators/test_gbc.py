@@ -47,7 +47,7 @@ def test_google_separable_classes_score_zero() -> None:
 
 @pytest.mark.unit
 def test_google_overlapping_classes_near_lower_bound() -> None:
-    """google transferability_metrics_test: identical class distributions, std 1e-4 -> within 20 % of −C(C−1)."""
+    """google transferability_metrics_test: identical classes, std 1e-4 -> within 20 % of −C(C−1)."""
     rng = np.random.default_rng(1)
     c = 5
     labels = np.repeat(np.arange(c), 30)

@@ -73,7 +73,7 @@ def test_matches_dense_two_valued_computation(n: int, d: int, c: int) -> None:
     rng = np.random.default_rng(n + d)
     labels = np.concatenate([np.arange(c), rng.integers(0, c, n - c)])
     features = rng.standard_normal((n, d)) + rng.standard_normal((c, d))[labels]
-    got = estimators.score("parc", features=features, labels=labels)
+    got = estimators.score("parc", label_rdm="exact", features=features, labels=labels)
     assert got == pytest.approx(_parc_dense(features, labels), rel=1e-9)
 
 
@@ -87,7 +87,9 @@ def test_exact_ties_are_ranked_as_ties() -> None:
     rdm_f = np.where((z[:, :1] > z[:, 1:]) == (z[:, :1] > z[:, 1:]).T, 0.0, 2.0)  # same sign of z0 − z1
     iu = np.triu_indices(50, 1)
     want = spearmanr(rdm_f[iu], labels[iu[0]] != labels[iu[1]])[0] * 100
-    assert estimators.score("parc", features=features, labels=labels) == pytest.approx(want, rel=1e-12)
+    assert estimators.score("parc", label_rdm="exact", features=features, labels=labels) == pytest.approx(
+        want, rel=1e-12
+    )
 
 
 @pytest.mark.unit
@@ -96,12 +98,16 @@ def test_chunked_and_float32_paths_agree(monkeypatch: pytest.MonkeyPatch) -> Non
     labels = rng.integers(0, 4, 120)
     features = rng.standard_normal((120, 10)) + labels[:, None] * 0.3
     features[:10] = features[10:20]  # duplicated samples: exact ties in the dissimilarities
-    want = estimators.score("parc", features=features, labels=labels)
+    want = estimators.score("parc", label_rdm="exact", features=features, labels=labels)
     monkeypatch.setattr(parc_module, "_BLOCK_ELEMENTS", 7 * 120)  # 7 rows per block
     monkeypatch.setattr(parc_module, "_RUN_CHUNK", 5)  # tie runs straddle chunk boundaries
-    assert estimators.score("parc", features=features, labels=labels) == pytest.approx(want, rel=1e-12)
+    assert estimators.score("parc", label_rdm="exact", features=features, labels=labels) == pytest.approx(
+        want, rel=1e-12
+    )
     monkeypatch.setattr(parc_module, "_FLOAT64_MAX_PAIRS", 10)  # float32 storage
-    assert estimators.score("parc", features=features, labels=labels) == pytest.approx(want, rel=1e-5)
+    assert estimators.score("parc", label_rdm="exact", features=features, labels=labels) == pytest.approx(
+        want, rel=1e-5
+    )
 
 
 @pytest.mark.parity
@@ -124,10 +130,10 @@ def test_exact_variant_is_order_invariant_where_the_reference_is_not() -> None:
     with np.load(VECTORS / "small.npz") as z:
         features, labels = z["features"], z["labels"]
     perm = np.random.default_rng(2).permutation(len(labels))
-    exact = estimators.score("parc", features=features, labels=labels)
-    assert estimators.score("parc", features=features[perm], labels=labels[perm]) == pytest.approx(
-        exact, rel=1e-12
-    )
+    exact = estimators.score("parc", label_rdm="exact", features=features, labels=labels)
+    assert estimators.score(
+        "parc", label_rdm="exact", features=features[perm], labels=labels[perm]
+    ) == pytest.approx(exact, rel=1e-12)
     ref = estimators.score("parc", features=features, labels=labels, label_rdm="reference")
     ref_perm = estimators.score("parc", features=features[perm], labels=labels[perm], label_rdm="reference")
     assert abs(ref - ref_perm) > 1e-6 * abs(ref)
@@ -140,8 +146,8 @@ def test_more_separable_features_score_higher() -> None:
     centres = rng.standard_normal((4, 20))
     tight = centres[labels] + 0.3 * rng.standard_normal((100, 20))
     loose = centres[labels] + 3.0 * rng.standard_normal((100, 20))
-    assert estimators.score("parc", features=tight, labels=labels) > estimators.score(
-        "parc", features=loose, labels=labels
+    assert estimators.score("parc", label_rdm="exact", features=tight, labels=labels) > estimators.score(
+        "parc", label_rdm="exact", features=loose, labels=labels
     )
 
 
@@ -150,14 +156,29 @@ def test_subsample_is_applied_above_max_samples() -> None:
     rng = np.random.default_rng(4)
     labels = np.repeat(np.arange(3), [100, 60, 2])
     features = rng.standard_normal((162, 6)) + labels[:, None]
-    details = estimators.score_details("parc", features=features, labels=labels, max_samples=50)
+    details = estimators.score_details(
+        "parc", label_rdm="exact", features=features, labels=labels, max_samples=50
+    )
     assert details.info == {"samples": 50, "subsampled": True, "dims": 6}
     keep = stratified_subsample(np.unique(labels, return_inverse=True)[1], 50, 0)
     assert details.value == pytest.approx(_parc_dense(features[keep], labels[keep]), rel=1e-9)
-    other_seed = estimators.score("parc", features=features, labels=labels, max_samples=50, random_state=1)
+    other_seed = estimators.score(
+        "parc", label_rdm="exact", features=features, labels=labels, max_samples=50, random_state=1
+    )
     assert other_seed != details.value
     full = estimators.score_details("parc", features=features, labels=labels)
     assert full.info["subsampled"] is False and full.info["samples"] == 162
+
+
+@pytest.mark.unit
+def test_max_samples_below_the_class_count_is_degenerate() -> None:
+    labels = np.repeat(np.arange(5), 4)
+    features = np.random.default_rng(9).standard_normal((20, 6))
+    with pytest.raises(DegenerateInputError, match="max_samples"):
+        estimators.score("parc", label_rdm="exact", features=features, labels=labels, max_samples=4)
+    assert np.isfinite(
+        estimators.score("parc", label_rdm="exact", features=features, labels=labels, max_samples=10)
+    )
 
 
 @pytest.mark.unit
@@ -181,4 +202,4 @@ def test_stratified_subsample_keeps_proportions_and_every_class() -> None:
 )
 def test_degenerate_inputs(features: np.ndarray, labels: np.ndarray, match: str) -> None:
     with pytest.raises(DegenerateInputError, match=match):
-        estimators.score("parc", features=features, labels=labels)
+        estimators.score("parc", label_rdm="exact", features=features, labels=labels)

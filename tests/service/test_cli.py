@@ -183,9 +183,11 @@ def test_inspect_reports_counts_fingerprint_and_corrupt_images(dataset: Path, en
     assert data["reader"] == "imagefolder" and data["num_classes"] == 3 and data["num_samples"] == 25
     assert data["class_counts"] == {"circle": 8, "square": 8, "stripes": 9}
     assert data["corrupt"] == 1 and data["corrupt_examples"][0]["key"] == "stripes/zz_broken.png"
+    assert data["over_threshold"] is True  # 1 of 25 > the default 1 %
     assert len(data["fingerprint"]) == 64
 
     table = run(["inspect", str(dataset)], env)
     assert table.exit_code == 0 and "imagefolder" in table.stdout and "stripes/zz_broken.png" in table.stdout
+    assert "warning: more than 0.01" in table.stdout
     quick = json.loads(run(["inspect", str(dataset), "-f", "json", "--no-decode"], env).stdout)
     assert quick["corrupt"] is None and quick["fingerprint"] == data["fingerprint"]

@@ -419,3 +419,15 @@ def test_bad_references_fail_before_any_model_loads(tmp_path: Path, settings: An
         rank(str(tmp_path), models=["no_such.model"], scorers=["sfda"], settings=settings)
     with pytest.raises(UnknownModelError, match="matches"):
         rank(str(tmp_path), models=["no_such_*"], scorers=["sfda"], settings=settings)
+
+
+def test_default_zoo_is_builtin_and_trained_entries(settings: Any) -> None:
+    import zoo
+    from service.ranking import resolve_models
+
+    default = resolve_models(None, settings)
+    expected = [e.id for e in zoo.list_entries() if {"builtin", "trained"} & set(e.tags)]
+    assert [e.id for e in default] == expected and "digit_cnn.mnist" in expected
+    assert not any("catalogue" in e.tags for e in default)
+    picked = resolve_models(["efficientnet_lite*", "efficientnet_lite0.in1k"], settings)
+    assert [e.id for e in picked] == [e.id for e in zoo.list_entries("efficientnet_lite*")]

@@ -216,9 +216,10 @@ def _split_reference(ref: str, roots: AllowedRoots, base: Path | None) -> Path:
     if first in roots.named:
         return roots.named[first].joinpath(*posix.parts[1:])
     if base is None:
-        names = ", ".join(sorted(roots.named)) or "(none configured)"
+        names = ", ".join(sorted(roots.named))
+        which = f"one of: {names}" if names else "none are configured"
         raise _reject(
-            f"relative dataset reference must start with an allowed root name ({names}), "
+            f"relative dataset reference must start with an allowed root name ({which}), "
             "or be an absolute path or file:// URL under an allowed root"
         )
     return base.joinpath(*posix.parts)

@@ -1,0 +1,278 @@
+"""Estimator benchmark: seconds, peak memory and cost relative to the Gram "floor kernel" for every scorer.
+
+For two problem sizes (``N=10,000, D=2,048, C=100`` and ``N=2,000, D=512, C=10``; ``--quick``: two small
+ones) it builds seeded synthetic inputs — float32 ReLU-like features with dead units and class structure,
+labels, source-head probabilities (softmax of a random head over 1000 source classes at the large size),
+source feature mean/std — and runs every registered ``model`` scorer, plus every ``set`` scorer on three
+candidates (``D``, ``D/2``, ``D/4`` features), through the public API (the validation gate included).
+
+Per scorer it reports:
+
+* **median s** over ``--repeats`` timed calls after one warm-up call (one call if the warm-up took over
+  20 s, or over 2 s with ``--quick``);
+* **peak MiB**: the resident-memory high-water mark of the warm-up call above the process's resident
+  memory just before it (Linux: the peak is reset through ``/proc/self/clear_refs``; elsewhere the
+  ``ru_maxrss`` growth, which needs the fresh process). numpy, torch-CPU and scikit-learn allocations all
+  count, unlike with ``tracemalloc``;
+* **× floor**: the scorer's time over that of the floor kernel ``FᵀF`` plus one ``D×D``
+  ``torch.linalg.eigh`` on the float64 features, each call paired with a floor call just before it in the
+  same process, so both see the same machine load: the median of the paired ratios, and the best-of ratio
+  (fastest call / fastest floor), the steadier figure on a busy shared machine. A Gram-based scorer
+  (LogME, H-score, shrinkage H-score, TransRate, SFDA) should stay at or below 1.5.
+
+Each (size, scorer) runs in a fresh subprocess (so memory figures do not mix); ``--quick`` runs each size
+in one process instead, to finish in well under a minute. Run ``make bench`` or
+``python bench/estimators.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# This file is named like the package it measures: keep its own folder off the import path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import estimators  # noqa: E402
+
+SIZES: dict[str, dict[str, int]] = {
+    "large": {"n": 10_000, "d": 2_048, "c": 100, "c_s": 1_000},
+    "small": {"n": 2_000, "d": 512, "c": 10, "c_s": 1_000},
+}
+QUICK_SIZES: dict[str, dict[str, int]] = {
+    "quick-a": {"n": 600, "d": 128, "c": 8, "c_s": 100},
+    "quick-b": {"n": 200, "d": 32, "c": 4, "c_s": 50},
+}
+SLOW_CALL_S = 20.0  # a scorer whose warm-up call takes longer gets a single timed call
+GRAM_BASED = {"logme", "hscore", "hscore_shrinkage", "transrate", "sfda"}
+TARGET_RATIO = 1.5
+FLOOR = "floor: FᵀF + eigh"
+
+
+def make_inputs(n: int, d: int, c: int, c_s: int, seed: int = 0) -> dict[str, Any]:
+    """Seeded synthetic inputs of one size.
+
+    Returns:
+        ``features`` ``(N, D)`` float32 (ReLU of class means + noise, ~5 % dead units, unequal classes),
+        ``labels`` ``(N,)`` int64, ``source_probs`` ``(N, C_s)`` float32, ``source_mean`` / ``source_std``
+        ``(D,)`` float64, and ``candidates``: three feature matrices ``(N, D)``, ``(N, D/2)``, ``(N, D/4)``.
+    """
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.full(c, 2.0))
+    labels = rng.choice(c, size=n, p=weights)
+    labels[:c] = np.arange(c)  # every class present
+
+    def relu_features(dim: int, sub: np.random.Generator) -> np.ndarray:
+        means = sub.standard_normal((c, dim), dtype=np.float32) * 0.7
+        x = sub.standard_normal((n, dim), dtype=np.float32)
+        x += means[labels]
+        np.maximum(x, 0.0, out=x)
+        x[:, sub.random(dim) < 0.05] = 0.0  # dead units
+        return x
+
+    features = relu_features(d, np.random.default_rng(seed + 1))
+    head = rng.standard_normal((d, c_s), dtype=np.float32) / math.sqrt(d)
+    logits = features @ head
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    source = relu_features(d, np.random.default_rng(seed + 2)).astype(np.float64)
+    return {
+        "features": features,
+        "labels": labels,
+        "source_probs": probs.astype(np.float32),
+        "source_mean": source.mean(axis=0),
+        "source_std": source.std(axis=0),
+        "candidates": {
+            f"m{i}": relu_features(max(2, d >> i), np.random.default_rng(seed + 10 + i)) for i in range(3)
+        },
+    }
+
+
+def _rss_kib() -> tuple[int, int] | None:
+    """``(current, peak)`` resident KiB from /proc, or None off Linux."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    try:
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    except (KeyError, ValueError):
+        return None
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _maxrss_kib() -> int:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss // 1024 if sys.platform == "darwin" else rss
+
+
+def peak_mib(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``fn`` once: (resident high-water mark above the resident memory before it in MiB, result)."""
+    if _reset_peak() and (before := _rss_kib()) is not None:
+        out = fn()
+        after = _rss_kib()
+        assert after is not None
+        return max(0, after[1] - before[0]) / 1024, out
+    start = _maxrss_kib()  # fresh process: ru_maxrss only grows, so this is a lower bound elsewhere
+    out = fn()
+    return max(0, _maxrss_kib() - start) / 1024, out
+
+
+def floor_kernel(x64: torch.Tensor) -> None:
+    """``FᵀF`` and one symmetric eigendecomposition: the least any Gram-based scorer must do."""
+    gram = x64.T @ x64
+    torch.linalg.eigh(gram)
+
+
+def _call(name: str, inputs: dict[str, Any]) -> Callable[[], Any]:
+    spec = estimators.get_scorer(name)
+    if spec.kind == "set":
+        cands = {k: {"features": v} for k, v in inputs["candidates"].items()}
+        return lambda: estimators.score_set(name, candidates=cands, labels=inputs["labels"])
+    used = set(spec.needs) | set(spec.optional) | {"labels"}
+    kwargs = {k: inputs[k] for k in used}
+    return lambda: estimators.score(name, **kwargs)
+
+
+def run_one(name: str, inputs: dict[str, Any], repeats: int, slow_s: float) -> dict[str, Any]:
+    """Warm-up (memory) then ``repeats`` paired timings of the floor and of scorer ``name``."""
+    x64 = torch.from_numpy(inputs["features"]).to(torch.float64)
+    fn: Callable[[], Any] = (lambda: floor_kernel(x64)) if name == FLOOR else _call(name, inputs)
+    start = time.perf_counter()
+    try:
+        mib, _ = peak_mib(fn)
+    except estimators.ZoorankError as exc:
+        return {"name": name, "error": f"{type(exc).__name__}: {exc}"}
+    if time.perf_counter() - start > slow_s:
+        repeats = 1
+    times, floors = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        floor_kernel(x64)
+        floors.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {
+        "name": name,
+        "seconds": statistics.median(times),
+        "floor": statistics.median(floors),
+        "ratio": statistics.median(t / f for t, f in zip(times, floors, strict=True)),
+        "best_ratio": min(times) / min(floors),
+        "peak_mib": mib,
+    }
+
+
+def _child(payload: str) -> int:
+    job = json.loads(payload)
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    inputs = make_inputs(**job["size"])
+    for name in job["names"]:
+        print(json.dumps(run_one(name, inputs, job["repeats"], job["slow_s"])), flush=True)
+    return 0
+
+
+def _spawn(names: list[str], size: dict[str, int], args: argparse.Namespace) -> list[dict[str, Any]]:
+    slow_s = 2.0 if args.quick else SLOW_CALL_S
+    job = json.dumps(
+        {"names": names, "size": size, "repeats": args.repeats, "threads": args.threads, "slow_s": slow_s}
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--child", job],
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return [{"name": n, "error": f"timeout after {args.timeout} s"} for n in names]
+    out = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    done = {r["name"] for r in out}
+    tail = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+    return out + [{"name": n, "error": f"crashed: {tail[0]}"} for n in names if n not in done]
+
+
+def scorer_names(pattern: list[str] | None) -> list[str]:
+    names = estimators.list_scorers("model") + estimators.list_scorers("set")
+    return [n for n in names if not pattern or any(p in n for p in pattern)]
+
+
+def _row(size: str, r: dict[str, Any]) -> str:
+    name = r["name"] + (" (3 candidates)" if r["name"] in estimators.list_scorers("set") else "")
+    if "error" in r:
+        return f"| {size} | {name} | — | — | — | — | {r['error'][:90]} |"
+    flag = "over target" if r["name"] in GRAM_BASED and r["best_ratio"] > TARGET_RATIO else ""
+    return (
+        f"| {size} | {name} | {r['seconds']:.3f} | {r['peak_mib']:.0f} | {r['ratio']:.2f} | "
+        f"{r['best_ratio']:.2f} | {flag} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one process per size (< 1 min)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed calls per scorer (default 3; quick 2)"
+    )
+    parser.add_argument("--scorers", nargs="*", help="only scorers whose name contains one of these")
+    parser.add_argument("--sizes", nargs="*", help="only these sizes (large, small; quick-a, quick-b)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per scorer subprocess")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return _child(args.child)
+    args.repeats = args.repeats or (2 if args.quick else 3)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    if args.sizes:
+        sizes = {k: v for k, v in sizes.items() if k in args.sizes}
+    names = scorer_names(args.scorers)
+    threads = args.threads or torch.get_num_threads()
+    print(f"# estimator benchmark ({'quick' if args.quick else 'full'}; {threads} torch threads)\n")
+    print("| size | scorer | median s | peak MiB | × floor (median) | × floor (best) | note |")
+    print("|---|---|---|---|---|---|---|")
+    for label, size in sizes.items():
+        desc = ", ".join(f"{k}={v}" for k, v in size.items())
+        if args.quick:
+            results = _spawn([FLOOR, *names], size, args)
+        else:
+            results = _spawn([FLOOR], size, args)
+            for name in names:
+                results += _spawn([name], size, args)
+        for r in results:
+            print(_row(f"{label} ({desc})" if r["name"] == FLOOR else label, r), flush=True)
+    print(
+        f"\n× floor: time over that of {FLOOR} (float64) paired in the same process; best = fastest/fastest."
+    )
+    print(f"Gram-based scorers ({', '.join(sorted(GRAM_BASED))}) target ≤ {TARGET_RATIO}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
