@@ -25,11 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 # `python bench/extraction.py` puts bench/ first on sys.path, where bench/estimators.py would shadow the
 # `estimators` package that zoo imports; put the repository root there instead.
@@ -66,6 +68,41 @@ class Result:
     ratio: float
     raw_runs: list[float]
     pipeline_runs: list[float]
+    raw_busy_neighbour_ips: float | None = None
+
+
+def _spin_on(stop: Any, core: int) -> None:
+    """Keep ``core`` busy with plain Python until ``stop`` is set (the contention diagnostic)."""
+    os.sched_setaffinity(0, {core})
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+def _raw_with_busy_neighbour(
+    model: FeatureModel, shape: tuple[int, int, int], n: int, batch: int
+) -> float | None:
+    """Raw images/s while another process keeps a second core busy (None on a single core).
+
+    A diagnostic for shared machines: if this is well below the plain raw figure, the cores are not
+    independent (SMT siblings, shared caches or a throttled VM) and no pipeline that decodes on a second
+    core can reach the raw figure there, however well it overlaps.
+    """
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2:
+        return None
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+    here = os.sched_getaffinity(0)
+    spinner = ctx.Process(target=_spin_on, args=(stop, cores[1]))
+    spinner.start()
+    try:
+        os.sched_setaffinity(0, {cores[0]})
+        time.sleep(0.2)
+        return _raw(model, shape, n, batch)
+    finally:
+        stop.set()
+        spinner.join()
+        os.sched_setaffinity(0, here)
 
 
 def _cores() -> int:
@@ -148,6 +185,7 @@ def bench_model(entry_id: str, folder: Path, n: int, args: argparse.Namespace) -
         raw_runs.append(_raw(model, shape, len(ds), args.batch_size))
         pipe_runs.append(_pipeline(model, entry, ds, args))
     raw, pipe = max(raw_runs), max(pipe_runs)
+    busy = _raw_with_busy_neighbour(model, shape, len(ds), args.batch_size) if args.contention_check else None
     return Result(
         model=entry_id,
         weights=weights,
@@ -159,6 +197,7 @@ def bench_model(entry_id: str, folder: Path, n: int, args: argparse.Namespace) -
         ratio=pipe / raw,
         raw_runs=raw_runs,
         pipeline_runs=pipe_runs,
+        raw_busy_neighbour_ips=busy,
     )
 
 
@@ -173,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (default 1)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: cores - workers)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--contention-check",
+        action="store_true",
+        help="also time the raw forward while a Python loop keeps another core busy (diagnostic)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     threads = args.threads or max(1, cores - args.workers)
@@ -195,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         runs = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(r.raw_runs, r.pipeline_runs, strict=True))
         print(f"  {'':<22} runs raw/pipeline: {runs}")
+        if r.raw_busy_neighbour_ips is not None:
+            print(
+                f"  {'':<22} raw with another core busy: {r.raw_busy_neighbour_ips:.1f} img/s "
+                f"(pipeline / that = {r.pipeline_ips / r.raw_busy_neighbour_ips:.3f})"
+            )
     if args.json is not None:
         payload = {
             "cores": cores,

@@ -263,7 +263,9 @@ def hscore(data: ScoringData, *, rcond: float = 1e-15, dtype: str = "float64") -
     Args:
         data: validated features ``(N, D)`` and labels ``(N,)``.
         rcond: relative cut-off of the pseudo-inverse.
-        dtype: compute dtype of the Gram matrix and eigendecomposition.
+        dtype: compute dtype of the Gram matrix and eigendecomposition. With ``"float32"`` the noise floor
+            is ``max(N, D) · 1.2e-7 · λ_max``, so directions of smaller variance are left out of the
+            pseudo-inverse (their float32 eigenvectors are not reliable).
 
     Returns:
         The score; ``info["rank"]`` is the number of eigen-directions kept.
@@ -325,7 +327,7 @@ def hscore_shrinkage(data: ScoringData, *, rcond: float = 1e-15, dtype: str = "f
     Args:
         data: validated features ``(N, D)`` and labels ``(N,)``.
         rcond: relative cut-off of the pseudo-inverse of ``cov_α``.
-        dtype: compute dtype of the Gram matrix and eigendecomposition.
+        dtype: compute dtype of the Gram matrix and eigendecomposition (see :func:`hscore`).
 
     Returns:
         The score; ``info["shrinkage"]`` is α.

@@ -14,7 +14,8 @@ The log-determinant comes from a Cholesky factorisation when rounding cannot mat
 perturbation of each eigenvalue of ``a K``: ``max(n, D) · eps · a · tr K ≤ 1e-5``). Otherwise — large
 feature scales relative to ε, or float32 — it is ``Σ log(1 + a λ_i)`` over eigenvalues, evaluated as
 ``logaddexp(0, log λ + log a)`` (finite at any feature magnitude) with noise-level eigenvalues
-(``≤ max(n, D) · eps · λ_max``) dropped, so that null directions contribute exactly nothing.
+(``≤ max(n, D) · eps · λ_max``; float32: ``≤ eps · λ_max``) dropped, so that null directions contribute
+exactly nothing.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ def _eig_rates(gram: torch.Tensor, log_a: torch.Tensor, dims: torch.Tensor, eps_
     Args:
         gram: ``(b, m, m)`` Gram matrices (transformed units).
         log_a: ``(b,)`` float64 ``log(scale² / (n ε))``.
-        dims: ``(b,)`` float64 ``max(n, D)`` per matrix (the noise-floor factor).
+        dims: ``(b,)`` float64 ``max(n, D)`` per matrix (the float64 noise-floor factor).
         eps_dtype: machine epsilon of ``gram``'s dtype.
     """
     lam = torch.linalg.eigvalsh(gram).to(torch.float64)  # (b, m)
-    floor = (dims * eps_dtype * lam.max(dim=-1).values.clamp_min(0.0))[:, None]
+    # float32 rounding noise is ~eps·λ_max already, where max(n, D)·eps·λ_max would drop many genuine small
+    # eigenvalues (n_c ≈ D classes); in float64 the wide factor costs nothing (1e-13 relative).
+    factor = dims if gram.dtype == torch.float64 else torch.ones_like(dims)
+    floor = (factor * eps_dtype * lam.max(dim=-1).values.clamp_min(0.0))[:, None]
     keep = lam > floor
     arg = torch.log(torch.where(keep, lam, torch.ones_like(lam))) + log_a[:, None]
     terms = torch.logaddexp(torch.zeros_like(arg), arg)  # log(1 + a λ) without overflow

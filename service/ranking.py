@@ -534,7 +534,7 @@ def weights_digest(entry: ZooEntry) -> str | None:
 def load_source_stats(entry: ZooEntry) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
     """The entry's source-profile feature mean and std (for PED), or why they are unavailable.
 
-    ``entry.profile`` is a path relative to the ``zoo`` package (``weights/profiles/<id>.safetensors``),
+    ``entry.profile`` is a path relative to the ``zoo`` package (``artifacts/profiles/<id>.safetensors``),
     a repository path starting with ``zoo/``, or an absolute path. When ``entry.meta`` records a
     ``profile_sha256``, the file must match it before it is parsed.
 

@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 ZOO_DIR = Path(__file__).resolve().parent
-"""Folder of the ``zoo`` package; ``kind="file"`` weights are relative to it."""
+"""Folder of the ``zoo`` package; relative ``kind="file"`` weights are relative to it."""
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9_.]+-(?P<prefix>[0-9a-f]{8,64})\.(?:pth|pt|safetensors)$")
 _CHUNK = 1 << 20
@@ -152,6 +152,9 @@ def resolve_path(source: WeightsSource) -> Path:
             )
         return _inside(root, source.filename, "package file")
     if source.kind == "file":
+        if Path(source.filename).is_absolute():
+            # A user's own model registered from their code: the file is theirs, wherever it lives.
+            return Path(source.filename).resolve()
         return _inside(ZOO_DIR, source.filename, "zoo file")
     raise ValueError(f"weights of kind {source.kind!r} have no file")
 

@@ -80,6 +80,16 @@ def test_many_batches_of_classes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert estimators.score("transrate", features=f, labels=y) == pytest.approx(want, rel=1e-9)
 
 
+@pytest.mark.parametrize(("sizes", "d"), CASES)
+def test_cholesky_and_eigenvalue_paths_agree(
+    sizes: list[int], d: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f, y = _data(sizes, d, seed=11)
+    fast = estimators.score("transrate", features=f, labels=y)
+    monkeypatch.setattr(tmod, "_CHOLESKY_SAFE", -1.0)  # never Cholesky
+    assert estimators.score("transrate", features=f, labels=y) == pytest.approx(fast, rel=1e-10)
+
+
 def test_info_splits_the_two_terms() -> None:
     f, y = _data([40, 40, 40], 10)
     res = estimators.score_details("transrate", features=f, labels=y)

@@ -191,7 +191,7 @@ _ITEM = {
     "id": "cnn4.unit_test",
     "arch": "cnn4",
     "source": "Fashion-MNIST",
-    "file": "zoo/weights/cnn4.unit_test.safetensors",
+    "file": "zoo/artifacts/cnn4.unit_test.safetensors",
     "sha256": "ab" * 32,
     "num_classes": 10,
     "feature_dim": 128,

@@ -124,20 +124,27 @@ def test_headless_model_has_no_probs(tmp_path: Path) -> None:
     assert fs.probs is None and fs.features.shape == (6, 3)
 
 
-def test_geometry_matches_torchvision(tmp_path: Path) -> None:
+def test_geometry_matches_torchvision() -> None:
     rng = np.random.default_rng(0)
-    img = Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))
-    for prep, ref in (
+    colour = Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))
+    grey = Image.fromarray(rng.integers(0, 256, (41, 29), dtype=np.uint8))
+    cases = [
         (
             Preprocessing(16, MEAN3, STD3, resize=20, crop="center", interpolation="bicubic"),
             v2.Compose([v2.Resize(20, interpolation=v2.InterpolationMode.BICUBIC), v2.CenterCrop(16)]),
         ),
         (Preprocessing(16, MEAN3, STD3), v2.Resize((16, 16))),
         (Preprocessing(16, MEAN3, STD3, crop="center"), v2.Compose([v2.Resize(16), v2.CenterCrop(16)])),
-    ):
-        ours = ImageTransform(prep)(img).permute(2, 0, 1)
-        theirs = v2.PILToTensor()(ref(img))
-        assert torch.equal(ours, theirs), prep
+    ]
+    for img in (colour, grey):  # grey is resized before replication: must still match torchvision on RGB
+        for prep, ref in cases:
+            ours = ImageTransform(prep)(img).permute(2, 0, 1)
+            theirs = v2.PILToTensor()(ref(img.convert("RGB")))
+            assert torch.equal(ours, theirs), (img.mode, prep)
+    grey_prep = Preprocessing(16, (0.5,), (0.5,), channels=1, resize=18, crop="center")
+    ours = ImageTransform(grey_prep)(colour).permute(2, 0, 1)
+    theirs = v2.PILToTensor()(v2.Compose([v2.Resize(18), v2.CenterCrop(16)])(colour.convert("L")))
+    assert torch.equal(ours, theirs)
 
 
 def _truncated_jpeg(path: Path) -> None:

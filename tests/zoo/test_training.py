@@ -279,8 +279,8 @@ def test_build_entry_reproducible(tmp_path: Path) -> None:
     assert recs[0] == recs[1]
     rec = recs[0]
     assert (
-        rec["file"] == "zoo/weights/cnn4.toy.safetensors"
-        and rec["profile"] == "zoo/weights/profiles/cnn4.toy.safetensors"
+        rec["file"] == "zoo/artifacts/cnn4.toy.safetensors"
+        and rec["profile"] == "zoo/artifacts/profiles/cnn4.toy.safetensors"
     )
     assert rec["sha256"] == build_zoo.sha256_file(tmp_path / "a" / "cnn4.toy.safetensors")
     assert rec["meta"]["profile_rows"] == 30 and rec["tags"] == ["trained"]
@@ -291,7 +291,7 @@ def test_build_entry_reproducible(tmp_path: Path) -> None:
 
 
 def _manifest() -> list[dict[str, object]]:
-    assert build_zoo.MANIFEST.exists(), "zoo/weights/manifest.json is missing: run `make zoo`"
+    assert build_zoo.MANIFEST.exists(), "zoo/artifacts/manifest.json is missing: run `make zoo`"
     return build_zoo.read_manifest()
 
 

@@ -1,4 +1,4 @@
-"""Register the models trained in this repository (``make zoo``) from ``zoo/weights/manifest.json``.
+"""Register the models trained in this repository (``make zoo``) from ``zoo/artifacts/manifest.json``.
 
 The manifest is written by the zoo-training script and is the single source of truth for these
 entries: this module holds no per-model code. If the manifest does not exist (a fresh clone before
@@ -10,14 +10,14 @@ Manifest format: a JSON list of objects, one per model::
       "id": "cnn4.fmnist",                       # arch.tag, unique in the zoo
       "arch": "cnn4",                            # built by zoo.archs.build(arch, num_classes)
       "source": "Fashion-MNIST",                 # source (training) dataset
-      "file": "zoo/weights/cnn4.fmnist.safetensors",   # repo-relative; null = random-init control
+      "file": "zoo/artifacts/cnn4.fmnist.safetensors",   # repo-relative; null = random-init control
       "sha256": "<64 hex>",                      # of that file; null only when file is null
       "num_classes": 10,                         # C_s of the source head
       "feature_dim": 128,                        # D, width of the head's input
       "head": "fc",                              # optional: final Linear's path (default: zoo.archs')
       "preprocessing": {"input_size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
                         "channels": 3},          # zoo._api.Preprocessing fields
-      "profile": "zoo/weights/cnn4.fmnist.profile.npz",  # or null
+      "profile": "zoo/artifacts/cnn4.fmnist.profile.npz",  # or null
       "license": "Apache-2.0",
       "citation": "...",
       "tags": ["small"],                         # "trained" is always added; "control" when file is null
@@ -46,7 +46,7 @@ from zoo._api import Preprocessing, WeightsSource, ZooEntry, register_entry
 
 __all__ = ["MANIFEST", "entries_from_manifest", "register_manifest"]
 
-MANIFEST = Path(__file__).resolve().parents[1] / "weights" / "manifest.json"
+MANIFEST = Path(__file__).resolve().parents[1] / "artifacts" / "manifest.json"
 
 _REQUIRED = {
     "id", "arch", "source", "file", "sha256", "num_classes", "feature_dim", "preprocessing", "profile",

@@ -2,5 +2,5 @@
 
 ``sources`` loads the three source datasets as uint8 ``(N, 32, 32, 3)`` arrays, ``train`` fits a network
 bit-reproducibly on the CPU, ``profiles`` computes the source profiles PED and OSBORN use, and
-``build_zoo`` ties them together and writes ``zoo/weights/``. Nothing here runs at import time.
+``build_zoo`` ties them together and writes ``zoo/artifacts/``. Nothing here runs at import time.
 """

@@ -4,7 +4,7 @@ For every :data:`SPECS` entry (3 architectures x 3 sources, plus one random-init
 loads the source data (:mod:`zoo.training.sources`), trains the network bit-reproducibly
 (:mod:`zoo.training.train`), writes its weights as float16 safetensors with sorted keys, reloads them,
 measures source accuracy and computes the source profile (:mod:`zoo.training.profiles`) **from the
-reloaded float16 weights** (what users get), and records everything in ``zoo/weights/manifest.json``:
+reloaded float16 weights** (what users get), and records everything in ``zoo/artifacts/manifest.json``:
 a JSON list, sorted by id, of objects with ``id, arch, head, feature_layer, source, file, sha256,
 num_classes, feature_dim, preprocessing, profile, license, citation, tags, meta`` (the profile's digest
 is ``meta.profile_sha256``). Paths are repository-relative and start with ``zoo/``, as
@@ -61,7 +61,7 @@ __all__ = [
 
 ZOO_DIR = Path(__file__).resolve().parents[1]
 REPO_DIR = ZOO_DIR.parent
-WEIGHTS_DIR = ZOO_DIR / "weights"
+WEIGHTS_DIR = ZOO_DIR / "artifacts"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 WEIGHTS_FORMAT = "zoorank-weights/1"
 
@@ -257,7 +257,7 @@ def build_entry(
         max_profile_rows: cap on the profile's feature sample.
 
     Returns:
-        The manifest record (paths repository-relative, ``zoo/weights/...``).
+        The manifest record (paths repository-relative, ``zoo/artifacts/...``).
     """
     arch = get_arch(spec.arch)
     num_classes = train.num_classes
