@@ -28,10 +28,10 @@ import torch
 
 from estimators._api import ScoreResult
 from estimators._data import ScoringData
+from estimators._linalg import blocked_gram, compute_dtype, noise_floor, prepare
 from estimators._params import BOOL, Interval, Options
 from estimators._registry import register_scorer
 from estimators.errors import NumericalError
-from estimators.hscore import blocked_gram, compute_dtype, noise_floor, prepare
 
 _T_MIN, _T_MAX = 1e-300, 1e300  # keeps t = α/β a positive finite float64 in degenerate corners
 _ICML_TOL = 1e-2  # the ICML solver's published stopping rule: relative change of t < 0.01
@@ -140,6 +140,8 @@ def _evidence(
         evidence = torch.where(done, evidence, value / n)
         t = torch.where(done, t, new_t)
         done = done | converged
+        if bool(done.all()):  # converged columns are frozen, so stopping early changes nothing
+            break
     return evidence, done
 
 

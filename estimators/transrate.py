@@ -26,9 +26,9 @@ import torch
 
 from estimators._api import ScoreResult
 from estimators._data import ScoringData
+from estimators._linalg import Prepared, blocked_gram, centred_gram, centred_rows, compute_dtype
 from estimators._params import Interval, Options
 from estimators._registry import register_scorer
-from estimators.hscore import Prepared, blocked_gram, centred_gram, centred_rows, compute_dtype
 
 _GROUP_ELEMENTS = 1 << 23  # cap on the padded (classes × rows × D) block gathered at once
 _GROUP_GROWTH = 1.25  # classes batched together differ in size by at most this factor (limits padding)
@@ -124,7 +124,7 @@ def _class_rates(data: ScoringData, x: torch.Tensor, prep: Prepared, eps: float)
         steps = torch.arange(width, device=x.device)
         valid = steps[None, :] < counts[members][:, None]
         idx = torch.where(valid, starts[members][:, None] + steps[None, :], torch.zeros_like(steps)[None, :])
-        rows = prep.apply(x[order[idx]])  # (b, width, D)
+        rows = prep.apply_(x[order[idx]])  # (b, width, D); advanced indexing made a copy
         rows.mul_(valid[..., None].to(rows.dtype))
         rates[members] = _rates(rows @ rows.transpose(1, 2), counts[members], d, eps, prep.log_scale2)
     return rates

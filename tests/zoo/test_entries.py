@@ -218,7 +218,7 @@ def test_manifest_items_become_entries(tmp_path: Path) -> None:
     trained, rand = entries_from_manifest(_write(tmp_path, [_ITEM, control]))
     assert isinstance(trained, ZooEntry)
     assert trained.weights.kind == "file"
-    assert trained.weights.filename == "weights/cnn4.unit_test.safetensors"  # relative to the zoo package
+    assert trained.weights.filename == "artifacts/cnn4.unit_test.safetensors"  # relative to the zoo package
     assert trained.weights.sha256 == "ab" * 32
     assert trained.preprocessing.mean == (0.5, 0.5, 0.5) and trained.preprocessing.input_size == 32
     assert trained.head == "fc"  # from zoo.archs when the manifest does not say

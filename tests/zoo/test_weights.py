@@ -277,12 +277,25 @@ def test_package_not_installed_names_the_install_command() -> None:
         zw.load_state_dict(source)
 
 
-@pytest.mark.parametrize("filename", ["../../etc/passwd", "/etc/passwd"])
-def test_paths_cannot_escape_their_root(filename: str) -> None:
+@pytest.mark.parametrize("filename", ["../../etc/passwd", "artifacts/../../../etc/passwd"])
+def test_relative_paths_cannot_escape_their_root(filename: str) -> None:
     with pytest.raises(WeightsNotFoundError, match="stay inside"):
         zw.resolve_path(WeightsSource(kind="file", filename=filename, sha256="0" * 64))
     with pytest.raises(WeightsNotFoundError, match="bare file name"):
         zw.resolve_path(WeightsSource(kind="hub", filename="sub/" + Path(filename).name))
+
+
+def test_absolute_file_is_a_users_own_and_still_digest_checked(tmp_path: Path) -> None:
+    """Entries registered from a user's code may name their own file anywhere; the digest still gates it."""
+    path = tmp_path / "mine.safetensors"
+    save_file({"w": torch.ones(2)}, str(path))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert zw.resolve_path(WeightsSource(kind="file", filename=str(path), sha256=digest)) == path.resolve()
+    assert torch.equal(
+        zw.load_state_dict(WeightsSource(kind="file", filename=str(path), sha256=digest))["w"], torch.ones(2)
+    )
+    with pytest.raises(WeightsIntegrityError):
+        zw.load_state_dict(WeightsSource(kind="file", filename=str(path), sha256="0" * 64))
 
 
 # --- formats --------------------------------------------------------------------------------------------
