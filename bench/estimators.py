@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scorers", nargs="*", help="only scorers whose name contains one of these")
     parser.add_argument("--sizes", nargs="*", help="only these sizes (large, small; quick-a, quick-b)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per scorer subprocess")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per scorer subprocess")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
