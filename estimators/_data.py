@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from estimators._linalg import DTYPE_NAMES
 from estimators._registry import ScorerSpec
 from estimators.errors import DegenerateInputError, InvalidInputError
-
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 @dataclass(frozen=True)
@@ -213,7 +212,7 @@ def check_scoring_inputs(
         if need != "labels" and given.get(need) is None:
             raise InvalidInputError(f"{spec.name!r} needs {need!r}, which was not given", param=need)
     used = set(spec.needs) | set(spec.optional)
-    compute = _DTYPES[dtype or "float64"]
+    compute = DTYPE_NAMES[dtype or "float64"]
 
     feats = (
         _float_tensor(features, "features", 2, compute)
