@@ -534,35 +534,20 @@ def weights_digest(entry: ZooEntry) -> str | None:
 def load_source_stats(entry: ZooEntry) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
     """The entry's source-profile feature mean and std (for PED), or why they are unavailable.
 
-    ``entry.profile`` is a path relative to the ``zoo`` package (``artifacts/profiles/<id>.safetensors``),
-    a repository path starting with ``zoo/``, or an absolute path. When ``entry.meta`` records a
-    ``profile_sha256``, the file must match it before it is parsed.
-
     Returns:
         ``(mean, std, None)`` as float64 arrays, or ``(None, None, note)`` when the entry has a profile
-        that cannot be read (an entry without a profile gives ``(None, None, None)``).
+        that cannot be used (an entry without a profile gives ``(None, None, None)``).
     """
-    if entry.profile is None:
-        return None, None, None
-    from zoo.training.profiles import load_profile
-    from zoo.weights import ZOO_DIR, file_sha256
+    from zoo.errors import ZooError
+    from zoo.models import load_source_profile
 
-    rel = Path(entry.profile)
-    path = ZOO_DIR.parent / rel if rel.parts[:1] == ("zoo",) else ZOO_DIR / rel
-    expected = entry.meta.get("profile_sha256")
     try:
-        if expected is not None and file_sha256(path) != expected:
-            return (
-                None,
-                None,
-                f"source profile {entry.profile} does not match its SHA-256; PED ran without it",
-            )
-        profile = load_profile(path)
-    except (OSError, ValueError) as exc:
-        return None, None, f"source profile {entry.profile} unreadable ({exc}); PED ran without it"
-    mean = profile.mean.double().numpy()
-    std = profile.std.double().numpy()
-    return mean, std, None
+        profile = load_source_profile(entry)
+    except ZooError as exc:
+        return None, None, f"{exc.message}; PED ran without it"
+    if profile is None:
+        return None, None, None
+    return profile.mean.double().numpy(), profile.std.double().numpy(), None
 
 
 def _version() -> str:

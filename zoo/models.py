@@ -9,14 +9,26 @@ random-initialisation controls, seeded so every process builds the same network.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from zoo._api import ZooEntry
-from zoo.errors import ModelLoadError
-from zoo.weights import apply_key_map, load_state_dict
+from zoo._api import WeightsSource, ZooEntry
+from zoo.errors import ModelLoadError, WeightsIntegrityError, WeightsNotFoundError
+from zoo.weights import apply_key_map, file_sha256, load_state_dict, resolve_path
 
-__all__ = ["FeatureModel", "feature_dim_of", "load_model", "random_model", "split_head"]
+if TYPE_CHECKING:
+    from zoo.training.profiles import SourceProfile
+
+__all__ = [
+    "FeatureModel",
+    "feature_dim_of",
+    "load_model",
+    "load_source_profile",
+    "random_model",
+    "split_head",
+]
 
 
 class FeatureModel(nn.Module):
@@ -132,3 +144,31 @@ def feature_dim_of(entry: ZooEntry) -> int:
     x = torch.zeros(1, pre.channels, pre.input_size, pre.input_size)
     feats, _ = random_model(entry)(x)
     return int(feats.shape[1])
+
+
+def load_source_profile(entry: ZooEntry) -> SourceProfile | None:
+    """The entry's source profile (source feature mean/std and sample), or None when it has none.
+
+    ``entry.profile`` is resolved like a ``kind="file"`` weights file (relative to the ``zoo`` package, or
+    absolute); when ``entry.meta`` records a ``profile_sha256`` the file must match it before it is parsed.
+
+    Raises:
+        WeightsNotFoundError: the path escapes the zoo folder or the file does not exist.
+        WeightsIntegrityError: the file does not match its recorded digest, or is not a source profile.
+    """
+    if entry.profile is None:
+        return None
+    from zoo.training.profiles import load_profile
+
+    path = resolve_path(WeightsSource(kind="file", filename=entry.profile))
+    if not path.is_file():
+        raise WeightsNotFoundError(f"source profile of {entry.id!r} not found at {path}", param="profile")
+    expected = entry.meta.get("profile_sha256")
+    if expected is not None and file_sha256(path) != expected:
+        raise WeightsIntegrityError(
+            f"source profile {path} of {entry.id!r} does not match its recorded SHA-256", param="profile"
+        )
+    try:
+        return load_profile(path)
+    except (OSError, ValueError) as exc:
+        raise WeightsIntegrityError(f"source profile {path} of {entry.id!r} is unreadable: {exc}") from None

@@ -147,3 +147,33 @@ def test_digit_cnn_reads_real_handwritten_digits() -> None:
     assert feats.shape == (4, 256) and torch.isfinite(feats).all()
     assert _accuracy(model, x, y) >= 0.7  # measured 0.82 on all 1,797; chance is 0.1
     assert _accuracy(random_model(entry), x, y) < 0.3  # so the check above is about the weights
+
+
+def test_source_profiles_load_verified_and_match_the_feature_dim() -> None:
+    """Every trained entry's profile loads (digest checked) with mean/std of the declared feature dim."""
+    from zoo import list_entries
+    from zoo.models import load_source_profile
+
+    profiled = [e for e in list_entries(tags=("trained",)) if e.profile is not None]
+    assert profiled, "the trained zoo ships source profiles"
+    for entry in profiled:
+        profile = load_source_profile(entry)
+        assert profile is not None
+        assert profile.mean.shape == profile.std.shape == (entry.feature_dim,)
+        assert profile.features.shape[0] <= 5000
+
+
+def test_source_profile_digest_mismatch_is_refused() -> None:
+    from dataclasses import replace
+
+    from zoo import list_entries
+    from zoo.errors import WeightsIntegrityError, WeightsNotFoundError
+    from zoo.models import load_source_profile
+
+    entry = next(e for e in list_entries(tags=("trained",)) if e.profile is not None)
+    tampered = replace(entry, meta={**entry.meta, "profile_sha256": "0" * 64})
+    with pytest.raises(WeightsIntegrityError, match="SHA-256"):
+        load_source_profile(tampered)
+    with pytest.raises(WeightsNotFoundError, match="stay inside"):
+        load_source_profile(replace(entry, profile="../../etc/passwd"))
+    assert load_source_profile(replace(entry, profile=None)) is None

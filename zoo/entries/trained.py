@@ -61,6 +61,13 @@ def _build_arch(arch: str, num_classes: int) -> nn.Module:
     return archs.build(arch, num_classes)
 
 
+def _zoo_relative(path: Any, key: str, where: str) -> str:
+    """A manifest path (repository-relative, under ``zoo/``) made relative to the ``zoo`` package."""
+    if not isinstance(path, str) or not path.startswith(_ZOO_PREFIX):
+        raise ValueError(f"{where}: {key!r} must be a repo-relative path under zoo/, got {path!r}")
+    return path[len(_ZOO_PREFIX) :]
+
+
 def _entry(item: Mapping[str, Any], where: str) -> ZooEntry:
     missing = _REQUIRED - set(item)
     unknown = set(item) - _REQUIRED - _OPTIONAL
@@ -70,11 +77,11 @@ def _entry(item: Mapping[str, Any], where: str) -> ZooEntry:
     if file is None:
         weights = WeightsSource(kind="none")
     else:
-        if not isinstance(file, str) or not file.startswith(_ZOO_PREFIX):
-            raise ValueError(f"{where}: 'file' must be a repo-relative path under zoo/, got {file!r}")
         if item["sha256"] is None:
             raise ValueError(f"{where}: a weights file needs its 'sha256'")
-        weights = WeightsSource(kind="file", filename=file[len(_ZOO_PREFIX) :], sha256=item["sha256"])
+        weights = WeightsSource(
+            kind="file", filename=_zoo_relative(file, "file", where), sha256=item["sha256"]
+        )
     pre = dict(item["preprocessing"])
     for key in ("mean", "std"):
         pre[key] = tuple(float(v) for v in pre[key])
@@ -94,7 +101,7 @@ def _entry(item: Mapping[str, Any], where: str) -> ZooEntry:
         source=item["source"],
         license=item["license"],
         citation=item["citation"],
-        profile=item["profile"],
+        profile=_zoo_relative(item["profile"], "profile", where) if item["profile"] is not None else None,
         tags=tags,
         meta={**item.get("meta", {}), **({"seed": int(item["seed"])} if "seed" in item else {})},
     )
