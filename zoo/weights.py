@@ -25,7 +25,6 @@ Half-precision tensors are upcast to float32 so every model runs in float32.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from zoo import _hashing
 from zoo._api import WeightsSource
 from zoo.errors import ModelLoadError, WeightsIntegrityError, WeightsNotFoundError
 
@@ -59,7 +59,6 @@ ZOO_DIR = Path(__file__).resolve().parent
 """Folder of the ``zoo`` package; relative ``kind="file"`` weights are relative to it."""
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9_.]+-(?P<prefix>[0-9a-f]{8,64})\.(?:pth|pt|safetensors)$")
-_CHUNK = 1 << 20
 _CACHE_SIZE = 64
 _PROBE_TIMEOUT_S = 5.0
 _INSTALL_HINT = "python -m zoo.assets install"  # what the Makefile's `assets` target runs
@@ -97,11 +96,7 @@ def file_sha256(path: Path) -> str:
         if key in _digest_cache:
             _digest_cache.move_to_end(key)
             return _digest_cache[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    hexdigest = digest.hexdigest()
+    hexdigest = _hashing.file_sha256(path)
     with _digest_lock:
         _digest_cache[key] = hexdigest
         while len(_digest_cache) > _CACHE_SIZE:

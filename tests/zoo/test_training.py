@@ -18,6 +18,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from zoo._api import Preprocessing
+from zoo._hashing import file_sha256
 from zoo.archs import build, get_arch
 from zoo.errors import DatasetFormatError
 from zoo.training import build_zoo, sources
@@ -177,7 +178,7 @@ def test_training_is_bit_reproducible(arch: str, tmp_path: Path) -> None:
     paths = [tmp_path / f"{i}.safetensors" for i in range(2)]
     for r, p in zip(runs, paths, strict=True):
         build_zoo.save_weights(r.model, p, meta={"id": "x.y", "arch": arch})
-    assert build_zoo.sha256_file(paths[0]) == build_zoo.sha256_file(paths[1])
+    assert file_sha256(paths[0]) == file_sha256(paths[1])
     other = fit(arch, images, labels, 3, TrainConfig(epochs=2, batch_size=8, max_steps=4, seed=8))
     assert any(not torch.equal(a[k], other.model.state_dict()[k]) for k in a), "seed must matter"
 
@@ -282,7 +283,7 @@ def test_build_entry_reproducible(tmp_path: Path) -> None:
         rec["file"] == "zoo/artifacts/cnn4.toy.safetensors"
         and rec["profile"] == "zoo/artifacts/profiles/cnn4.toy.safetensors"
     )
-    assert rec["sha256"] == build_zoo.sha256_file(tmp_path / "a" / "cnn4.toy.safetensors")
+    assert rec["sha256"] == file_sha256(tmp_path / "a" / "cnn4.toy.safetensors")
     assert rec["meta"]["profile_rows"] == 30 and rec["tags"] == ["trained"]
     assert Preprocessing(**rec["preprocessing"]).input_size == 32
 
@@ -323,7 +324,7 @@ def test_committed_files_match_digests_and_load() -> None:
         assert isinstance(meta, dict)
         for key, digest in (("file", r["sha256"]), ("profile", meta["profile_sha256"])):
             path = build_zoo.REPO_DIR / str(r[key])
-            assert build_zoo.sha256_file(path) == digest, f"{path} does not match the manifest"
+            assert file_sha256(path) == digest, f"{path} does not match the manifest"
             total += path.stat().st_size
         arch, n_cls = str(r["arch"]), int(str(r["num_classes"]))
         model = build_zoo.load_weights(arch, n_cls, build_zoo.REPO_DIR / str(r["file"]))

