@@ -181,3 +181,25 @@ def blocked_gram(
 def noise_floor(top: float, n: int, d: int, dtype: torch.dtype) -> float:
     """Eigenvalues of an ``n``-sample, ``d``-dim Gram matrix at or below this are rounding noise."""
     return max(n, d) * torch.finfo(dtype).eps * top
+
+
+def class_sums(values: torch.Tensor, codes: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Row sums of ``values`` grouped by class: ``out[c] = Σ_{i: codes_i = c} values[i]``.
+
+    Args:
+        values: ``(N, K)`` float tensor.
+        codes: ``(N,)`` int64 class codes in ``0..num_classes-1``.
+        num_classes: C.
+
+    Returns:
+        ``(C, K)`` tensor in the dtype and on the device of ``values``.
+
+    ``index_add_`` is O(N·K) but uses atomics (non-deterministic summation order) on CUDA; there a
+    one-hot matrix product, deterministic and fast on the GPU, is used instead.
+    """
+    if values.is_cuda:
+        onehot = torch.zeros(codes.shape[0], num_classes, dtype=values.dtype, device=values.device)
+        onehot[torch.arange(codes.shape[0], device=values.device), codes] = 1
+        return onehot.T @ values
+    out = torch.zeros(num_classes, values.shape[1], dtype=values.dtype, device=values.device)
+    return out.index_add_(0, codes, values)

@@ -24,9 +24,9 @@ import torch
 
 from estimators._api import ScoreResult
 from estimators._data import ScoringData
+from estimators._linalg import class_sums
 from estimators._params import Interval, Options
 from estimators._registry import register_scorer
-from estimators.leep import class_sums
 
 __all__ = ["gbc", "pca_project"]
 

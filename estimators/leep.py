@@ -26,10 +26,11 @@ import torch
 
 from estimators._api import ScoreResult
 from estimators._data import ScoringData
+from estimators._linalg import class_sums
 from estimators._params import BOOL
 from estimators._registry import register_scorer
 
-__all__ = ["class_sums", "expected_empirical_prediction", "leep"]
+__all__ = ["expected_empirical_prediction", "leep"]
 
 _MATMUL_MAX_CLASSES = 256
 _CHUNK_ELEMENTS = 1 << 22  # rows of the gathered P̂(y_i | z) per chunk: 32 MiB of float64
@@ -38,28 +39,6 @@ LEEP_CITATION = (
     "Nguyen, Hassner, Seeger, Archambeau. LEEP: A New Measure to Evaluate Transferability of Learned "
     "Representations. ICML 2020."
 )
-
-
-def class_sums(values: torch.Tensor, codes: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Row sums of ``values`` grouped by class: ``out[c] = Σ_{i: codes_i = c} values[i]``.
-
-    Args:
-        values: ``(N, K)`` float tensor.
-        codes: ``(N,)`` int64 class codes in ``0..num_classes-1``.
-        num_classes: C.
-
-    Returns:
-        ``(C, K)`` tensor in the dtype and on the device of ``values``.
-
-    ``index_add_`` is O(N·K) but uses atomics (non-deterministic summation order) on CUDA; there a
-    one-hot matrix product, deterministic and fast on the GPU, is used instead.
-    """
-    if values.is_cuda:
-        onehot = torch.zeros(codes.shape[0], num_classes, dtype=values.dtype, device=values.device)
-        onehot[torch.arange(codes.shape[0], device=values.device), codes] = 1
-        return onehot.T @ values
-    out = torch.zeros(num_classes, values.shape[1], dtype=values.dtype, device=values.device)
-    return out.index_add_(0, codes, values)
 
 
 def expected_empirical_prediction(

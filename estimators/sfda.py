@@ -40,6 +40,7 @@ from scipy.linalg import blas
 
 from estimators._api import ScoreResult
 from estimators._data import ScoringData
+from estimators._linalg import class_sums
 from estimators._params import Options
 from estimators._registry import register_scorer
 from estimators.errors import DegenerateInputError
@@ -95,18 +96,6 @@ def gram(z: torch.Tensor) -> torch.Tensor:
     return torch.triu(upper) + torch.triu(upper, diagonal=1).T
 
 
-def class_sums(x: torch.Tensor, codes: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-    """``(C, D)`` per-class sums of the rows of ``x`` (N, D).
-
-    On CPU this is one sequential pass (``index_add_``). On GPUs it is a one-hot matmul, because the atomic
-    ``index_add_`` there is not bit-for-bit repeatable.
-    """
-    if x.device.type == "cpu":
-        out = torch.zeros((onehot.shape[1], x.shape[1]), dtype=x.dtype, device=x.device)
-        return out.index_add_(0, codes, x)
-    return onehot.T @ x
-
-
 def within_class(
     x: torch.Tensor, codes: torch.Tensor, onehot: torch.Tensor, counts: torch.Tensor, peak: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -129,7 +118,7 @@ def within_class(
     """
     n, dim = x.shape
     size = counts.to(x.dtype)[:, None]
-    means = class_sums(x, codes, onehot) / size
+    means = class_sums(x, codes, onehot.shape[1]) / size
     z = torch.addmm(x, onehot, means, alpha=-1.0)  # X - M[y] in one fused pass
     sw = gram(z) / n
     # Worst-case rounding of a sequentially accumulated class mean, per entry.
@@ -140,7 +129,7 @@ def within_class(
     first = first.scatter_reduce(0, codes, torch.arange(n, device=x.device), reduce="amin")
     anchor = x[first]
     z = x - anchor[codes]
-    offset = class_sums(z, codes, onehot) / size
+    offset = class_sums(z, codes, onehot.shape[1]) / size
     z -= offset[codes]
     return anchor + offset, z, gram(z) / n
 
@@ -259,7 +248,7 @@ def confmix_deviations(
     outer = (means.sum(dim=0, keepdim=True) - means) / (num_classes - 1)  # ν_c: mean of the other classes
     delta = means - outer
     u = z.mul_(w)
-    u_mean = class_sums(u, codes, onehot) / size
+    u_mean = class_sums(u, codes, onehot.shape[1]) / size
     w_mean = (onehot.T @ w) / size
     lift = onehot * (w - w_mean[codes])  # (N, C): row i holds w_i - mean_{y_i}(w) in column y_i
     u.addmm_(torch.cat([onehot, lift], dim=1), torch.cat([-u_mean, delta], dim=0))

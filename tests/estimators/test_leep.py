@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import estimators
 from estimators._data import check_scoring_inputs
-from estimators.leep import class_sums, expected_empirical_prediction
+from estimators._linalg import class_sums
+from estimators.leep import expected_empirical_prediction
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
