@@ -3,6 +3,7 @@
 set -euo pipefail
 PACKAGES=(
   dataset-fashion-mnist
+  redis-server
   fonts-dejavu-core fonts-liberation2 fonts-urw-base35 fonts-noto-core
   fonts-bwht fonts-breip fonts-dkg-handwriting fonts-humor-sans fonts-klee
 )
