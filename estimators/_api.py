@@ -12,7 +12,7 @@ import torch
 
 from estimators._data import ScoringData, check_scoring_inputs
 from estimators._params import check_params
-from estimators._registry import SCORERS, ScorerKind, ScorerSpec
+from estimators._registry import INPUT_NAMES, SCORERS, ScorerKind, ScorerSpec
 from estimators.errors import (
     InvalidInputError,
     InvalidParameterError,
@@ -168,7 +168,7 @@ def _check_group(
     for key, arrays in group.items():
         if not isinstance(arrays, Mapping):
             raise InvalidInputError(f"{what}[{key!r}] must be a mapping of input name -> array", param=what)
-        extra = set(arrays) - {"features", "source_probs", "source_mean", "source_std"}
+        extra = set(arrays) - (set(INPUT_NAMES) - {"labels"})
         if extra:
             raise InvalidInputError(f"{what}[{key!r}] has unknown inputs {sorted(extra)}", param=what)
         try:

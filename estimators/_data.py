@@ -34,6 +34,9 @@ class ScoringData:
         source_probs: ``(N, C_s)`` float64 rows on the simplex, or None.
         source_mean, source_std: ``(D,)`` float64 source feature statistics, or None.
         targets: ``(N, K)`` float64 regression / multi-label targets (LogME only), or None.
+        source_features: ``(n_s, D)`` features of a source-profile sample (OSBORN), or None.
+        source_predictions, source_labels: ``(n_s,)`` int64 predicted / true source classes of that
+            sample, or None.
     """
 
     features: torch.Tensor | None
@@ -44,6 +47,9 @@ class ScoringData:
     source_mean: torch.Tensor | None = None
     source_std: torch.Tensor | None = None
     targets: torch.Tensor | None = None
+    source_features: torch.Tensor | None = None
+    source_predictions: torch.Tensor | None = None
+    source_labels: torch.Tensor | None = None
 
     @property
     def n(self) -> int:
@@ -186,6 +192,9 @@ def check_scoring_inputs(
     source_mean: Any = None,
     source_std: Any = None,
     dtype: str | None = None,
+    source_features: Any = None,
+    source_predictions: Any = None,
+    source_labels: Any = None,
 ) -> ScoringData:
     """Validate and convert one model's inputs for ``spec``.
 
@@ -197,6 +206,8 @@ def check_scoring_inputs(
         source_probs: ``(N, C_s)`` source-head probabilities, rows non-negative summing to 1.
         source_mean, source_std: ``(D,)`` source feature statistics.
         dtype: compute dtype of the features (``"float64"`` default, ``"float32"`` where allowed).
+        source_features, source_predictions, source_labels: a source profile's ``(n_s, D)`` feature
+            sample and its ``(n_s,)`` predicted / true source classes (see :func:`_check_profile`).
 
     Raises:
         InvalidInputError: a missing input, a wrong shape, a non-finite value, bad probabilities.
@@ -207,6 +218,9 @@ def check_scoring_inputs(
         "source_probs": source_probs,
         "source_mean": source_mean,
         "source_std": source_std,
+        "source_features": source_features,
+        "source_predictions": source_predictions,
+        "source_labels": source_labels,
     }
     for need in spec.needs:
         if need != "labels" and given.get(need) is None:
@@ -299,6 +313,7 @@ def check_scoring_inputs(
     if (stats["source_mean"] is None) != (stats["source_std"] is None):
         raise InvalidInputError("source_mean and source_std must be given together", param="source_std")
 
+    profile = _check_profile(given, used, feats, probs, device)
     return ScoringData(
         features=feats,
         labels=codes_t,
@@ -308,4 +323,67 @@ def check_scoring_inputs(
         source_mean=stats["source_mean"],
         source_std=stats["source_std"],
         targets=targets,
+        **profile,
     )
+
+
+def _int_vector(value: Any, name: str) -> torch.Tensor:
+    """A fresh ``(n,)`` int64 tensor of non-negative class ids (integral floats accepted)."""
+    arr = _to_numpy_any(value, name)
+    if arr.ndim != 1:
+        raise InvalidInputError(f"{name} must be 1-D, got shape {arr.shape}", param=name)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{name} must hold integer class ids, got dtype {arr.dtype}", param=name)
+    if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
+        raise InvalidInputError(f"{name} must hold integer class ids, got non-integral values", param=name)
+    if arr.size and arr.min() < 0:
+        raise InvalidInputError(f"{name} has negative class ids", param=name)
+    return torch.from_numpy(np.array(arr, dtype=np.int64, copy=True))
+
+
+def _check_profile(
+    given: dict[str, Any],
+    used: set[str],
+    feats: torch.Tensor | None,
+    probs: torch.Tensor | None,
+    device: torch.device,
+) -> dict[str, torch.Tensor | None]:
+    """Validate a source profile's sample: ``source_features`` ``(n_s, D)`` with the target's D,
+    ``source_predictions`` / ``source_labels`` ``(n_s,)`` (predictions below the head width C_s)."""
+    out: dict[str, torch.Tensor | None] = {
+        "source_features": None,
+        "source_predictions": None,
+        "source_labels": None,
+    }
+    value = given["source_features"]
+    if "source_features" in used and value is not None:
+        sf = _float_tensor(value, "source_features", 2).to(device)
+        if feats is not None and sf.shape[1] != feats.shape[1]:
+            raise InvalidInputError(
+                f"source_features has {sf.shape[1]} dimensions but features have {feats.shape[1]}",
+                param="source_features",
+            )
+        out["source_features"] = sf
+    for name in ("source_predictions", "source_labels"):
+        value = given[name]
+        if name not in used or value is None:
+            continue
+        t = _int_vector(value, name)
+        rows = out["source_features"]
+        if rows is not None and t.shape[0] != rows.shape[0]:
+            raise InvalidInputError(
+                f"{name} has {t.shape[0]} entries but source_features has {rows.shape[0]} rows", param=name
+            )
+        if (
+            name == "source_predictions"
+            and probs is not None
+            and t.numel()
+            and int(t.max()) >= probs.shape[1]
+        ):
+            raise InvalidInputError(
+                f"source_predictions has class id {int(t.max())} but the source head has {probs.shape[1]} "
+                "classes",
+                param=name,
+            )
+        out[name] = t.to(device)
+    return out

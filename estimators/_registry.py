@@ -17,7 +17,17 @@ from estimators.errors import DuplicateRegistrationError, UnknownScorerError, Zo
 T = TypeVar("T")
 
 ScorerKind = Literal["model", "set", "ensemble"]
-INPUT_NAMES = ("features", "labels", "source_probs", "source_mean", "source_std")
+INPUT_NAMES = (
+    "features",
+    "labels",
+    "source_probs",
+    "source_mean",
+    "source_std",
+    # a source profile's labelled feature sample (OSBORN): (n_s, D) features, (n_s,) predicted / true labels
+    "source_features",
+    "source_predictions",
+    "source_labels",
+)
 
 
 class Registry(Generic[T]):
