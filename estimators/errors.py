@@ -79,3 +79,18 @@ class DuplicateRegistrationError(ZoorankError, ValueError):
     """A plugin (scorer, zoo entry, dataset reader) was registered twice under one name."""
 
     code = "duplicate-registration"
+
+
+# --- team search ---------------------------------------------------------------------------------
+
+
+class TeamSizeError(InvalidParameterError):
+    """A team of k models was asked of a pool with fewer than k eligible members (or k < 1)."""
+
+    code = "invalid-team-size"
+
+
+class SearchTooLargeError(InvalidParameterError):
+    """An exhaustive team search would score more k-subsets than its cap allows."""
+
+    code = "search-too-large"
