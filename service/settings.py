@@ -1,40 +1,94 @@
-"""Every limit and location zoorank uses, in one frozen object read from ``ZOORANK_*`` environment variables.
+"""Every limit and location zoorank uses, in one frozen pydantic-settings object read from the environment.
 
-The CLI builds one :class:`Settings` per invocation (``Settings.from_env()``) and passes it down; the HTTP
-service (a later issue) does the same per process, so a limit is defined, documented and validated exactly
-once. Nothing in ``service`` reads the environment anywhere else.
+The CLI builds one :class:`Settings` per invocation (``Settings.from_env()``), the HTTP service one per
+process and every worker one per process, so a limit is defined, documented and validated exactly once.
+Nothing in ``service`` reads the environment anywhere else. ``Settings(**fields)`` reads the process
+environment too (pydantic-settings); keyword arguments win over variables. ``Settings.from_env(env)`` reads
+an explicit mapping instead (tests, subprocess hand-over via :meth:`Settings.to_env`).
+
+Every invalid value raises :class:`SettingsError` (code ``invalid-settings``) naming the variable and its
+value when it came from the environment (``ZOORANK_BATCH_SIZE='0' is invalid: ...``), the field otherwise.
 
 Variables (all optional; defaults in parentheses):
 
-* ``ZOORANK_HOME``: cache root for features and data (``~/.cache/zoorank``).
-* ``ZOORANK_DATA_ROOTS``: allowed dataset roots, ``os.pathsep``-joined (working directory and
-  ``$ZOORANK_HOME/data``).
-* ``ZOORANK_FEATURE_STORE``: feature-store directory (``$ZOORANK_HOME/features``).
-* ``ZOORANK_BATCH_SIZE``: images per forward pass (64).
-* ``ZOORANK_WORKERS``: image-decoding worker processes, 0 decodes inline (0).
+Locations and the pipeline
+
+* ``ZOORANK_HOME``: cache root for features, data, fingerprints and the embedded Redis (``~/.cache/zoorank``).
+* ``ZOORANK_DATA_ROOTS``: allowed dataset roots, ``:``-separated ``name=/abs/path`` entries; a bare path is
+  named after its last component (working directory and ``$ZOORANK_HOME/data``). A reference may then be
+  ``name:relative/path`` (see :mod:`zoo.datasets.refs`). The CLI also ranks any local path its user passes;
+  the roots bound what the HTTP API may read.
+* ``ZOORANK_FEATURE_STORE``: feature-store directory, shared by all workers (``$ZOORANK_HOME/features``).
+* ``ZOORANK_BATCH_SIZE``: images per forward pass, 1..65536 (64).
+* ``ZOORANK_WORKERS``: image-decoding worker processes, 0 decodes inline, at most 256 (0).
 * ``ZOORANK_DEVICE``: ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N`` (``auto``).
-* ``ZOORANK_THREADS``: torch intra-op threads, 0 keeps torch's default (0).
+* ``ZOORANK_THREADS``: torch intra-op threads, 0 keeps torch's default, at most 1024 (0).
 * ``ZOORANK_MAX_IMAGES``: most sampled images one ranking job may extract (20000).
 * ``ZOORANK_MAX_MODELS``: most models one ranking job may rank (32).
-* ``ZOORANK_CORRUPT_THRESHOLD``: largest tolerated fraction of undecodable images (0.01).
+* ``ZOORANK_MAX_CLASSES``: most classes a ranked dataset may have (1000).
+* ``ZOORANK_CORRUPT_THRESHOLD``: largest tolerated fraction of undecodable images, in [0, 1] (0.01).
 * ``ZOORANK_MAX_IMAGE_PIXELS``: largest image, width x height, that is decoded (40000000).
 * ``ZOORANK_SCORERS``: default scorers, comma-separated (:data:`DEFAULT_SCORERS`).
 * ``ZOORANK_MAX_PER_CLASS``: default per-class sample cap, 0 = no cap (100).
-* ``ZOORANK_SEED``: default sampling seed (0).
+* ``ZOORANK_SEED``: default sampling seed, 0 <= seed < 2**32 (0).
+
+Service (API, job engine, workers)
+
+* ``REDIS_URL`` or ``ZOORANK_REDIS_URL``: ``redis://``, ``rediss://`` or ``unix://`` URL of the shared Redis;
+  unset means embedded mode (``zoorank serve`` starts a private ``redis-server``).
+* ``ZOORANK_CACHE_TTL_S``: how long a finished ranking (and its per-model score cells) stays cached (604800).
+* ``ZOORANK_JOB_TTL_S``: how long a job's state and events are kept after it ends (604800).
+* ``ZOORANK_JOB_DEADLINE_S``: a job still unfinished this long after submission is failed (21600).
+* ``ZOORANK_MAX_QUEUED_JOBS_PER_KEY``: most queued jobs per API key (100).
+* ``ZOORANK_MAX_CONCURRENT_JOBS_PER_KEY``: most running jobs per API key (4).
+* ``ZOORANK_REQUESTS_PER_MINUTE``: requests per minute per API key (600).
+* ``ZOORANK_MAX_BODY_BYTES``: largest request body (1048576).
+* ``ZOORANK_API_KEYS``: comma-separated SHA-256 hex digests of the accepted API keys (none: auth off).
+* ``ZOORANK_MODEL_CACHE_SIZE``: models a worker keeps loaded (LRU), 1..256 (4).
+* ``ZOORANK_EXTRACT_TIME_LIMIT_S``: time limit of one ``extract`` message (14400; CPU extraction is slow).
+* ``ZOORANK_SCORE_TIME_LIMIT_S``: time limit of one ``score`` or ``finalise`` message (3600).
+* ``ZOORANK_MAX_RETRIES``: retries of a message that failed unexpectedly, 0..20 (3).
+* ``ZOORANK_RETRY_BACKOFF_MS``: first retry delay; it doubles per retry (1000).
+* ``ZOORANK_HEARTBEAT_TIMEOUT_MS``: a worker silent this long is dead and its messages are redelivered
+  (60000; the SIGKILL test uses 2000).
+* ``ZOORANK_EVENTS_MAXLEN``: progress events kept per job stream (1000).
+* ``ZOORANK_HOST`` / ``ZOORANK_PORT``: where ``zoorank serve`` listens (127.0.0.1 / 8000).
+* ``ZOORANK_UI``: serve the dashboard, ``true``/``false`` (true).
+* ``ZOORANK_SESSION_SECRET``: dashboard cookie signing secret, at least 32 characters (none: random per
+  process).
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from estimators.errors import ZoorankError
 
-T = TypeVar("T")
+__all__ = [
+    "DEFAULT_SCORERS",
+    "LimitExceededError",
+    "Settings",
+    "SettingsError",
+    "default_home",
+    "parse_names",
+    "parse_roots",
+]
 
 #: Scorers run when the caller names none: cheap, well-established per-model scorers that cover both the
 #: feature-based (LogME, H-score, TransRate, SFDA) and the source-head-based (LEEP, NCE) families, plus PED
@@ -42,6 +96,11 @@ T = TypeVar("T")
 DEFAULT_SCORERS: tuple[str, ...] = ("logme", "leep", "nce", "hscore_shrinkage", "transrate", "sfda", "ped")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_ROOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+#: Largest seed: the sampling RNG takes 32-bit seeds, so a larger one would silently alias a smaller one.
+SEED_LIMIT = 2**32
 
 
 class SettingsError(ZoorankError):
@@ -51,7 +110,7 @@ class SettingsError(ZoorankError):
 
 
 class LimitExceededError(ZoorankError):
-    """A request asks for more than a configured limit allows (images or models per job)."""
+    """A request asks for more than a configured limit allows (images, models or classes per job)."""
 
     code = "limit-exceeded"
 
@@ -62,85 +121,291 @@ def default_home() -> Path:
     return (Path(base) if base else Path.home() / ".cache") / "zoorank"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Limits and locations of one zoorank process.
+def parse_names(raw: str) -> tuple[str, ...]:
+    """Split a comma-separated list of names, dropping blanks and duplicates (order kept)."""
+    names = [part.strip() for part in raw.split(",")]
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def parse_roots(raw: str) -> dict[str, Path]:
+    """Parse ``ZOORANK_DATA_ROOTS``: ``:``-separated ``name=/abs/path`` entries or bare absolute paths.
+
+    A bare path is named after its last component (``/srv/data/imagenet`` -> ``imagenet``).
+
+    Raises:
+        ValueError: an empty list, a relative path, an invalid or duplicate name.
+    """
+    out: dict[str, Path] = {}
+    for part in raw.split(os.pathsep):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, path = part.partition("=")
+        if not sep:
+            name, path = "", part
+        _add_root(out, name.strip(), Path(path.strip()).expanduser())
+    if not out:
+        raise ValueError("no directory given")
+    return out
+
+
+def _add_root(out: dict[str, Path], name: str, path: Path) -> None:
+    if not path.is_absolute():
+        raise ValueError(f"data root {str(path)!r} must be an absolute path")
+    name = name or path.name or "root"
+    if not _ROOT_NAME.match(name):
+        raise ValueError(f"data root name {name!r} must match {_ROOT_NAME.pattern}")
+    if name in out:
+        raise ValueError(f"data root name {name!r} is given twice; name the roots explicitly (name=/path)")
+    out[name] = path
+
+
+def _default_roots(home: Path) -> dict[str, Path]:
+    cwd = Path.cwd()
+    out: dict[str, Path] = {}
+    for path, fallback in ((cwd, "cwd"), (home / "data", "data")):
+        name = path.name if _ROOT_NAME.match(path.name) else fallback
+        while name in out:  # e.g. a working directory that is itself called "data"
+            name = f"{name}_"
+        out[name] = path
+    return out
+
+
+# The environment mapping ``from_env`` reads (None: ``os.environ``), seen by the settings source below.
+_ENV: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("zoorank_env", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The pydantic-settings environment source, reading an explicit mapping when ``from_env`` gave one."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = _ENV.get()
+        if env is None:
+            return super()._load_env_vars()
+        return parse_env_vars(env, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def _env(*names: str) -> Any:
+    """``validation_alias`` for a field read from these variables (first one found wins)."""
+    return AliasChoices(*names) if len(names) > 1 else names[0]
+
+
+class Settings(BaseSettings):
+    """Limits and locations of one zoorank process (CLI, API server or worker). See the module docstring.
 
     Attributes:
         home: cache root; relative paths are resolved against the working directory at load time.
-        data_roots: directories dataset references must resolve under (symlinks resolved first), so that a
-            service can never be pointed at ``/etc``. The CLI allows the working directory by default.
-        feature_store_dir: where extracted features are cached (content-addressed).
-        batch_size: images per forward pass.
-        workers: image-decoding worker processes (0 decodes in the calling process).
-        device: ``auto`` picks CUDA when available, else CPU.
-        torch_threads: torch intra-op threads; 0 leaves torch's default.
-        max_images_per_job: most sampled images one ranking may extract (per model).
-        max_models_per_job: most models one ranking may include.
-        corrupt_image_threshold: largest tolerated fraction of images that fail to decode; above it the
-            dataset is rejected instead of silently ranking on a different sample.
+        named_roots: root name -> directory; dataset references must resolve under one of them (symlinks
+            resolved first), so that a service can never be pointed at ``/etc``. Constructor argument
+            ``data_roots`` accepts a sequence of directories, a name -> directory mapping or the variable's
+            text.
+        feature_store_dir: where extracted features are cached (content-addressed, shared by workers).
+        batch_size, workers, device, torch_threads: extraction knobs.
+        max_images_per_job, max_models_per_job, max_classes: per-job limits.
+        corrupt_image_threshold: largest tolerated fraction of images that fail to decode.
         max_image_pixels: images with more pixels are refused before decoding (decompression bombs).
-        default_scorers: scorers used when a request names none.
-        default_max_per_class: per-class sample cap used when a request gives none (None = no cap).
-        seed: default seed of the stratified sampling.
+        default_scorers, default_max_per_class, seed: defaults of a ranking request.
+        redis_url ... session_secret: the service's settings (module docstring).
     """
 
-    home: Path = field(default_factory=default_home)
-    data_roots: tuple[Path, ...] = ()
-    feature_store_dir: Path | None = None
-    batch_size: int = 64
-    workers: int = 0
-    device: str = "auto"
-    torch_threads: int = 0
-    max_images_per_job: int = 20_000
-    max_models_per_job: int = 32
-    corrupt_image_threshold: float = 0.01
-    max_image_pixels: int = 40_000_000
-    default_scorers: tuple[str, ...] = DEFAULT_SCORERS
-    default_max_per_class: int | None = 100
-    seed: int = 0
+    model_config = SettingsConfigDict(
+        env_prefix="ZOORANK_",
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        env_ignore_empty=True,
+        validate_default=True,
+    )
 
-    def __post_init__(self) -> None:
-        home = Path(self.home).expanduser().absolute()
-        object.__setattr__(self, "home", home)
-        roots = self.data_roots or (Path.cwd(), home / "data")
-        object.__setattr__(self, "data_roots", tuple(Path(r).expanduser().absolute() for r in roots))
-        store = self.feature_store_dir if self.feature_store_dir is not None else home / "features"
-        object.__setattr__(self, "feature_store_dir", Path(store).expanduser().absolute())
-        object.__setattr__(self, "default_scorers", tuple(self.default_scorers))
-        self._validate()
+    # --- locations and pipeline ---
+    home: Path = Field(default_factory=default_home, validation_alias=_env("ZOORANK_HOME"))
+    named_roots: Annotated[dict[str, Path], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("ZOORANK_DATA_ROOTS")
+    )
+    feature_store_dir: Path | None = Field(default=None, validation_alias=_env("ZOORANK_FEATURE_STORE"))
+    batch_size: int = Field(default=64, ge=1, le=65536, validation_alias=_env("ZOORANK_BATCH_SIZE"))
+    workers: int = Field(default=0, ge=0, le=256, validation_alias=_env("ZOORANK_WORKERS"))
+    device: str = Field(default="auto", validation_alias=_env("ZOORANK_DEVICE"))
+    torch_threads: int = Field(default=0, ge=0, le=1024, validation_alias=_env("ZOORANK_THREADS"))
+    max_images_per_job: int = Field(
+        default=20_000, ge=1, le=10_000_000, validation_alias=_env("ZOORANK_MAX_IMAGES")
+    )
+    max_models_per_job: int = Field(default=32, ge=1, le=10_000, validation_alias=_env("ZOORANK_MAX_MODELS"))
+    max_classes: int = Field(default=1000, ge=2, le=1_000_000, validation_alias=_env("ZOORANK_MAX_CLASSES"))
+    corrupt_image_threshold: float = Field(
+        default=0.01, ge=0.0, le=1.0, allow_inf_nan=False, validation_alias=_env("ZOORANK_CORRUPT_THRESHOLD")
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, le=2**40, validation_alias=_env("ZOORANK_MAX_IMAGE_PIXELS")
+    )
+    default_scorers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_SCORERS, validation_alias=_env("ZOORANK_SCORERS")
+    )
+    default_max_per_class: Annotated[int | None, NoDecode] = Field(
+        default=100, validation_alias=_env("ZOORANK_MAX_PER_CLASS")
+    )
+    seed: int = Field(default=0, ge=0, lt=SEED_LIMIT, validation_alias=_env("ZOORANK_SEED"))
 
-    def _validate(self) -> None:
-        positive = {
-            "batch_size": self.batch_size,
-            "max_images_per_job": self.max_images_per_job,
-            "max_models_per_job": self.max_models_per_job,
-            "max_image_pixels": self.max_image_pixels,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise SettingsError(f"setting {name} must be >= 1, got {value}", param=name)
-        for name, value in {"workers": self.workers, "torch_threads": self.torch_threads}.items():
-            if value < 0:
-                raise SettingsError(f"setting {name} must be >= 0, got {value}", param=name)
-        if not 0.0 <= self.corrupt_image_threshold <= 1.0:
-            raise SettingsError(
-                f"setting corrupt_image_threshold must be in [0, 1], got {self.corrupt_image_threshold}",
-                param="corrupt_image_threshold",
-            )
-        if self.default_max_per_class is not None and self.default_max_per_class < 1:
-            raise SettingsError(
-                f"setting default_max_per_class must be >= 1 or None, got {self.default_max_per_class}",
-                param="default_max_per_class",
-            )
-        if not _DEVICE.match(self.device):
-            raise SettingsError(
-                f"setting device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}", param="device"
-            )
-        if not self.default_scorers:
-            raise SettingsError(
-                "setting default_scorers must name at least one scorer", param="default_scorers"
-            )
+    # --- service ---
+    redis_url: str | None = Field(default=None, validation_alias=_env("ZOORANK_REDIS_URL", "REDIS_URL"))
+    cache_ttl_s: int = Field(
+        default=7 * 86400, ge=1, le=365 * 86400, validation_alias=_env("ZOORANK_CACHE_TTL_S")
+    )
+    job_ttl_s: int = Field(
+        default=7 * 86400, ge=60, le=365 * 86400, validation_alias=_env("ZOORANK_JOB_TTL_S")
+    )
+    job_deadline_s: int = Field(
+        default=6 * 3600, ge=1, le=30 * 86400, validation_alias=_env("ZOORANK_JOB_DEADLINE_S")
+    )
+    max_queued_jobs_per_key: int = Field(
+        default=100, ge=1, le=1_000_000, validation_alias=_env("ZOORANK_MAX_QUEUED_JOBS_PER_KEY")
+    )
+    max_concurrent_jobs_per_key: int = Field(
+        default=4, ge=1, le=10_000, validation_alias=_env("ZOORANK_MAX_CONCURRENT_JOBS_PER_KEY")
+    )
+    requests_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000, validation_alias=_env("ZOORANK_REQUESTS_PER_MINUTE")
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=1 << 30, validation_alias=_env("ZOORANK_MAX_BODY_BYTES")
+    )
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_env("ZOORANK_API_KEYS")
+    )
+    model_cache_size: int = Field(default=4, ge=1, le=256, validation_alias=_env("ZOORANK_MODEL_CACHE_SIZE"))
+    extract_time_limit_s: int = Field(
+        default=4 * 3600, ge=1, le=7 * 86400, validation_alias=_env("ZOORANK_EXTRACT_TIME_LIMIT_S")
+    )
+    score_time_limit_s: int = Field(
+        default=3600, ge=1, le=7 * 86400, validation_alias=_env("ZOORANK_SCORE_TIME_LIMIT_S")
+    )
+    max_retries: int = Field(default=3, ge=0, le=20, validation_alias=_env("ZOORANK_MAX_RETRIES"))
+    retry_backoff_ms: int = Field(
+        default=1000, ge=10, le=3_600_000, validation_alias=_env("ZOORANK_RETRY_BACKOFF_MS")
+    )
+    heartbeat_timeout_ms: int = Field(
+        default=60_000, ge=500, le=86_400_000, validation_alias=_env("ZOORANK_HEARTBEAT_TIMEOUT_MS")
+    )
+    events_maxlen: int = Field(
+        default=1000, ge=10, le=1_000_000, validation_alias=_env("ZOORANK_EVENTS_MAXLEN")
+    )
+    host: str = Field(
+        default="127.0.0.1", min_length=1, max_length=255, validation_alias=_env("ZOORANK_HOST")
+    )
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias=_env("ZOORANK_PORT"))
+    ui: bool = Field(default=True, validation_alias=_env("ZOORANK_UI"))
+    session_secret: SecretStr | None = Field(
+        default=None, min_length=32, validation_alias=_env("ZOORANK_SESSION_SECRET")
+    )
+
+    # --- construction ---------------------------------------------------------------------------
+
+    def __init__(self, **values: Any) -> None:
+        given = {k: v for k, v in values.items() if k != "data_roots" or v is not None}
+        if "data_roots" in given and "named_roots" not in given:
+            given["named_roots"] = given.pop("data_roots")
+        try:
+            super().__init__(**given)
+        except ValidationError as exc:
+            raise _settings_error(exc, given, _ENV.get()) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then the environment (``os.environ`` or ``from_env``'s mapping); no dotenv."""
+        return init_settings, _MappingEnvSource(settings_cls)
+
+    @field_validator("home", "feature_store_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().absolute()
+
+    @field_validator("named_roots", mode="before")
+    @classmethod
+    def _roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_roots(value)
+        if isinstance(value, Mapping):
+            out: dict[str, Path] = {}
+            for name, path in value.items():
+                _add_root(out, str(name), Path(path).expanduser())
+            return out
+        if isinstance(value, list | tuple):
+            out = {}
+            for path in value:
+                _add_root(out, "", Path(path).expanduser().absolute())
+            if not out:
+                raise ValueError("at least one data root is required")
+            return out
+        return value
+
+    @field_validator("default_scorers", mode="before")
+    @classmethod
+    def _scorers(cls, value: Any) -> Any:
+        names = parse_names(value) if isinstance(value, str) else tuple(value)
+        if not names:
+            raise ValueError("must name at least one scorer")
+        return names
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        keys = parse_names(value) if isinstance(value, str) else tuple(value)
+        for key in keys:
+            if not _SHA256.match(str(key)):
+                raise ValueError("each API key must be given as the lowercase SHA-256 hex digest of the key")
+        return keys
+
+    @field_validator("default_max_per_class", mode="before")
+    @classmethod
+    def _cap(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        number = int(value) if isinstance(value, str) else value
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ValueError("must be an integer")
+        if number < 0:
+            raise ValueError("must be >= 0 (0 = no cap)")
+        return None if number == 0 else number
+
+    @field_validator("device", mode="after")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError(f"must be auto, cpu, mps, cuda or cuda:N, got {value!r}")
+        return value
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(_REDIS_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(_REDIS_SCHEMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.named_roots:
+            object.__setattr__(self, "named_roots", _default_roots(self.home))
+        object.__setattr__(
+            self, "named_roots", {n: p.expanduser().absolute() for n, p in self.named_roots.items()}
+        )
+        if self.feature_store_dir is None:
+            object.__setattr__(self, "feature_store_dir", self.home / "features")
+        return self
+
+    # --- views ----------------------------------------------------------------------------------
+
+    @property
+    def data_roots(self) -> tuple[Path, ...]:
+        """Every allowed dataset root, in the configured order."""
+        return tuple(self.named_roots.values())
 
     @property
     def store_dir(self) -> Path:
@@ -153,8 +418,17 @@ class Settings:
         """``$ZOORANK_HOME/data``: where ``make demo`` prepares its dataset."""
         return self.home / "data"
 
+    @property
+    def redis_dir(self) -> Path:
+        """``$ZOORANK_HOME/redis``: socket and append-only file of the embedded ``redis-server``."""
+        return self.home / "redis"
+
     def resolve_device(self) -> str:
-        """The concrete torch device string (``auto`` becomes ``cuda`` when available, else ``cpu``)."""
+        """The concrete torch device string (``auto`` becomes ``cuda`` when available, else ``cpu``).
+
+        Imports torch and may initialise CUDA: call it in the process that will use the device (a
+        worker child), never in a parent that forks workers.
+        """
         if self.device != "auto":
             return self.device
         import torch
@@ -163,81 +437,116 @@ class Settings:
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with some fields replaced (validated like the original); None values are ignored."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        values = self._fields_dict()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "data_roots" in given:
+            given["named_roots"] = given.pop("data_roots")
+        values.update(given)
+        token = _ENV.set({})  # the copy must not pick up variables the original did not see
+        try:
+            return type(self)(**values)
+        finally:
+            _ENV.reset(token)
+
+    def _fields_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready view (paths as strings), e.g. for ``zoorank inspect`` or a service health page."""
+        """JSON-ready view (paths as strings, secrets masked), e.g. for a health page."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Path):
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "named_roots":
+                out["data_roots"] = [str(p) for p in value.values()]
+                out[name] = {k: str(p) for k, p in value.items()}
+                continue
+            if isinstance(value, SecretStr):
+                value = "**********"
+            elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = [str(v) for v in value]
-            out[f.name] = value
+            out[name] = value
+        return out
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that rebuild exactly these settings in another process (a worker subprocess)."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            var = _env_names(name)[0]
+            if value is None:
+                continue
+            if name == "named_roots":
+                text = os.pathsep.join(f"{k}={p}" for k, p in value.items())
+            elif name == "default_max_per_class":
+                text = str(value)
+            elif isinstance(value, SecretStr):
+                text = value.get_secret_value()
+            elif isinstance(value, tuple):
+                text = ",".join(value)
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            out[var] = text
+        if self.default_max_per_class is None:
+            out["ZOORANK_MAX_PER_CLASS"] = "0"
         return out
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read ``ZOORANK_*`` variables from ``env`` (default ``os.environ``), then apply ``overrides``.
+        """Read the variables from ``env`` (default ``os.environ``), then apply non-None ``overrides``.
 
         Raises:
             SettingsError: a variable cannot be parsed or is out of range (names the variable).
         """
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        source: dict[str, str] = {}  # field name -> the variable it was read from
-
-        def take(var: str, name: str, parse: Callable[[str], Any]) -> None:
-            raw = env.get(var)
-            if raw is None or raw.strip() == "":
-                return
-            source[name] = var
-            try:
-                values[name] = parse(raw.strip())
-            except ValueError as exc:
-                raise SettingsError(f"{var}={raw!r} is invalid: {exc}", param=var) from None
-
-        take("ZOORANK_HOME", "home", Path)
-        take("ZOORANK_DATA_ROOTS", "data_roots", _parse_paths)
-        take("ZOORANK_FEATURE_STORE", "feature_store_dir", Path)
-        take("ZOORANK_BATCH_SIZE", "batch_size", int)
-        take("ZOORANK_WORKERS", "workers", int)
-        take("ZOORANK_DEVICE", "device", str)
-        take("ZOORANK_THREADS", "torch_threads", int)
-        take("ZOORANK_MAX_IMAGES", "max_images_per_job", int)
-        take("ZOORANK_MAX_MODELS", "max_models_per_job", int)
-        take("ZOORANK_CORRUPT_THRESHOLD", "corrupt_image_threshold", float)
-        take("ZOORANK_MAX_IMAGE_PIXELS", "max_image_pixels", int)
-        take("ZOORANK_SCORERS", "default_scorers", parse_names)
-        take("ZOORANK_MAX_PER_CLASS", "default_max_per_class", _parse_cap)
-        take("ZOORANK_SEED", "seed", int)
-        given = {k: v for k, v in overrides.items() if v is not None}
-        values.update(given)
+        token = _ENV.set(None if env is None else dict(env))
         try:
-            return cls(**values)
-        except SettingsError as exc:
-            var = source.get(exc.param or "") if exc.param not in given else None
-            if var is None:
-                raise
-            raise SettingsError(f"{var}={env[var]!r} is invalid: {exc.message}", param=var) from None
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        finally:
+            _ENV.reset(token)
 
 
-def parse_names(raw: str) -> tuple[str, ...]:
-    """Split a comma-separated list of names, dropping blanks and duplicates (order kept)."""
-    names = [part.strip() for part in raw.split(",")]
-    return tuple(dict.fromkeys(n for n in names if n))
+def _env_names(field: str) -> tuple[str, ...]:
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(c) for c in alias.choices)
+    return (str(alias),) if alias is not None else (f"ZOORANK_{field.upper()}",)
 
 
-def _parse_paths(raw: str) -> tuple[Path, ...]:
-    paths = tuple(Path(p) for p in raw.split(os.pathsep) if p.strip())
-    if not paths:
-        raise ValueError("no directory given")
-    return paths
+def _field_of(loc: str) -> str | None:
+    for name in Settings.model_fields:
+        if loc == name or loc in _env_names(name):
+            return name
+    return None
 
 
-def _parse_cap(raw: str) -> int | None:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be >= 0")
-    return None if value == 0 else value
+def _settings_error(
+    exc: ValidationError, given: Mapping[str, Any], env: Mapping[str, str] | None
+) -> SettingsError:
+    """The first validation problem as a :class:`SettingsError` naming the variable (or the field)."""
+    first = exc.errors()[0]
+    loc = str(first["loc"][0]) if first["loc"] else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    field = _field_of(loc)
+    if first["type"] == "extra_forbidden":
+        return SettingsError(f"unknown setting {loc!r}", param=loc)
+    source = os.environ if env is None else env
+    if field is not None and field not in given:
+        for var in _env_names(field):
+            if source.get(var, "").strip():
+                return SettingsError(f"{var}={source[var]!r} is invalid: {message}", param=var)
+    name = field or loc
+    return SettingsError(f"setting {name} is invalid: {message}", param=name)
+
+
+@contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Make ``Settings()`` read ``env`` instead of ``os.environ`` inside the block (tests)."""
+    token = _ENV.set(dict(env))
+    try:
+        yield
+    finally:
+        _ENV.reset(token)

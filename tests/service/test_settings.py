@@ -56,6 +56,24 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("ZOORANK_CORRUPT_THRESHOLD", "1.5"),
         ("ZOORANK_MAX_PER_CLASS", "-3"),
         ("ZOORANK_SCORERS", " , "),
+        ("ZOORANK_SEED", "-1"),
+        ("ZOORANK_SEED", str(2**32)),
+        ("ZOORANK_BATCH_SIZE", "65537"),
+        ("ZOORANK_MAX_IMAGES", "0"),
+        ("ZOORANK_THREADS", "1025"),
+        ("ZOORANK_CORRUPT_THRESHOLD", "nan"),
+        ("ZOORANK_DATA_ROOTS", "relative/dir"),
+        ("ZOORANK_DATA_ROOTS", "/a/x:/b/x"),
+        ("ZOORANK_DATA_ROOTS", "bad name=/a"),
+        ("ZOORANK_CACHE_TTL_S", "0"),
+        ("ZOORANK_MODEL_CACHE_SIZE", "0"),
+        ("ZOORANK_HEARTBEAT_TIMEOUT_MS", "10"),
+        ("ZOORANK_MAX_RETRIES", "21"),
+        ("ZOORANK_PORT", "65536"),
+        ("ZOORANK_UI", "maybe"),
+        ("ZOORANK_API_KEYS", "not-a-digest"),
+        ("ZOORANK_SESSION_SECRET", "short"),
+        ("REDIS_URL", "http://localhost:6379"),
     ],
 )
 def test_bad_values_name_the_variable(var: str, value: str) -> None:
@@ -63,3 +81,92 @@ def test_bad_values_name_the_variable(var: str, value: str) -> None:
         Settings.from_env({var: value})
     assert info.value.code == "invalid-settings"
     assert var in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("var", "field", "good", "bad"),
+    [
+        # both sides of each boundary: the limit itself is accepted, one past it is refused
+        ("ZOORANK_SEED", "seed", str(2**32 - 1), str(2**32)),
+        ("ZOORANK_SEED", "seed", "0", "-1"),
+        ("ZOORANK_BATCH_SIZE", "batch_size", "65536", "65537"),
+        ("ZOORANK_BATCH_SIZE", "batch_size", "1", "0"),
+        ("ZOORANK_MAX_MODELS", "max_models_per_job", "1", "0"),
+        ("ZOORANK_MODEL_CACHE_SIZE", "model_cache_size", "256", "257"),
+        ("ZOORANK_PORT", "port", "65535", "65536"),
+    ],
+)
+def test_limits_are_inclusive(var: str, field: str, good: str, bad: str) -> None:
+    assert getattr(Settings.from_env({var: good}), field) == int(good)
+    with pytest.raises(SettingsError, match=var):
+        Settings.from_env({var: bad})
+
+
+def test_named_roots(tmp_path: Path) -> None:
+    env = {"ZOORANK_DATA_ROOTS": f"imgs={tmp_path / 'a'}:{tmp_path / 'shared' / 'b'}"}
+    s = Settings.from_env(env)
+    assert s.named_roots == {"imgs": tmp_path / "a", "b": tmp_path / "shared" / "b"}
+    assert s.data_roots == (tmp_path / "a", tmp_path / "shared" / "b")
+    # sequences and mappings are accepted by the constructor, as before
+    assert Settings(data_roots=(tmp_path,)).named_roots == {tmp_path.name: tmp_path}
+    assert Settings(data_roots={"x": tmp_path}).named_roots == {"x": tmp_path}
+
+
+def test_default_roots_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path / "data")  # a working directory called "data" must not clash with home/data
+    s = Settings.from_env({"ZOORANK_HOME": str(tmp_path / "h")})
+    assert list(s.named_roots.values()) == [tmp_path / "data", tmp_path / "h" / "data"]
+    assert len(set(s.named_roots)) == 2
+
+
+def test_service_settings_and_redis_url_aliases(tmp_path: Path) -> None:
+    digest = "ab" * 32
+    s = Settings.from_env(
+        {
+            "REDIS_URL": "redis://localhost:6390/2",
+            "ZOORANK_API_KEYS": f"{digest}, {digest}",
+            "ZOORANK_CACHE_TTL_S": "60",
+            "ZOORANK_HEARTBEAT_TIMEOUT_MS": "2000",
+            "ZOORANK_UI": "false",
+            "ZOORANK_SESSION_SECRET": "s" * 40,
+        }
+    )
+    assert s.redis_url == "redis://localhost:6390/2" and s.api_keys == (digest,)
+    assert (s.cache_ttl_s, s.heartbeat_timeout_ms, s.ui) == (60, 2000, False)
+    assert s.session_secret is not None and s.session_secret.get_secret_value() == "s" * 40
+    assert "s" * 40 not in str(s.to_dict())  # secrets never printed
+    # ZOORANK_REDIS_URL wins over the generic REDIS_URL
+    both = {"REDIS_URL": "redis://a:1", "ZOORANK_REDIS_URL": "unix:///tmp/r.sock"}
+    assert Settings.from_env(both).redis_url == "unix:///tmp/r.sock"
+    assert Settings.from_env({}).redis_url is None
+
+
+def test_to_env_rebuilds_the_same_settings(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {"ZOORANK_HOME": str(tmp_path), "ZOORANK_MAX_PER_CLASS": "0", "ZOORANK_SCORERS": "logme,leep"},
+        batch_size=7,
+        data_roots={"d": tmp_path / "d"},
+    )
+    assert Settings.from_env(s.to_env()) == s
+
+
+def test_constructor_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOORANK_BATCH_SIZE", "9")
+    assert Settings().batch_size == 9
+    assert Settings(batch_size=3).batch_size == 3  # arguments win
+    monkeypatch.setenv("ZOORANK_BATCH_SIZE", "0")
+    with pytest.raises(SettingsError, match="ZOORANK_BATCH_SIZE"):
+        Settings()
+    # overrides of an existing object never pick up the environment
+    monkeypatch.setenv("ZOORANK_BATCH_SIZE", "11")
+    base = Settings(batch_size=5)
+    monkeypatch.setenv("ZOORANK_SEED", "3")
+    assert base.with_overrides(workers=1).seed == base.seed
+
+
+def test_overrides_are_validated_and_unknown_fields_refused() -> None:
+    with pytest.raises(SettingsError, match="batch_size"):
+        Settings.from_env({}).with_overrides(batch_size=0)
+    with pytest.raises(SettingsError, match="unknown setting"):
+        Settings.from_env({}, no_such_field=1)

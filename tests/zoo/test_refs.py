@@ -265,3 +265,45 @@ def test_property_rejected_or_under_the_root(layout: dict[str, Path], text: str)
         assert got.path.is_relative_to(root), (ref, got.path)
         # Whatever exists there must really be inside (the planted 'a' symlink must never pass).
         assert got.path.resolve().is_relative_to(root)
+
+
+def test_colon_form_names_a_root(layout: dict[str, Path]) -> None:
+    root = layout["root"].resolve()
+    roots = {"data": layout["root"]}
+    assert resolve_reference("data:ok", roots).path == root / "ok"
+    assert resolve_reference("data:ok/cat/x.png", roots).path == root / "ok" / "cat" / "x.png"
+    assert resolve_reference("data:", roots).path == root  # the root itself
+    assert resolve_reference("data:ok", roots, base=layout["outside"]).root == root
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "data:../outside",
+        "data:ok/../../outside",
+        "data:/etc/passwd",
+        "data:%2e%2e/outside",
+        "data:~/x",
+        "data:escape",
+        "data:escape/secret.txt",
+        "data:chain1",
+        "data:ok\\..\\..",
+        "data:ok\x00",
+        "nope:ok",
+        "outside:secret.txt",
+        "c:ok",
+    ],
+)
+def test_colon_form_cannot_escape_or_invent_roots(
+    layout: dict[str, Path], no_open: list[str], payload: str
+) -> None:
+    roots = {"data": layout["root"], "c": layout["root"]}  # 'c:' stays a refused drive letter
+    for base in (layout["root"], None):
+        with pytest.raises(PathNotAllowedError):
+            resolve_reference(payload, roots, base=base)
+    assert no_open == []
+
+
+def test_unknown_root_name_lists_the_configured_ones(layout: dict[str, Path]) -> None:
+    with pytest.raises(PathNotAllowedError, match="one of: data"):
+        resolve_reference("imagenet:train", {"data": layout["root"]})

@@ -2,7 +2,10 @@
 
 A reference is one of
 
-* ``<root name>/<relative path>`` where the root name is one of the *named* allowed roots;
+* ``<root name>:<relative path>`` where the root name is one of the *named* allowed roots
+  (``ZOORANK_DATA_ROOTS`` entries ``name=/path``; this is the form the HTTP API documents), or the older
+  ``<root name>/<relative path>`` spelling of the same; a one-letter root name is never read as a root in
+  the ``:`` form, because ``c:`` is a drive letter and is refused;
 * a relative path, resolved against ``base`` (the CLI passes the working directory; a service passes
   nothing, which makes bare relative references an error);
 * an absolute path; or
@@ -53,6 +56,8 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SCHEME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: ``name:relative/path`` (a named root); matched only after the drive-letter and URL checks.
+_ROOT_PREFIX = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*):(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -201,8 +206,14 @@ def _split_reference(ref: str, roots: AllowedRoots, base: Path | None) -> Path:
         if not text.startswith("/"):
             raise _reject("file:// URL must carry an absolute path")
     else:
+        named = _ROOT_PREFIX.match(ref)
+        if named is not None and named.group(1) in roots.named:
+            return _under_named_root(roots, named.group(1), named.group(2))
         if _SCHEME_LIKE.match(ref):
-            raise _reject("dataset reference looks like a URL without '//'; only file:// URLs are accepted")
+            raise _reject(
+                "dataset reference looks like a URL without '//' or names an unknown root "
+                f"({_root_names(roots)}); only file:// URLs and 'root:relative/path' are accepted"
+            )
         if _PERCENT_ESCAPE.search(ref):
             raise _reject("dataset reference contains a percent escape; references are not URL-decoded")
         text = ref
@@ -216,13 +227,29 @@ def _split_reference(ref: str, roots: AllowedRoots, base: Path | None) -> Path:
     if first in roots.named:
         return roots.named[first].joinpath(*posix.parts[1:])
     if base is None:
-        names = ", ".join(sorted(roots.named))
-        which = f"one of: {names}" if names else "none are configured"
         raise _reject(
-            f"relative dataset reference must start with an allowed root name ({which}), "
-            "or be an absolute path or file:// URL under an allowed root"
+            f"relative dataset reference must start with an allowed root name ({_root_names(roots)}), "
+            "as in 'name:relative/path', or be an absolute path or file:// URL under an allowed root"
         )
     return base.joinpath(*posix.parts)
+
+
+def _root_names(roots: AllowedRoots) -> str:
+    names = ", ".join(sorted(roots.named))
+    return f"one of: {names}" if names else "none are configured"
+
+
+def _under_named_root(roots: AllowedRoots, name: str, rest: str) -> Path:
+    """Lexical stage of ``name:relative/path``: the path below the named root (no filesystem access)."""
+    if _PERCENT_ESCAPE.search(rest):
+        raise _reject("dataset reference contains a percent escape; references are not URL-decoded")
+    if rest.startswith("/"):
+        raise _reject(f"the path after '{name}:' must be relative to that root")
+    posix = PurePosixPath(rest)
+    if posix.parts and posix.parts[0].startswith("~"):
+        raise _reject("'~' home-directory shorthand is not expanded in dataset references")
+    _check_components(posix.parts, roots, allow_parent=False)
+    return roots.named[name].joinpath(*posix.parts)
 
 
 def resolve_reference(
