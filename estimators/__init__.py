@@ -23,6 +23,7 @@ from estimators import (  # noqa: F401  (imported for their registrations)
     nce,
     ncti,
     nleep,
+    osborn,
     parc,
     ped,
     sfda,
@@ -47,9 +48,12 @@ from estimators.errors import (
     NonFiniteScoreError,
     NumericalError,
     ScoringError,
+    SearchTooLargeError,
+    TeamSizeError,
     UnknownScorerError,
     ZoorankError,
 )
+from estimators.teams import Team, TeamSelection, select_team
 
 __all__ = [
     "DegenerateInputError",
@@ -61,6 +65,10 @@ __all__ = [
     "ScoreResult",
     "ScorerSpec",
     "ScoringError",
+    "SearchTooLargeError",
+    "Team",
+    "TeamSelection",
+    "TeamSizeError",
     "UnknownScorerError",
     "ZoorankError",
     "evaluation",
@@ -70,4 +78,5 @@ __all__ = [
     "score_details",
     "score_ensemble",
     "score_set",
+    "select_team",
 ]

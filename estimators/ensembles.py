@@ -14,21 +14,25 @@ with its own source head θ_m (``(N, C_m)``; label spaces may differ) and the sh
 
 Jensen's inequality gives ens_eep ≥ mean_leep, with equality for a single member (both are then LEEP).
 Which of them is MS-LEEP and which E-LEEP is unverified (the spec's provisional guess: MS-LEEP ≈ B,
-E-LEEP ≈ A). The team is exactly the members passed; to choose a team of size k, score every k-subset.
+E-LEEP ≈ A). The team is exactly the members passed; to choose a team of size k from a pool,
+:func:`estimators.select_team` scores k-subsets with :class:`EepObjective` (EEP vectors computed once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
 from estimators._api import ScoreResult
 from estimators._data import ScoringData
 from estimators._registry import register_scorer
 from estimators.leep import expected_empirical_prediction
+from estimators.teams import TeamObjective, register_team_objective
 
-__all__ = ["ens_eep", "mean_leep"]
+__all__ = ["EepObjective", "ens_eep", "ens_eep_pool", "mean_leep", "mean_leep_pool"]
 
 ENSEMBLE_CITATION = (
     "Agostinelli, Uijlings, Mensink, Ferrari. Transferability Metrics for Selecting Source Model "
@@ -96,3 +100,61 @@ def mean_leep(members: Mapping[str, ScoringData]) -> ScoreResult:
     return ScoreResult(
         value, {"members": len(eeps), "member_leep": per_member, "dropped_source_classes": dropped}
     )
+
+
+class EepObjective(TeamObjective):
+    """Ensemble EEP or mean LEEP over a pool, from the members' ``(N,)`` EEP vectors computed once.
+
+    Attributes:
+        eeps: ``(M, N)`` float64 per-member EEP_m,i.
+        leep: ``(M,)`` per-member LEEP_m = mean_i log EEP_m,i.
+        log_of_mean: True for ``ens_eep`` (log of the averaged EEP), False for ``mean_leep``.
+    """
+
+    def __init__(
+        self, names: list[str], eeps: np.ndarray, dropped: Mapping[str, int], *, log_of_mean: bool
+    ) -> None:
+        super().__init__(names)
+        self.eeps = eeps
+        self.log_eeps = np.log(eeps)
+        self.leep = self.log_eeps.mean(axis=1)
+        self.dropped = dict(dropped)
+        self.log_of_mean = log_of_mean
+
+    def team_score(self, team: Sequence[int]) -> float:
+        idx = list(team)
+        if self.log_of_mean:
+            return float(np.log(self.eeps[idx].mean(axis=0)).mean())
+        return float(self.leep[idx].mean())
+
+    def breakdown(self, team: Sequence[int]) -> dict[str, Any]:
+        return {
+            "member_leep": {self.names[i]: float(self.leep[i]) for i in team},
+            "dropped_source_classes": {self.names[i]: self.dropped[self.names[i]] for i in team},
+        }
+
+    def member_info(self) -> dict[str, dict[str, Any]]:
+        return {n: {"leep": float(self.leep[i])} for i, n in enumerate(self.names)}
+
+    def info(self) -> dict[str, Any]:
+        return {"n_target": int(self.eeps.shape[1])}
+
+
+def _eep_pool(members: Mapping[str, ScoringData], *, log_of_mean: bool) -> EepObjective:
+    eeps, dropped = _member_eeps(members)
+    matrix = torch.stack([e.detach().to("cpu", torch.float64) for e in eeps]).numpy()
+    return EepObjective(list(members), matrix, dropped, log_of_mean=log_of_mean)
+
+
+@register_team_objective("ens_eep")
+def ens_eep_pool(members: Mapping[str, ScoringData], params: Mapping[str, Any]) -> EepObjective:
+    """Team objective of :func:`ens_eep`: mean_i log(mean_{m∈E} EEP_m,i)."""
+    del params
+    return _eep_pool(members, log_of_mean=True)
+
+
+@register_team_objective("mean_leep")
+def mean_leep_pool(members: Mapping[str, ScoringData], params: Mapping[str, Any]) -> EepObjective:
+    """Team objective of :func:`mean_leep`: mean_{m∈E} LEEP_m (modular: greedy is exact)."""
+    del params
+    return _eep_pool(members, log_of_mean=False)
