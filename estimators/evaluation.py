@@ -11,6 +11,8 @@ fine-tuned accuracies (ground truth).
 * :func:`kendall_tau` — Kendall's τ-b (``scipy.stats.kendalltau``). :func:`pearson` — Pearson's r.
 * :func:`rel_at_k` — best accuracy among the top-k models by score, over the best accuracy overall.
 * :func:`recall_at_k` — 1.0 if the top-scored model is among the k most accurate, else 0.0.
+* :func:`ensemble_accuracy` — accuracy of a team's averaged probabilities (ensemble selection's ground
+  truth); :func:`team_weighted_tau` — τ_w between team scores and team accuracies.
 
 Inputs are sequences, numpy arrays, torch tensors or dicts keyed by model id (then both must be dicts with
 the same keys; they are aligned by key). Validation raises
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,15 @@ from scipy import stats
 
 from estimators.errors import DegenerateInputError, InvalidInputError, InvalidParameterError
 
-__all__ = ["kendall_tau", "pearson", "recall_at_k", "rel_at_k", "weighted_tau"]
+__all__ = [
+    "ensemble_accuracy",
+    "kendall_tau",
+    "pearson",
+    "recall_at_k",
+    "rel_at_k",
+    "team_weighted_tau",
+    "weighted_tau",
+]
 
 
 def _vector(value: Any, name: str) -> np.ndarray:
@@ -207,3 +217,94 @@ def recall_at_k(scores: Any, accuracies: Any, k: int = 1) -> float:
     picked = a[_top_by_score(s, a, 1)[0]]
     kth_best = np.sort(a)[::-1][min(k, a.shape[0]) - 1]
     return 1.0 if picked >= kth_best else 0.0
+
+
+def ensemble_accuracy(probs_by_member: Mapping[str, Any], labels: Any, team: Sequence[str]) -> float:
+    """Accuracy of a team's averaged predictions: the ground truth of ensemble selection (OSBORN, §1.1).
+
+    The ensemble predicts argmax_c (1/K) Σ_{m∈team} p_m[i, c] (ties: the lowest class index), the way
+    OSBORN and Agostinelli et al. evaluate a team of individually fine-tuned members.
+
+    Args:
+        probs_by_member: member id -> ``(N, C)`` class probabilities (or scores) on the target test set,
+            all over the same C target classes.
+        labels: ``(N,)`` int target class indices in ``0..C-1``.
+        team: member ids (non-empty, no repeats, each a key of ``probs_by_member``).
+
+    Returns:
+        The fraction of samples the averaged prediction gets right, in [0, 1].
+
+    Raises:
+        InvalidInputError: unknown or repeated member, empty team, mismatched shapes, non-finite values,
+            labels outside ``0..C-1``.
+    """
+    if isinstance(team, str) or len(team) == 0:
+        raise InvalidInputError("team must be a non-empty sequence of member ids", param="team")
+    if len(set(team)) != len(team):
+        raise InvalidInputError(f"team {list(team)} repeats a member", param="team")
+    missing = [m for m in team if m not in probs_by_member]
+    if missing:
+        raise InvalidInputError(f"team members {missing} have no probabilities", param="team")
+    y = np.asarray(labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else labels)
+    if y.ndim != 1 or y.size == 0 or y.dtype.kind not in "iu":
+        raise InvalidInputError("labels must be a non-empty 1-D array of int class indices", param="labels")
+    total: np.ndarray | None = None
+    for m in team:
+        value = probs_by_member[m]
+        p = np.asarray(value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value)
+        if p.dtype.kind not in "biuf" or p.ndim != 2 or p.shape[0] != y.shape[0]:
+            raise InvalidInputError(
+                f"probabilities of {m!r} must be a real (N, C) array with N = {y.shape[0]}, got shape "
+                f"{p.shape}",
+                param="probs_by_member",
+            )
+        p = p.astype(np.float64)
+        if not np.all(np.isfinite(p)):
+            raise InvalidInputError(f"probabilities of {m!r} are not finite", param="probs_by_member")
+        if total is not None and p.shape != total.shape:
+            raise InvalidInputError(
+                f"probabilities of {m!r} have shape {p.shape}, other members {total.shape}",
+                param="probs_by_member",
+            )
+        total = p if total is None else total + p
+    assert total is not None
+    if y.min() < 0 or y.max() >= total.shape[1]:
+        raise InvalidInputError(f"labels must lie in 0..{total.shape[1] - 1}", param="labels")
+    return float(np.mean(np.argmax(total, axis=1) == y))
+
+
+def team_weighted_tau(scores: Mapping[Any, float], accuracies: Mapping[Any, float]) -> float:
+    """Weighted Kendall τ_w between team scores and team accuracies (ensemble selection's headline number).
+
+    Teams are keys: any iterable of member ids (a tuple, list or frozenset); member order does not matter,
+    so ``("a", "b")`` and ``("b", "a")`` are the same team.
+
+    Args:
+        scores: team -> an ensemble scorer's score (e.g. every k-subset of an exhaustive search).
+        accuracies: team -> :func:`ensemble_accuracy` of that team; the same teams as ``scores``.
+
+    Returns:
+        :func:`weighted_tau` over the teams.
+
+    Raises:
+        InvalidInputError: the two mappings hold different teams, a team repeats, or as :func:`weighted_tau`.
+        DegenerateInputError: either vector is constant.
+    """
+
+    def _keyed(mapping: Mapping[Any, float], name: str) -> dict[frozenset[str], float]:
+        if not isinstance(mapping, Mapping):
+            raise InvalidInputError(f"{name} must be a mapping team -> value", param=name)
+        out: dict[frozenset[str], float] = {}
+        for team, value in mapping.items():
+            members = [team] if isinstance(team, str) else list(team)
+            key = frozenset(str(m) for m in members)
+            if len(key) != len(members) or key in out:
+                raise InvalidInputError(f"{name} has a repeated team or member: {team!r}", param=name)
+            out[key] = value
+        return out
+
+    s, a = _keyed(scores, "scores"), _keyed(accuracies, "accuracies")
+    if set(s) != set(a):
+        raise InvalidInputError("scores and accuracies must hold the same teams", param="accuracies")
+    keys = sorted(s, key=sorted)
+    return weighted_tau([s[k] for k in keys], [a[k] for k in keys])
