@@ -18,10 +18,8 @@ Aggregation (documented in the README as well):
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,15 +28,11 @@ import numpy as np
 import estimators
 from estimators._params import check_params
 from estimators._registry import ScorerSpec
-from estimators.errors import InvalidParameterError, ZoorankError
+from estimators.errors import InvalidParameterError
 from service.schema import (
-    NOT_APPLICABLE,
-    DatasetInfo,
     ErrorInfo,
     ModelResult,
-    Provenance,
     Ranking,
-    SamplingInfo,
     ScorerInfo,
 )
 from service.settings import LimitExceededError, Settings
@@ -47,9 +41,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from zoo._api import ZooEntry
-    from zoo.datasets import Dataset, SamplingSpec
-    from zoo.features import FeatureSet
-    from zoo.store import FeatureStore
+    from zoo.datasets import Dataset
 
 # --- progress ------------------------------------------------------------------------------------
 
@@ -196,19 +188,6 @@ class Cells:
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _missing_inputs(spec: ScorerSpec, inputs: ModelInputs) -> list[str]:
-    return sorted(set(spec.needs) - inputs.available())
-
-
-def _not_applicable(spec: ScorerSpec, missing: list[str]) -> ErrorInfo:
-    why = "the model has no source classifier head" if "source_probs" in missing else "inputs missing"
-    return ErrorInfo(NOT_APPLICABLE, f"{spec.name} needs {', '.join(missing)}; {why}")
-
-
-def _error(exc: ZoorankError) -> ErrorInfo:
-    return ErrorInfo(exc.code, exc.message.splitlines()[0] if exc.message else type(exc).__name__)
-
-
 def score_models(
     inputs: Mapping[str, ModelInputs],
     labels: np.ndarray,
@@ -226,45 +205,11 @@ def score_models(
     Returns:
         model id -> :class:`Cells`, for every key of ``inputs``.
     """
-    cells = {model_id: Cells() for model_id in inputs}
-    model_plans = [p for p in plans if p.spec.kind == "model"]
-    for model_id, model_inputs in inputs.items():
-        for i, plan in enumerate(model_plans):
-            progress(ProgressEvent("score", model_id, i, len(model_plans), plan.name))
-            missing = _missing_inputs(plan.spec, model_inputs)
-            if missing:
-                cells[model_id].errors[plan.name] = _not_applicable(plan.spec, missing)
-                continue
-            try:
-                result = estimators.score_details(
-                    plan.name, labels=labels, **model_inputs.arrays_for(plan.spec), **plan.params
-                )
-            except ZoorankError as exc:
-                cells[model_id].errors[plan.name] = _error(exc)
-                continue
-            cells[model_id].scores[plan.name] = result.value
-            if result.info:
-                cells[model_id].info[plan.name] = dict(result.info)
-    for plan in (p for p in plans if p.spec.kind == "set"):
-        progress(ProgressEvent("score", None, 0, 1, plan.name))
-        candidates: dict[str, dict[str, np.ndarray]] = {}
-        for model_id, model_inputs in inputs.items():
-            missing = _missing_inputs(plan.spec, model_inputs)
-            if missing:
-                cells[model_id].errors[plan.name] = _not_applicable(plan.spec, missing)
-            else:
-                candidates[model_id] = model_inputs.arrays_for(plan.spec)
-        if not candidates:
-            continue
-        try:
-            values = estimators.score_set(plan.name, candidates=candidates, labels=labels, **plan.params)
-        except ZoorankError as exc:
-            for model_id in candidates:
-                cells[model_id].errors[plan.name] = _error(exc)
-            continue
-        for model_id, value in values.items():
-            cells[model_id].scores[plan.name] = value
-    return cells
+    from service.pipeline import merge_cells, score_model, score_sets
+
+    per_model = {m: score_model(m, x, labels, plans, progress=progress) for m, x in inputs.items()}
+    per_set = score_sets(inputs, labels, plans, progress=progress)
+    return {m: merge_cells(per_model[m], per_set[m]) for m in inputs}
 
 
 # --- aggregation ---------------------------------------------------------------------------------
@@ -386,8 +331,8 @@ def open_target(dataset_ref: str, settings: Settings, *, base: Path | None) -> t
     Args:
         dataset_ref: the reference as the user gave it.
         settings: data roots, pixel limit and cache location.
-        base: directory bare relative references resolve against (the CLI's working directory; the
-            HTTP service passes None so that only root-named or absolute references work).
+        base: directory bare relative references resolve against, and an extra allowed root (the CLI's
+            working directory); the HTTP service passes None so that only the configured roots work.
 
     Returns:
         The full dataset and its content fingerprint (re-checks cost one ``stat`` per file).
@@ -395,10 +340,9 @@ def open_target(dataset_ref: str, settings: Settings, *, base: Path | None) -> t
     Raises:
         PathNotAllowedError, DatasetNotFoundError, DatasetFormatError.
     """
-    from zoo.datasets import fingerprint, open_dataset
+    from service.pipeline import open_target as _open_target
 
-    ds = open_dataset(dataset_ref, settings.data_roots, base=base, max_image_pixels=settings.max_image_pixels)
-    return ds, fingerprint(ds, settings.home / "cache")
+    return _open_target(dataset_ref, settings, base=base)
 
 
 @dataclass(frozen=True)
@@ -550,108 +494,6 @@ def load_source_stats(entry: ZooEntry) -> tuple[np.ndarray | None, np.ndarray | 
     return profile.mean.double().numpy(), profile.std.double().numpy(), None
 
 
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("zoorank")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
-
-
-@dataclass
-class _ModelRun:
-    """What the extraction stage produced for one model."""
-
-    entry: ZooEntry
-    features: FeatureSet | None = None
-    cached: bool = False
-    seconds: float = 0.0
-    error: ErrorInfo | None = None
-    notes: list[str] = field(default_factory=list)
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
-
-
-def _extract_one(
-    entry: ZooEntry,
-    sample: Dataset,
-    fingerprint: str,
-    spec: SamplingSpec,
-    settings: Settings,
-    device: str,
-    store: FeatureStore,
-    progress: ProgressCallback,
-) -> _ModelRun:
-    """Features of one model on the sample, from the store or a forward pass; model errors are recorded.
-
-    Raises:
-        TooManyCorruptImagesError: the sample has too many undecodable images (a dataset problem, the same
-            for every model, so the ranking stops).
-    """
-    from zoo.errors import TooManyCorruptImagesError
-    from zoo.features import extract_features, extractor_config
-    from zoo.models import load_model
-    from zoo.store import FeatureKey, entry_digest
-
-    run = _ModelRun(entry)
-    start = time.perf_counter()
-    key = FeatureKey(
-        model=entry_digest(entry),
-        preprocessing=entry.preprocessing.to_dict(),
-        dataset=fingerprint,
-        sampling=spec.to_dict(),
-        extractor=extractor_config(sample, device),
-    )
-
-    def compute() -> FeatureSet:
-        progress(ProgressEvent("load", entry.id, 0, len(sample), "loading weights"))
-        model = load_model(entry, device)
-        return extract_features(
-            model,
-            sample,
-            entry.preprocessing,
-            batch_size=settings.batch_size,
-            num_workers=settings.workers,
-            corrupt_threshold=settings.corrupt_image_threshold,
-            progress=lambda done, total: progress(ProgressEvent("extract", entry.id, done, total)),
-        )
-
-    try:
-        run.features, run.cached = store.get_or_compute(key, compute)
-        # the stored set may have been computed under another threshold
-        run.features.check_corrupt(settings.corrupt_image_threshold)
-    except TooManyCorruptImagesError:
-        raise
-    except ZoorankError as exc:
-        run.error = _error(exc)
-    if run.cached and run.features is not None:
-        progress(ProgressEvent("cached", entry.id, len(run.features), len(run.features), "from the store"))
-    run.seconds = time.perf_counter() - start
-    run.mean, run.std, note = load_source_stats(entry)
-    if note:
-        run.notes.append(note)
-    return run
-
-
-def _common_rows(runs: Sequence[_ModelRun]) -> tuple[str, ...]:
-    """Sample keys every successful model has features for (normally all of them, in dataset order)."""
-    sets = [r.features for r in runs if r.features is not None]
-    if not sets:
-        return ()
-    common = set(sets[0].keys)
-    for fs in sets[1:]:
-        common &= set(fs.keys)
-    return tuple(k for k in sets[0].keys if k in common)
-
-
-def _rows_of(fs: FeatureSet, keys: tuple[str, ...]) -> np.ndarray:
-    if fs.keys == keys:
-        return np.arange(len(keys))
-    index = {k: i for i, k in enumerate(fs.keys)}
-    return np.array([index[k] for k in keys], dtype=np.int64)
-
-
 def rank(
     dataset_ref: str,
     *,
@@ -664,6 +506,7 @@ def rank(
     progress: ProgressCallback | None = None,
     scorer_params: Mapping[str, Mapping[str, Any]] | None = None,
     base: Path | None = None,
+    ensemble: Any = None,
 ) -> Ranking:
     """Rank zoo models for a labelled dataset.
 
@@ -683,6 +526,7 @@ def rank(
         scorer_params: scorer name -> parameter overrides.
         base: directory bare relative references resolve against (the CLI passes the working
             directory; None accepts only root-named and absolute references).
+        ensemble: ``service.ensembles.EnsembleOptions`` for the ranking's ensembles section, or None.
 
     Returns:
         The ranking, models sorted by aggregate rank (see the module docstring).
@@ -694,121 +538,19 @@ def rank(
         TooManyCorruptImagesError: too many sampled images cannot be decoded.
         FeatureStoreError: the feature store is not writable.
     """
-    import torch
-
-    from zoo.datasets import SamplingSpec, subsample
-    from zoo.features import EXTRACTOR_VERSION
-    from zoo.store import FeatureStore
+    from service.pipeline import plan, run_in_process
 
     settings = settings if settings is not None else Settings.from_env()
-    emit = progress if progress is not None else _no_progress
-    plans = plan_scorers(scorers if scorers is not None else settings.default_scorers, scorer_params)
-    entries = resolve_models(models, settings)
-    per_class = settings.default_max_per_class if max_per_class is None else (max_per_class or None)
-    if max_samples is not None and max_samples > settings.max_images_per_job:
-        raise LimitExceededError(
-            f"max_samples={max_samples} exceeds the limit of {settings.max_images_per_job} images per job "
-            "(ZOORANK_MAX_IMAGES)",
-            param="max_samples",
-        )
-    spec = SamplingSpec(
-        max_per_class=per_class, max_samples=max_samples, seed=settings.seed if seed is None else seed
+    request = plan(
+        dataset_ref,
+        models=models,
+        scorers=scorers,
+        max_per_class=max_per_class,
+        max_samples=max_samples,
+        seed=seed,
+        settings=settings,
+        scorer_params=scorer_params,
+        base=base,
+        ensemble=ensemble,
     )
-
-    emit(ProgressEvent("dataset", None, 0, 0, "reading and fingerprinting"))
-    full, digest = open_target(dataset_ref, settings, base=base)
-    sample = subsample(full, spec)
-    if len(sample) > settings.max_images_per_job:
-        # Cap only when needed, so that the limit's value is not part of every feature-store key.
-        spec = replace(spec, max_samples=settings.max_images_per_job)
-        sample = subsample(full, spec)
-    emit(ProgressEvent("dataset", None, len(sample), len(full), f"{len(sample)} of {len(full)} images"))
-
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    device = settings.resolve_device()
-    store = FeatureStore(settings.store_dir)
-    runs: list[_ModelRun] = []
-    for i, entry in enumerate(entries):
-        emit(ProgressEvent("load", entry.id, i, len(entries), "starting"))
-        runs.append(_extract_one(entry, sample, digest, spec, settings, device, store, emit))
-        emit(ProgressEvent("model-done", entry.id, i + 1, len(entries)))
-
-    keys = _common_rows(runs)
-    labels = np.zeros(0, dtype=np.int64)
-    inputs: dict[str, ModelInputs] = {}
-    for run in runs:
-        if run.features is None:
-            continue
-        rows = _rows_of(run.features, keys)
-        labels = np.asarray(run.features.labels)[rows]
-        probs = run.features.probs
-        inputs[run.entry.id] = ModelInputs(
-            features=np.asarray(run.features.features)[rows],
-            source_probs=None if probs is None else np.asarray(probs)[rows],
-            source_mean=run.mean,
-            source_std=run.std,
-        )
-    cells = score_models(inputs, labels, plans, progress=emit) if inputs else {}
-    ranked = aggregate(cells, [p.name for p in plans])
-
-    results = []
-    for run in runs:
-        c = cells.get(run.entry.id, Cells())
-        model_ranks, agg = ranked.get(run.entry.id, ({}, None))
-        results.append(
-            ModelResult(
-                id=run.entry.id,
-                scores={p.name: c.scores[p.name] for p in plans if p.name in c.scores},
-                ranks=model_ranks,
-                aggregate_rank=agg,
-                errors={p.name: c.errors[p.name] for p in plans if p.name in c.errors},
-                error=run.error,
-                weights_sha256=weights_digest(run.entry),
-                feature_dim=None if run.features is None else int(run.features.features.shape[1]),
-                has_source_head=run.features is not None and run.features.probs is not None,
-                source_profile=run.mean is not None,
-                cached=run.cached,
-                extraction_seconds=run.seconds,
-                info=c.info,
-                notes=tuple(run.notes),
-            )
-        )
-
-    if keys:
-        label_counts = np.bincount(labels, minlength=len(full.classes))
-        counts = {name: int(n) for name, n in zip(full.classes, label_counts, strict=True)}
-    else:
-        counts = sample.class_counts()
-    corrupt = max((len(r.features.corrupt) for r in runs if r.features is not None), default=0)
-    dataset = DatasetInfo(
-        reference=dataset_ref,
-        fingerprint=digest,
-        reader=full.format,
-        num_samples=len(keys) if keys else len(sample),
-        num_classes=sum(1 for n in counts.values() if n > 0),
-        classes=tuple(full.classes),
-        class_counts=counts,
-        corrupt=corrupt,
-        sampling=SamplingInfo(
-            strategy=str(spec.to_dict()["algorithm"]),
-            max_per_class=spec.max_per_class,
-            max_samples=spec.max_samples,
-            seed=spec.seed,
-            available=len(full),
-        ),
-    )
-    provenance = Provenance(
-        zoorank_version=_version(),
-        extractor_version=EXTRACTOR_VERSION,
-        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        device=device,
-        torch_version=str(torch.__version__),
-    )
-    emit(ProgressEvent("done", None, len(entries), len(entries)))
-    return Ranking(
-        dataset=dataset,
-        models=sort_results(results),
-        scorers=tuple(p.info() for p in plans),
-        provenance=provenance,
-    )
+    return run_in_process(request, settings, progress=progress if progress is not None else _no_progress)
