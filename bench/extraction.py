@@ -9,7 +9,12 @@ grey), this measures in the same process, interleaved:
   (Animal-MNIST PNGs: file reads, PNG decoding, channel conversion, resizing, batching, normalisation,
   the forward pass, softmax), including the DataLoader workers' start-up.
 
-and prints ``ratio = pipeline / raw`` (target >= 0.9 on CPU). Each figure is the best of ``--repeats``
+and prints ``ratio = pipeline / raw`` (target >= 0.9 on CPU).
+
+A third figure covers a ranking's common case, several models sharing one preprocessing config (the
+ten trained 32 px models): **separate** extracts them one after the other (each decodes every image),
+**shared** runs :func:`zoo.features.extract_features_many` (each image decoded once for all of them),
+and both are compared with the sum of the models' raw forward times. Each figure is the best of ``--repeats``
 runs, because on a shared machine the best run is the one least disturbed by other processes.
 
 Threads: by default the forward pass gets all available cores but the ones given to decoding workers
@@ -47,10 +52,23 @@ from estimators.errors import ZoorankError  # noqa: E402
 from zoo import get_entry  # noqa: E402
 from zoo._api import ZooEntry  # noqa: E402
 from zoo.datasets import Dataset, SamplingSpec, open_dataset, subsample  # noqa: E402
-from zoo.features import extract_features  # noqa: E402
+from zoo.features import extract_features, extract_features_many  # noqa: E402
 from zoo.models import FeatureModel, load_model, random_model  # noqa: E402
 
 MODELS = ("mobilenet_v2.tv_in1k", "digit_cnn.mnist")
+#: Models sharing one preprocessing config (32 px RGB), for the shared-decode figure.
+SHARED = (
+    "cnn4.fashion_mnist",
+    "cnn4.glyphs",
+    "cnn4.emoji",
+    "cnn4.random_init",
+    "resnet8.fashion_mnist",
+    "resnet8.glyphs",
+    "resnet8.emoji",
+    "mobilenet_tiny.fashion_mnist",
+    "mobilenet_tiny.glyphs",
+    "mobilenet_tiny.emoji",
+)
 TARGET_RATIO = 0.9
 
 
@@ -201,6 +219,52 @@ def bench_model(entry_id: str, folder: Path, n: int, args: argparse.Namespace) -
     )
 
 
+@dataclass
+class SharedResult:
+    """Several models on one preprocessing config: separate extractions vs one shared decode."""
+
+    models: list[str]
+    images: int
+    raw_ips: float
+    separate_ips: float
+    shared_ips: float
+    separate_ratio: float
+    shared_ratio: float
+
+
+def bench_shared(folder: Path, n: int, args: argparse.Namespace) -> SharedResult:
+    """images/s through all of ``SHARED`` (an image counts once however many models see it)."""
+    entries = [get_entry(e) for e in SHARED]
+    prep = entries[0].preprocessing
+    if any(e.preprocessing != prep for e in entries):
+        raise RuntimeError("the shared-decode models must share one preprocessing config")
+    models = []
+    for e in entries:
+        m, _ = _model(e)
+        models.append(m.eval().to(memory_format=torch.channels_last))
+    full = open_dataset(str(folder), [folder.parent])
+    ds = subsample(full, SamplingSpec(max_samples=n, seed=0))
+    shape = (prep.channels, prep.input_size, prep.input_size)
+    kw: dict[str, Any] = {
+        "batch_size": args.batch_size,
+        "num_workers": args.workers,
+        "corrupt_threshold": 0.0,
+    }
+    extract_features_many(models, ds.subset(range(min(len(ds), 2 * args.batch_size))), prep, **kw)
+    raw, separate, shared = [], [], []
+    for _ in range(args.repeats):
+        raw.append(len(ds) / sum(len(ds) / _raw(m, shape, len(ds), args.batch_size) for m in models))
+        start = time.perf_counter()
+        for m in models:
+            extract_features(m, ds, prep, **kw)
+        separate.append(len(ds) / (time.perf_counter() - start))
+        start = time.perf_counter()
+        extract_features_many(models, ds, prep, **kw)
+        shared.append(len(ds) / (time.perf_counter() - start))
+    r, a, b = max(raw), max(separate), max(shared)
+    return SharedResult(list(SHARED), len(ds), r, a, b, a / r, b / r)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 0 (the target is reported, not enforced, on shared machines)."""
     cores = _cores()
@@ -208,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", help="ImageFolder to read (default: Animal-MNIST, prepared if needed)")
     parser.add_argument("--n-large", type=int, default=1000, help="images for mobilenet_v2 (default 1000)")
     parser.add_argument("--n-small", type=int, default=5000, help="images for the small CNN (default 5000)")
+    parser.add_argument("--n-shared", type=int, default=2000, help="images for the shared figure (0: skip)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (default 1)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: cores - workers)")
@@ -244,6 +309,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {'':<22} raw with another core busy: {r.raw_busy_neighbour_ips:.1f} img/s "
                 f"(pipeline / that = {r.pipeline_ips / r.raw_busy_neighbour_ips:.3f})"
             )
+    shared = bench_shared(folder, args.n_shared, args) if args.n_shared > 0 else None
+    if shared is not None:
+        print(
+            f"  {len(shared.models)} models sharing 3x32px {shared.images:>5} images: "
+            f"raw {shared.raw_ips:8.1f} "
+            f"img/s  separate {shared.separate_ips:8.1f} img/s (ratio {shared.separate_ratio:.3f})  "
+            f"shared decode {shared.shared_ips:8.1f} img/s (ratio {shared.shared_ratio:.3f})"
+        )
     if args.json is not None:
         payload = {
             "cores": cores,
@@ -252,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch_size": args.batch_size,
             "load_average_after": _load(),
             "results": [asdict(r) for r in results],
+            "shared": None if shared is None else asdict(shared),
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"load average after: {_load()}")

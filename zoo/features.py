@@ -55,6 +55,7 @@ __all__ = [
     "ProgressCallback",
     "check_corrupt",
     "extract_features",
+    "extract_features_many",
     "extractor_config",
 ]
 
@@ -219,24 +220,29 @@ class ImageTransform:
         return arr
 
 
-Batch = tuple[np.ndarray, list[int], list[str]]
+#: One decoded batch as a worker hands it over: ``(images, rows, failed)``.
+#: ``images`` is (G, S, S, C) uint8 holding only the G images that decoded (a torch tensor when the
+#: loader pins memory, else a numpy array), ``rows`` their G dataset indices, ``failed`` the
+#: ``(index, reason)`` pairs of the samples that did not decode.
+Batch = tuple[Any, list[int], list[tuple[int, str]]]
 
 
 class _Decoded(TorchDataset[Batch]):
     """Worker-side view of a dataset, fetched a batch at a time.
 
     ``__getitems__`` (which the DataLoader prefers over per-item ``__getitem__``) decodes the images of
-    one batch straight into a single (B, S, S, C) uint8 array: no per-image tensors and no collate
-    stacking, which is most of the per-image cost on small images. Returns ``(images, indices, reasons)``
-    where ``reasons[j]`` is "" for a decoded image and the failure reason otherwise (its pixels are 0).
-    Plain numpy and lists travel from a worker as one pickled message; tensors would each need a
-    shared-memory file descriptor handed over a socket, which costs more than copying a batch of
-    small images.
+    one batch straight into a single (G, S, S, C) uint8 array of the images that decoded, so all
+    per-image work (decode, channel conversion, resize/crop, collation and dropping failed images)
+    happens in the worker and the main process receives one ready batch. Plain numpy and lists travel
+    from a worker as one pickled message; a tensor would need a shared-memory file descriptor handed
+    over a socket, which costs more than copying a batch of small images, so a tensor is returned only
+    when ``as_tensor`` is set (the loader's pinning thread pins tensors only, for CUDA copies).
     """
 
-    def __init__(self, dataset: Dataset, transform: ImageTransform) -> None:
+    def __init__(self, dataset: Dataset, transform: ImageTransform, *, as_tensor: bool = False) -> None:
         self.dataset = dataset
         self.transform = transform
+        self.as_tensor = as_tensor
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -253,16 +259,18 @@ class _Decoded(TorchDataset[Batch]):
 
     def __getitems__(self, indices: list[int]) -> Batch:
         t = self.transform
-        out = np.zeros((len(indices), t.size, t.size, t.channels), dtype=np.uint8)
-        reasons = []
-        for j, i in enumerate(indices):
+        out = np.empty((len(indices), t.size, t.size, t.channels), dtype=np.uint8)
+        rows: list[int] = []
+        failed: list[tuple[int, str]] = []
+        for i in indices:
             got = self._one(i)
             if isinstance(got, str):
-                reasons.append(got)
+                failed.append((int(i), " ".join(got.split()) or "undecodable"))
             else:
-                out[j] = got
-                reasons.append("")
-        return out, list(indices), reasons
+                out[len(rows)] = got
+                rows.append(int(i))
+        images = out[: len(rows)]
+        return (torch.from_numpy(images) if self.as_tensor else images), rows, failed
 
     def __getitem__(self, i: int) -> Batch:
         return self.__getitems__([i])
@@ -343,6 +351,84 @@ def extract_features(
         ModelLoadError: the model breaks the (features, logits) contract or produces non-finite features.
         ValueError: a parameter is out of range.
     """
+    return extract_features_many(
+        [model],
+        dataset,
+        preprocessing,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        corrupt_threshold=corrupt_threshold,
+        amp=amp,
+        progress=progress,
+    )[0]
+
+
+class _Sink:
+    """One model's output buffers, allocated at its first batch: features (N, D), probs (N, C_s)."""
+
+    def __init__(self, index: int, total: int) -> None:
+        self.index = index
+        self.total = total
+        self.features: np.ndarray | None = None
+        self.probs: np.ndarray | None = None
+        self.has_head = False
+
+    def fail(self, message: str) -> ModelLoadError:
+        return ModelLoadError(message, param="model", model_index=self.index)
+
+    def put(self, rows: np.ndarray, feats: torch.Tensor, logits: torch.Tensor | None) -> None:
+        if self.features is None:
+            self.has_head = logits is not None
+            self.features = np.empty((self.total, feats.shape[1]), dtype=np.float32)
+            if logits is not None:
+                self.probs = np.empty((self.total, logits.shape[1]), dtype=np.float32)
+        if self.has_head != (logits is not None):
+            raise self.fail("feature model returned logits for some batches only")
+        if feats.shape[1] != self.features.shape[1] or (
+            logits is not None and self.probs is not None and logits.shape[1] != self.probs.shape[1]
+        ):
+            raise self.fail("feature model changed its output width between batches")
+        self.features[rows] = feats.float().cpu().numpy()
+        if logits is not None and self.probs is not None:
+            # float64 softmax so every row sums to 1 within float32 rounding (the scorers' gate).
+            self.probs[rows] = torch.softmax(logits.double(), dim=1).float().cpu().numpy()
+
+
+def extract_features_many(
+    models: Sequence[nn.Module],
+    dataset: Dataset,
+    preprocessing: Preprocessing,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int = DEFAULT_NUM_WORKERS,
+    corrupt_threshold: float = DEFAULT_CORRUPT_THRESHOLD,
+    amp: bool = True,
+    progress: ProgressCallback | None = None,
+) -> list[FeatureSet]:
+    """Run several models that share one preprocessing config over ``dataset``, decoding each image once.
+
+    Every batch is decoded (in the loader workers), copied to each device that holds a model once and
+    normalised there once, then fed to every model in turn. The result for each model is exactly what
+    :func:`extract_features` would return for it alone: the same batches, the same arithmetic.
+
+    Args:
+        models: feature models (see :func:`extract_features`), possibly on different devices; each is
+            put in eval mode and converted to ``channels_last`` in place.
+        dataset, preprocessing, batch_size, num_workers, corrupt_threshold, amp, progress: as for
+            :func:`extract_features` (``progress`` counts images, which all models see together).
+
+    Returns:
+        One :class:`FeatureSet` per model, in the order of ``models``.
+
+    Raises:
+        TooManyCorruptImagesError: the corrupt fraction exceeds ``corrupt_threshold``, or nothing decoded
+            (a property of the dataset, so it concerns every model).
+        ModelLoadError: a model breaks the (features, logits) contract or produces non-finite features;
+            ``exc.context["model_index"]`` says which one (the others' results are discarded).
+        ValueError: a parameter is out of range, or ``models`` is empty.
+    """
+    if not models:
+        raise ValueError("extract_features_many needs at least one model")
     if batch_size < 1:
         raise ValueError(f"The 'batch_size' parameter must be >= 1. Got {batch_size!r} instead.")
     if num_workers < 0:
@@ -354,76 +440,86 @@ def extract_features(
     if len(dataset) == 0:
         raise DatasetFormatError("cannot extract features from an empty dataset", param="dataset")
     transform = ImageTransform(preprocessing)
-    device = _module_device(model)
-    model.eval()
-    model.to(memory_format=torch.channels_last)
+    devices = [_module_device(m) for m in models]
+    for m in models:
+        m.eval()
+        m.to(memory_format=torch.channels_last)
     total = len(dataset)
-    cuda = device.type == "cuda"
+    pin = any(d.type == "cuda" for d in devices)
     loader: DataLoader[Batch] = DataLoader(
-        _Decoded(dataset, transform),
+        _Decoded(dataset, transform, as_tensor=pin),
         batch_size=batch_size,
         shuffle=False,
         collate_fn=_no_collate,
         num_workers=num_workers,
         prefetch_factor=4 if num_workers > 0 else None,
+        pin_memory=pin,
     )
     # (x / 255 - mean) / std  ==  x * scale + shift, with scale = 1 / (255 std), shift = -mean / std
-    std = torch.tensor(preprocessing.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    mean = torch.tensor(preprocessing.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    scale, shift = 1.0 / (255.0 * std), -mean / std
-    autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-    if amp and cuda:
-        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    features: np.ndarray | None = None
-    probs: np.ndarray | None = None
-    has_head = False
+    affine: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+    for dev in dict.fromkeys(devices):
+        std = torch.tensor(preprocessing.std, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
+        mean = torch.tensor(preprocessing.mean, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
+        affine[dev] = (1.0 / (255.0 * std), -mean / std)
+    autocasts = [amp and d.type == "cuda" for d in devices]
+    sinks = [_Sink(k, total) for k in range(len(models))]
     ok = np.zeros(total, dtype=bool)
     corrupt: list[CorruptImage] = []
     done = 0
     if progress is not None:
         progress(0, total)
     with torch.inference_mode():
-        for arr, idx, reasons in loader:
-            rows = np.asarray(idx, dtype=np.int64)
-            good = [j for j, r in enumerate(reasons) if not r]
-            for j, r in enumerate(reasons):
-                if r:
-                    corrupt.append(CorruptImage(dataset.keys[int(rows[j])], r))
+        for images, idx, failed in loader:
+            corrupt.extend(CorruptImage(dataset.keys[i], reason) for i, reason in failed)
             check_corrupt(corrupt, total, corrupt_threshold)
-            if good:
-                x = torch.from_numpy(arr if len(good) == len(reasons) else arr[good])
-                xb = x.to(device).permute(0, 3, 1, 2)  # NHWC storage = NCHW channels_last
-                xb = torch.addcmul(shift, xb.float(), scale).contiguous(memory_format=torch.channels_last)
-                with autocast:
-                    feats, logits = _split_output(model(xb), len(good))
-                if not bool(torch.isfinite(feats).all()):
-                    raise ModelLoadError("feature model produced non-finite features")
-                if features is None:
-                    has_head = logits is not None
-                    features = np.empty((total, feats.shape[1]), dtype=np.float32)
-                    if logits is not None:
-                        probs = np.empty((total, logits.shape[1]), dtype=np.float32)
-                if has_head != (logits is not None):
-                    raise ModelLoadError("feature model returned logits for some batches only")
-                target = rows[good]
-                features[target] = feats.float().cpu().numpy()
-                if logits is not None and probs is not None:
-                    probs[target] = torch.softmax(logits.double(), dim=1).float().cpu().numpy()
-                ok[target] = True
-            done += len(reasons)
+            if idx:
+                rows = np.asarray(idx, dtype=np.int64)
+                host = torch.as_tensor(images)
+                inputs: dict[torch.device, torch.Tensor] = {}
+                for k, (model, dev) in enumerate(zip(models, devices, strict=True)):
+                    if dev not in inputs:  # one host-to-device copy and one normalisation per device
+                        scale, shift = affine[dev]
+                        xb = host.to(dev, non_blocking=True).permute(0, 3, 1, 2)  # NHWC = channels_last
+                        inputs[dev] = torch.addcmul(shift, xb.float(), scale).contiguous(
+                            memory_format=torch.channels_last
+                        )
+                    ctx: contextlib.AbstractContextManager[Any] = (
+                        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+                        if autocasts[k]
+                        else contextlib.nullcontext()
+                    )
+                    with ctx:
+                        try:
+                            feats, logits = _split_output(model(inputs[dev]), len(idx))
+                        except ModelLoadError as exc:
+                            raise sinks[k].fail(exc.message) from None
+                    sinks[k].put(rows, feats, logits)
+                ok[rows] = True
+            done += len(idx) + len(failed)
             if progress is not None:
                 progress(done, total)
-    if features is None:
+    keep = np.flatnonzero(ok)
+    if keep.size == 0:
         raise TooManyCorruptImagesError(
             f"none of the {total} images could be decoded", param="corrupt_image_threshold", total=total
         )
-    keep = np.flatnonzero(ok)
-    return FeatureSet(
-        features=np.ascontiguousarray(features[keep]),
-        labels=dataset.labels[keep].astype(np.int64),
-        keys=tuple(dataset.keys[int(i)] for i in keep),
-        classes=dataset.classes,
-        probs=np.ascontiguousarray(probs[keep]) if probs is not None else None,
-        corrupt=tuple(corrupt),
-        total=total,
-    )
+    labels = dataset.labels[keep].astype(np.int64)
+    keys = tuple(dataset.keys[int(i)] for i in keep)
+    out = []
+    for sink in sinks:
+        assert sink.features is not None  # every decoded batch went through every model
+        features = np.ascontiguousarray(sink.features[keep])
+        if not np.isfinite(features).all():  # checked once here, not with a device sync per batch
+            raise sink.fail("feature model produced non-finite features")
+        out.append(
+            FeatureSet(
+                features=features,
+                labels=labels.copy(),
+                keys=keys,
+                classes=dataset.classes,
+                probs=None if sink.probs is None else np.ascontiguousarray(sink.probs[keep]),
+                corrupt=tuple(corrupt),
+                total=total,
+            )
+        )
+    return out

@@ -118,6 +118,30 @@ def test_imagefolder_symlinks(tmp_path: Path) -> None:
         _open("ds", root)
 
 
+def test_symlink_loops_refuse_the_dataset_with_a_typed_error(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ds_dir = _folder(root / "ds", {"a": 1, "b": 1})
+    (ds_dir / "a" / "self.png").symlink_to(ds_dir / "a" / "self.png")
+    with pytest.raises(DatasetFormatError, match="'a/self.png' is a symlink loop"):
+        _open("ds", root)
+    (ds_dir / "a" / "self.png").unlink()
+    (ds_dir / "b" / "x.png").symlink_to(ds_dir / "b" / "y.png")  # a two-link cycle
+    (ds_dir / "b" / "y.png").symlink_to(ds_dir / "b" / "x.png")
+    with pytest.raises(DatasetFormatError, match="symlink loop"):
+        _open("ds", root)
+    (root / "loop").symlink_to(root / "loop")  # the reference itself
+    with pytest.raises(DatasetError):
+        _open("loop", root)
+
+
+def test_zero_size_npz_images_count_as_unreadable(tmp_path: Path) -> None:
+    np.savez(tmp_path / "z.npz", images=np.zeros((4, 0, 5), np.uint8), labels=np.array([0, 1, 0, 1]))
+    ds = _open("z.npz", tmp_path)
+    for i in range(len(ds)):
+        with pytest.raises(UnreadableImageError, match="empty"):
+            ds.load_image(i)
+
+
 # -- manifests ----------------------------------------------------------------------------------------
 
 

@@ -17,7 +17,13 @@ from torchvision.transforms import v2
 from zoo._api import Preprocessing
 from zoo.datasets import Dataset, open_dataset
 from zoo.errors import DatasetFormatError, ModelLoadError, TooManyCorruptImagesError
-from zoo.features import FeatureSet, ImageTransform, extract_features, extractor_config
+from zoo.features import (
+    FeatureSet,
+    ImageTransform,
+    extract_features,
+    extract_features_many,
+    extractor_config,
+)
 
 MEAN3, STD3 = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 RGB = Preprocessing(input_size=8, mean=MEAN3, std=STD3, channels=3)
@@ -286,3 +292,61 @@ def test_cuda_uses_bf16_autocast_and_returns_float32(tmp_path: Path) -> None:
     grey = np.array([[values[k]] * 3 for k in fs.keys], dtype=np.float64)
     np.testing.assert_allclose(fs.features, _expected(grey, RGB), rtol=2e-2, atol=2e-2)  # bf16 conv
     np.testing.assert_allclose(fs.probs.astype(np.float64).sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_many_models_decode_each_image_once_and_match_single_extraction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _grey_folder(tmp_path / "ds", n_per_class=5)
+    _truncated_jpeg(tmp_path / "ds" / "ant" / "zz.jpg")
+    ds = _open(tmp_path)
+    torch.manual_seed(0)
+    models = [ProbeNet(3), ProbeNet(3, num_classes=None), ProbeNet(3, num_classes=7)]
+    alone = [extract_features(m, ds, RGB, batch_size=4, corrupt_threshold=0.2) for m in models]
+    decoded: list[int] = []
+    load = Dataset.load_image
+
+    def counting(self: Dataset, i: int) -> Image.Image:
+        decoded.append(i)
+        return load(self, i)
+
+    monkeypatch.setattr(Dataset, "load_image", counting)
+    ticks: list[tuple[int, int]] = []
+    together = extract_features_many(
+        models, ds, RGB, batch_size=4, corrupt_threshold=0.2, progress=lambda d, t: ticks.append((d, t))
+    )
+    assert sorted(decoded) == list(range(len(ds)))  # each image decoded once for all three models
+    assert ticks == [(0, 11), (4, 11), (8, 11), (11, 11)]
+    for a, b in zip(alone, together, strict=True):
+        # the same batches through the same arithmetic: identical numbers, not merely close ones
+        assert np.array_equal(a.features, b.features) and a.keys == b.keys
+        assert (a.probs is None and b.probs is None) or np.array_equal(a.probs, b.probs)  # type: ignore[arg-type]
+        assert a.corrupt == b.corrupt and len(b.corrupt) == 1 and b.total == 11
+        assert np.array_equal(a.labels, b.labels)
+    assert together[1].probs is None and together[2].probs is not None and together[2].probs.shape == (10, 7)
+
+
+def test_many_models_name_the_model_that_breaks_the_contract(tmp_path: Path) -> None:
+    _grey_folder(tmp_path / "ds")
+    ds = _open(tmp_path)
+
+    class NaNs(ProbeNet):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            feats, logits = super().forward(x)
+            return feats * float("nan"), logits
+
+    with pytest.raises(ModelLoadError, match="non-finite") as info:
+        extract_features_many([ProbeNet(3), NaNs(3)], ds, RGB)
+    assert info.value.context["model_index"] == 1
+    with pytest.raises(ValueError, match="at least one model"):
+        extract_features_many([], ds, RGB)
+
+
+def test_failed_images_are_dropped_in_the_worker(tmp_path: Path) -> None:
+    _grey_folder(tmp_path / "ds", n_per_class=2)
+    _truncated_jpeg(tmp_path / "ds" / "ant" / "1a.jpg")
+    model = ProbeNet(3)
+    fs = extract_features(model, _open(tmp_path), RGB, batch_size=3, num_workers=1, corrupt_threshold=0.5)
+    # the forward pass only ever sees decoded images: batch 1 holds 2 of 3 (ant/1a.jpg failed), batch 2 two
+    assert [c["shape"][0] for c in model.calls] == [2, 2]  # type: ignore[index]
+    assert [c.key for c in fs.corrupt] == ["ant/1a.jpg"] and "\n" not in fs.corrupt[0].reason

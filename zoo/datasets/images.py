@@ -110,7 +110,7 @@ def image_from_array(array: np.ndarray, *, max_pixels: int = DEFAULT_MAX_PIXELS)
 
     Raises:
         ImageLimitError: more than ``max_pixels`` pixels.
-        UnreadableImageError: wrong dtype or shape.
+        UnreadableImageError: wrong dtype or shape, or no pixels at all (a zero height or width).
     """
     if array.dtype != np.uint8:
         raise UnreadableImageError(f"image array must be uint8, got {array.dtype}", param="images")
@@ -118,6 +118,8 @@ def image_from_array(array: np.ndarray, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise UnreadableImageError(f"image array has shape {array.shape}", param="images")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise UnreadableImageError(f"image array is empty (shape {array.shape})", param="images")
     _check_pixels(array.shape[1], array.shape[0], max_pixels)
     return Image.fromarray(np.ascontiguousarray(array))
 

@@ -214,7 +214,7 @@ class ImageFolderReader:
                         continue
                     path = Path(e.path)
                     if e.is_symlink():
-                        path = path.resolve(strict=False)
+                        path = _resolve_link(path, top)
                         options.roots.require_inside(path, what=f"symlink {e.name!r}")
                         if not path.is_file():
                             continue
@@ -222,6 +222,20 @@ class ImageFolderReader:
                         continue
                     out.append((PurePosixPath(*Path(e.path).relative_to(top).parts).as_posix(), label, path))
                     _check_count(len(out), options)
+
+
+def _resolve_link(path: Path, top: Path) -> Path:
+    """The target of a symlinked image; a link loop refuses the dataset (naming the link).
+
+    Raises:
+        DatasetFormatError: the link is part of a loop (Python 3.11 raises ``RuntimeError`` for it,
+            later versions ``OSError`` with ``ELOOP``).
+    """
+    try:
+        return path.resolve(strict=False)
+    except (RuntimeError, OSError):
+        rel = PurePosixPath(*path.relative_to(top).parts).as_posix()
+        raise _format_error(f"symlink {rel!r} is a symlink loop; remove it or point it at an image") from None
 
 
 def _normalise_member(raw: str) -> str:
@@ -441,7 +455,10 @@ def open_dataset(
         UnknownDatasetReaderError: ``reader`` is not registered (the message lists the valid names).
     """
     allowed = AllowedRoots.of(roots)
-    resolved = resolve_reference(ref, allowed, base=base, must_exist=True)
+    try:
+        resolved = resolve_reference(ref, allowed, base=base, must_exist=True)
+    except RuntimeError as exc:  # Python 3.11's pathlib reports a symlink loop this way
+        raise _format_error(f"dataset {ref!r} cannot be resolved: {exc}") from None
     name = reader if reader is not None else detect_reader(resolved.path)
     impl = READERS.get(name)
     options = ReadOptions(
@@ -461,3 +478,5 @@ def open_dataset(
         raise
     except OSError as exc:
         raise _format_error(f"dataset {ref!r} could not be read: {exc.strerror or exc}") from None
+    except RuntimeError as exc:  # a symlink loop met by pathlib below the reader (Python 3.11)
+        raise _format_error(f"dataset {ref!r} could not be read: {exc}") from None
