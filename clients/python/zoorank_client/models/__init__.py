@@ -1,0 +1,111 @@
+""" Contains all the data models used in inputs/outputs """
+
+from .corrupt_image import CorruptImage
+from .data_root import DataRoot
+from .data_root_list import DataRootList
+from .dataset_summary import DatasetSummary
+from .dataset_summary_class_counts import DatasetSummaryClassCounts
+from .ensemble_options import EnsembleOptions
+from .ensemble_options_mode import EnsembleOptionsMode
+from .ensemble_options_params import EnsembleOptionsParams
+from .ensemble_options_params_additional_property import EnsembleOptionsParamsAdditionalProperty
+from .field_issue import FieldIssue
+from .inspect_request import InspectRequest
+from .job_error import JobError
+from .job_list import JobList
+from .job_progress import JobProgress
+from .job_progress_stages import JobProgressStages
+from .job_status import JobStatus
+from .job_view import JobView
+from .liveness import Liveness
+from .model_info import ModelInfo
+from .model_info_meta import ModelInfoMeta
+from .model_list import ModelList
+from .model_progress import ModelProgress
+from .preprocessing_info import PreprocessingInfo
+from .problem import Problem
+from .ranking import Ranking
+from .ranking_dataset import RankingDataset
+from .ranking_dataset_class_counts import RankingDatasetClassCounts
+from .ranking_dataset_sampling import RankingDatasetSampling
+from .ranking_models_item import RankingModelsItem
+from .ranking_models_item_error_type_0 import RankingModelsItemErrorType0
+from .ranking_models_item_errors import RankingModelsItemErrors
+from .ranking_models_item_errors_additional_property import RankingModelsItemErrorsAdditionalProperty
+from .ranking_models_item_info import RankingModelsItemInfo
+from .ranking_models_item_info_additional_property import RankingModelsItemInfoAdditionalProperty
+from .ranking_models_item_ranks import RankingModelsItemRanks
+from .ranking_models_item_scores import RankingModelsItemScores
+from .ranking_provenance import RankingProvenance
+from .ranking_request import RankingRequest
+from .ranking_request_params_type_0 import RankingRequestParamsType0
+from .ranking_scorers_item import RankingScorersItem
+from .ranking_scorers_item_kind import RankingScorersItemKind
+from .ranking_scorers_item_params import RankingScorersItemParams
+from .readiness import Readiness
+from .readiness_queues import ReadinessQueues
+from .sampling import Sampling
+from .scorer_info import ScorerInfo
+from .scorer_info_constraints import ScorerInfoConstraints
+from .scorer_info_params import ScorerInfoParams
+from .scorer_kind import ScorerKind
+from .scorer_list import ScorerList
+from .stage_progress import StageProgress
+from .weights_info import WeightsInfo
+from .weights_kind import WeightsKind
+
+__all__ = (
+    "CorruptImage",
+    "DataRoot",
+    "DataRootList",
+    "DatasetSummary",
+    "DatasetSummaryClassCounts",
+    "EnsembleOptions",
+    "EnsembleOptionsMode",
+    "EnsembleOptionsParams",
+    "EnsembleOptionsParamsAdditionalProperty",
+    "FieldIssue",
+    "InspectRequest",
+    "JobError",
+    "JobList",
+    "JobProgress",
+    "JobProgressStages",
+    "JobStatus",
+    "JobView",
+    "Liveness",
+    "ModelInfo",
+    "ModelInfoMeta",
+    "ModelList",
+    "ModelProgress",
+    "PreprocessingInfo",
+    "Problem",
+    "Ranking",
+    "RankingDataset",
+    "RankingDatasetClassCounts",
+    "RankingDatasetSampling",
+    "RankingModelsItem",
+    "RankingModelsItemErrors",
+    "RankingModelsItemErrorsAdditionalProperty",
+    "RankingModelsItemErrorType0",
+    "RankingModelsItemInfo",
+    "RankingModelsItemInfoAdditionalProperty",
+    "RankingModelsItemRanks",
+    "RankingModelsItemScores",
+    "RankingProvenance",
+    "RankingRequest",
+    "RankingRequestParamsType0",
+    "RankingScorersItem",
+    "RankingScorersItemKind",
+    "RankingScorersItemParams",
+    "Readiness",
+    "ReadinessQueues",
+    "Sampling",
+    "ScorerInfo",
+    "ScorerInfoConstraints",
+    "ScorerInfoParams",
+    "ScorerKind",
+    "ScorerList",
+    "StageProgress",
+    "WeightsInfo",
+    "WeightsKind",
+)

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, BinaryIO, TextIO, TYPE_CHECKING, Generator
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+from ..types import UNSET, Unset
+from typing import cast
+
+if TYPE_CHECKING:
+  from ..models.job_error import JobError
+
+
+
+
+
+T = TypeVar("T", bound="ModelProgress")
+
+
+
+@_attrs_define
+class ModelProgress:
+    """ One model of a job.
+
+    Attributes:
+        id: zoo entry id.
+        status: ``queued``, ``extracting``, ``extracted``, ``scoring``, ``done`` (scored), ``cached``
+            (everything came from the caches), ``failed`` (the model is unusable; see ``error``).
+        done, total: images through the model during extraction (both equal when features were reused).
+        cached: features came from the feature store.
+        error: why the model is unusable, if it is.
+
+        Attributes:
+            id (str):
+            status (str):
+            cached (bool | Unset):  Default: False.
+            done (int | Unset):  Default: 0.
+            error (JobError | None | Unset):
+            total (int | Unset):  Default: 0.
+     """
+
+    id: str
+    status: str
+    cached: bool | Unset = False
+    done: int | Unset = 0
+    error: JobError | None | Unset = UNSET
+    total: int | Unset = 0
+
+
+
+
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.job_error import JobError # noqa: PLC0415
+        id = self.id
+
+        status = self.status
+
+        cached = self.cached
+
+        done = self.done
+
+        error: dict[str, Any] | None | Unset
+        if isinstance(self.error, Unset):
+            error = UNSET
+        elif isinstance(self.error, JobError):
+            error = self.error.to_dict()
+        else:
+            error = self.error
+
+        total = self.total
+
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({
+            "id": id,
+            "status": status,
+        })
+        if cached is not UNSET:
+            field_dict["cached"] = cached
+        if done is not UNSET:
+            field_dict["done"] = done
+        if error is not UNSET:
+            field_dict["error"] = error
+        if total is not UNSET:
+            field_dict["total"] = total
+
+        return field_dict
+
+
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.job_error import JobError # noqa: PLC0415
+        d = dict(src_dict)
+        id = d.pop("id")
+
+        status = d.pop("status")
+
+        cached = d.pop("cached", UNSET)
+
+        done = d.pop("done", UNSET)
+
+        def _parse_error(data: object) -> JobError | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                error_type_0 = JobError.from_dict(data)
+
+
+
+                return error_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(JobError | None | Unset, data)
+
+        error = _parse_error(d.pop("error", UNSET))
+
+
+        total = d.pop("total", UNSET)
+
+        model_progress = cls(
+            id=id,
+            status=status,
+            cached=cached,
+            done=done,
+            error=error,
+            total=total,
+        )
+
+        return model_progress
+

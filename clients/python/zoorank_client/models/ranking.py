@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, BinaryIO, TextIO, TYPE_CHECKING, Generator
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+from typing import cast
+from typing import Literal, cast
+
+if TYPE_CHECKING:
+  from ..models.ranking_dataset import RankingDataset
+  from ..models.ranking_models_item import RankingModelsItem
+  from ..models.ranking_provenance import RankingProvenance
+  from ..models.ranking_scorers_item import RankingScorersItem
+
+
+
+
+
+T = TypeVar("T", bound="Ranking")
+
+
+
+@_attrs_define
+class Ranking:
+    """ 
+        Attributes:
+            dataset (RankingDataset):
+            models (list[RankingModelsItem]):
+            provenance (RankingProvenance):
+            schema_version (Literal['1.1']):
+            scorers (list[RankingScorersItem]):
+     """
+
+    dataset: RankingDataset
+    models: list[RankingModelsItem]
+    provenance: RankingProvenance
+    schema_version: Literal['1.1']
+    scorers: list[RankingScorersItem]
+
+
+
+
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.ranking_dataset import RankingDataset # noqa: PLC0415
+        from ..models.ranking_models_item import RankingModelsItem # noqa: PLC0415
+        from ..models.ranking_provenance import RankingProvenance # noqa: PLC0415
+        from ..models.ranking_scorers_item import RankingScorersItem # noqa: PLC0415
+        dataset = self.dataset.to_dict()
+
+        models = []
+        for models_item_data in self.models:
+            models_item = models_item_data.to_dict()
+            models.append(models_item)
+
+
+
+        provenance = self.provenance.to_dict()
+
+        schema_version = self.schema_version
+
+        scorers = []
+        for scorers_item_data in self.scorers:
+            scorers_item = scorers_item_data.to_dict()
+            scorers.append(scorers_item)
+
+
+
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({
+            "dataset": dataset,
+            "models": models,
+            "provenance": provenance,
+            "schema_version": schema_version,
+            "scorers": scorers,
+        })
+
+        return field_dict
+
+
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.ranking_dataset import RankingDataset # noqa: PLC0415
+        from ..models.ranking_models_item import RankingModelsItem # noqa: PLC0415
+        from ..models.ranking_provenance import RankingProvenance # noqa: PLC0415
+        from ..models.ranking_scorers_item import RankingScorersItem # noqa: PLC0415
+        d = dict(src_dict)
+        dataset = RankingDataset.from_dict(d.pop("dataset"))
+
+
+
+
+        models = []
+        _models = d.pop("models")
+        for models_item_data in (_models):
+            models_item = RankingModelsItem.from_dict(models_item_data)
+
+
+
+            models.append(models_item)
+
+
+        provenance = RankingProvenance.from_dict(d.pop("provenance"))
+
+
+
+
+        schema_version = cast(Literal['1.1'] , d.pop("schema_version"))
+        if schema_version != '1.1':
+            raise ValueError(f"schema_version must match const '1.1', got '{schema_version}'")
+
+        scorers = []
+        _scorers = d.pop("scorers")
+        for scorers_item_data in (_scorers):
+            scorers_item = RankingScorersItem.from_dict(scorers_item_data)
+
+
+
+            scorers.append(scorers_item)
+
+
+        ranking = cls(
+            dataset=dataset,
+            models=models,
+            provenance=provenance,
+            schema_version=schema_version,
+            scorers=scorers,
+        )
+
+        return ranking
+

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, BinaryIO, TextIO, TYPE_CHECKING, Generator
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+from ..types import UNSET, Unset
+from typing import cast
+
+
+
+
+
+
+T = TypeVar("T", bound="Sampling")
+
+
+
+@_attrs_define
+class Sampling:
+    """ How the dataset is sampled; a missing field takes the server's default (``ZOORANK_MAX_PER_CLASS``...).
+
+    Attributes:
+        max_per_class: per-class cap, 0 = no cap.
+        max_samples: overall cap (at most ``ZOORANK_MAX_IMAGES``).
+        seed: sampling seed, 0 <= seed < 2**32.
+
+        Attributes:
+            max_per_class (int | None | Unset):
+            max_samples (int | None | Unset):
+            seed (int | None | Unset):
+     """
+
+    max_per_class: int | None | Unset = UNSET
+    max_samples: int | None | Unset = UNSET
+    seed: int | None | Unset = UNSET
+
+
+
+
+
+    def to_dict(self) -> dict[str, Any]:
+        max_per_class: int | None | Unset
+        if isinstance(self.max_per_class, Unset):
+            max_per_class = UNSET
+        else:
+            max_per_class = self.max_per_class
+
+        max_samples: int | None | Unset
+        if isinstance(self.max_samples, Unset):
+            max_samples = UNSET
+        else:
+            max_samples = self.max_samples
+
+        seed: int | None | Unset
+        if isinstance(self.seed, Unset):
+            seed = UNSET
+        else:
+            seed = self.seed
+
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({
+        })
+        if max_per_class is not UNSET:
+            field_dict["max_per_class"] = max_per_class
+        if max_samples is not UNSET:
+            field_dict["max_samples"] = max_samples
+        if seed is not UNSET:
+            field_dict["seed"] = seed
+
+        return field_dict
+
+
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        def _parse_max_per_class(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        max_per_class = _parse_max_per_class(d.pop("max_per_class", UNSET))
+
+
+        def _parse_max_samples(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        max_samples = _parse_max_samples(d.pop("max_samples", UNSET))
+
+
+        def _parse_seed(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        seed = _parse_seed(d.pop("seed", UNSET))
+
+
+        sampling = cls(
+            max_per_class=max_per_class,
+            max_samples=max_samples,
+            seed=seed,
+        )
+
+        return sampling
+

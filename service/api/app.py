@@ -1,0 +1,166 @@
+"""The FastAPI application: ``create_app(settings)`` wires routers, errors, auth, limits and metrics.
+
+Routes (all JSON, errors ``application/problem+json``):
+
+* ``POST /v1/rankings``, ``GET /v1/rankings/{ranking_id}``
+* ``GET /v1/jobs``, ``GET /v1/jobs/{job_id}``, ``GET /v1/jobs/{job_id}/events`` (SSE),
+  ``POST /v1/jobs/{job_id}/cancel``
+* ``GET /v1/models``, ``GET /v1/models/{model_id}``, ``GET /v1/scorers``
+* ``POST /v1/datasets/inspect``, ``GET /v1/datasets/roots``
+* ``GET /health/live``, ``GET /health/ready`` (no key needed), ``GET /metrics``
+
+The app needs Redis (``settings.redis_url``, or a client passed in). Without either it can still be built,
+e.g. to dump its OpenAPI schema (``python -m service.api.openapi``), but it refuses to start serving.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from service.api import problems
+from service.api.auth import warn_if_open
+from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from service.api.routers import datasets, health, jobs, metrics, models, rankings, scorers
+from service.api.state import ApiState
+from service.metrics import ApiMetrics, stage_stats
+from service.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger("zoorank.api")
+
+API_DESCRIPTION = """\
+Rank a zoo of pre-trained models for a labelled image dataset without fine-tuning.
+
+Submit a ranking request (`POST /v1/rankings`), follow the job (`GET /v1/jobs/{id}` or its server-sent
+events), then fetch the ranking (`GET /v1/rankings/{id}`). Identical requests share one job and cached
+rankings come back at once. Errors are RFC 9457 problem documents whose `code` is stable.
+"""
+
+
+def _ranking_component() -> dict[str, Any]:
+    """The ranking document's JSON Schema (from :mod:`service.schema`) as an OpenAPI 3.1 component."""
+    from service.schema import RANKING_JSON_SCHEMA
+
+    schema = copy.deepcopy(RANKING_JSON_SCHEMA)
+    schema.pop("$schema", None)
+    schema["title"] = "Ranking"
+    return schema
+
+
+def _problems_only(schema: dict[str, Any]) -> None:
+    """Document every error response as ``application/problem+json`` with the ``Problem`` schema.
+
+    FastAPI lists a ``Problem`` response under ``application/json`` as well, and adds its own 422
+    ``HTTPValidationError`` shape to every route with parameters; neither is what the server sends.
+    """
+    problem = {problems.PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if problems.PROBLEM_MEDIA_TYPE in content or str(status) == "422":
+                    response["content"] = copy.deepcopy(problem)
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(name, None)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("zoorank")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_state(settings: Settings, redis_client: Redis | None, metrics: ApiMetrics) -> ApiState:
+    """Connect the engine to Redis (lazily: no command is sent until the first request)."""
+    import redis
+
+    from service import keys
+    from service.jobs import JobEngine
+
+    if redis_client is None:
+        if settings.redis_url is None:
+            raise SettingsError(
+                "the API needs Redis: set REDIS_URL, or run `zoorank serve`, which starts a private one",
+                param="redis_url",
+            )
+        redis_client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+    engine = JobEngine(settings, redis_client)
+    client = redis_client
+    metrics.bind_engine(
+        engine.stats, engine.queue_depths, engine.workers_alive, lambda: stage_stats(client, keys.stat)
+    )
+    return ApiState(
+        settings=settings,
+        redis=redis_client,
+        engine=engine,
+        metrics=metrics,
+        api_key_digests=tuple(k.lower() for k in settings.api_keys),
+        keys=keys,
+    )
+
+
+def create_app(settings: Settings | None = None, *, redis_client: Redis | None = None) -> FastAPI:
+    """The zoorank HTTP API.
+
+    Args:
+        settings: limits, roots, keys and ``redis_url`` (default: read from the environment).
+        redis_client: an existing Redis client to use instead of connecting to ``settings.redis_url``.
+
+    Returns:
+        The FastAPI app. Redis is connected when the app starts (or now, lazily, when a URL or client is
+        given), so building the app for its schema needs neither.
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    api_metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "zoorank", None) is None:
+            app.state.zoorank = build_state(settings, redis_client, api_metrics)
+        warn_if_open(app.state.zoorank.api_key_digests)
+        try:
+            yield
+        finally:
+            app.state.zoorank.redis.close()
+
+    app = FastAPI(
+        title="zoorank",
+        version=_version(),
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.zoorank = None
+    if settings.redis_url is not None or redis_client is not None:
+        app.state.zoorank = build_state(settings, redis_client, api_metrics)
+    problems.install(app)
+    for module in (rankings, jobs, models, scorers, datasets, health, metrics):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Ranking"] = _ranking_component()
+            _problems_only(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,1 @@
+"""One router per resource: rankings, jobs, models, scorers, datasets, health, metrics."""

@@ -1,0 +1,42 @@
+"""What the routes share: settings, the Redis client, the job engine, the metrics (one per app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import HTTPConnection
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from service.jobs import JobEngine
+    from service.metrics import ApiMetrics
+    from service.settings import Settings
+
+
+@dataclass
+class ApiState:
+    """Per-app state, stored on ``app.state.zoorank`` by :func:`service.api.create_app`.
+
+    Attributes:
+        settings: the process's settings (limits, roots, keys).
+        redis: the Redis client (decoded responses off: the engine stores JSON text and bytes).
+        engine: the job engine over that Redis.
+        metrics: the Prometheus collectors of this app.
+        api_key_digests: lower-case SHA-256 digests of the accepted keys; empty = auth off.
+        keys: the Redis key-template module (``service.keys``).
+    """
+
+    settings: Settings
+    redis: Redis
+    engine: JobEngine
+    metrics: ApiMetrics
+    api_key_digests: tuple[str, ...]
+    keys: Any
+
+
+def api_state(conn: HTTPConnection) -> ApiState:
+    """The :class:`ApiState` of the app serving ``conn``."""
+    state: ApiState = conn.app.state.zoorank
+    return state
