@@ -11,13 +11,15 @@ export TORCH_HOME ?= $(CURDIR)/.cache/torch
 export ZOORANK_HOME ?= $(CURDIR)/.cache/zoorank
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help venv system assets test lint typecheck pytest demo zoo bench clean
+.PHONY: help venv system assets test lint typecheck pytest demo zoo bench clean serve client
 
 help:
 	@echo "make demo   - set everything up and rank the built-in offline zoo on a real dataset"
 	@echo "make test   - set everything up, then ruff, mypy and the whole test suite"
 	@echo "make bench  - estimator and extraction benchmarks"
 	@echo "make zoo    - retrain the built-in small models reproducibly (seeded)"
+	@echo "make serve  - the HTTP API on 127.0.0.1:8000 (embedded Redis and worker unless REDIS_URL)"
+	@echo "make client - regenerate the Python client in clients/python from the API schema"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,9 +63,20 @@ demo: $(STAMP) $(ASSETS_STAMP)
 zoo: $(STAMP) $(SYSTEM_STAMP)
 	$(PY) -m zoo.training.build_zoo
 
-bench: $(STAMP) $(ASSETS_STAMP)
+bench: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 	$(PY) bench/estimators.py
 	$(PY) bench/extraction.py
+	$(PY) bench/service.py
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The HTTP API (embedded Redis + one in-process worker unless REDIS_URL is set).
+serve: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
+	$(VENV)/bin/zoorank serve
+
+# The generated Python client: schema dumped from the app object (no server), then openapi-python-client.
+client: $(STAMP)
+	$(PY) -m service.api.openapi clients/openapi.json
+	$(VENV)/bin/openapi-python-client generate --path clients/openapi.json \
+		--config clients/openapi-python-client.yaml --meta setup --output-path clients/python --overwrite

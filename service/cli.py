@@ -466,3 +466,25 @@ def rank_command(
             )
         if all(m.aggregate_rank is None for m in ranking.models):
             raise _fail("no model could be scored (see the errors in the output)", "nothing-ranked")
+
+
+# --- zoorank serve ------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str | None, typer.Option("--host", metavar="HOST", help="interface to listen on (ZOORANK_HOST)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, metavar="N", help="TCP port (ZOORANK_PORT)")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (/v1). Without REDIS_URL, also a private redis-server and one worker.
+
+    With REDIS_URL set, only the API runs here and workers (`zoorank worker`) share that Redis.
+    """
+    with _errors():
+        from service.api.serve import serve
+
+        serve(_settings(host=host, port=port))
