@@ -488,3 +488,34 @@ def serve_command(
         from service.api.serve import serve
 
         serve(_settings(host=host, port=port))
+
+
+# --- zoorank worker -----------------------------------------------------------------------------
+
+
+@app.command("worker")
+def worker_command(
+    device: Annotated[
+        str | None,
+        typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (ZOORANK_DEVICE)"),
+    ] = None,
+    queues: Annotated[
+        str, typer.Option("--queues", metavar="Q[,Q]", help="queues to consume: extract, score")
+    ] = "extract,score",
+    imports: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--import", metavar="MODULE", help="module to import first, e.g. one registering zoo entries"
+        ),
+    ] = None,
+) -> None:
+    """Run a job worker (Dramatiq on REDIS_URL) until SIGTERM/SIGINT: one message at a time on DEVICE.
+
+    Start one per GPU (`--device cuda:N --queues extract`) and CPU workers for `--queues score`, on any
+    number of machines sharing one Redis and one feature store (see the README's scale-out section).
+    """
+    with _errors():
+        from service.worker import run_worker
+
+        status = run_worker(_settings(), device=device, queues=queues.split(","), imports=imports or ())
+    raise typer.Exit(status)
