@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import estimators
 from estimators._data import check_scoring_inputs
 from estimators._params import AnyOf, Interval, Options, check_params
-from estimators._registry import Registry, ScorerSpec
+from estimators._registry import INPUT_NAMES, Registry, ScorerSpec
 from estimators.errors import (
     DegenerateInputError,
     DuplicateRegistrationError,
@@ -52,7 +52,7 @@ def test_get_scorer_metadata_is_json_ready() -> None:
         meta = json.loads(json.dumps(spec.to_dict()))
         assert meta["name"] == name and meta["kind"] in {"model", "set", "ensemble"}
         assert meta["citation"], f"{name} has no citation"
-        assert set(meta["needs"]) <= {"features", "labels", "source_probs"}
+        assert set(meta["needs"]) <= set(INPUT_NAMES)
 
 
 def test_unknown_scorer_lists_valid_names() -> None:
