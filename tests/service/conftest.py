@@ -8,12 +8,21 @@ never registered, so the global zoo registry stays untouched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -24,6 +33,11 @@ from torch import nn
 
 from service.settings import Settings
 from zoo import Preprocessing, WeightsSource, ZooEntry
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from service.redis_server import RedisServer
 
 CLASSES = ("circle", "square", "stripes")
 COLOURS = {"circle": (220, 40, 40), "square": (40, 200, 60), "stripes": (40, 60, 220)}
@@ -147,3 +161,127 @@ def settings(tmp_path: Path) -> Settings:
 def dataset(tmp_path: Path) -> Path:
     """A 3-class x 8-image PNG ImageFolder under the allowed root."""
     return write_image_folder(tmp_path / "data" / "shapes")
+
+
+# --- the job engine: a real redis-server, real worker processes, a tiny 32 px dataset -------------
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free 127.0.0.1 port for the whole session (one per xdist worker)."""
+    from service.redis_server import free_port, start_redis_server
+
+    server = start_redis_server(
+        directory=tmp_path_factory.mktemp("redis"), port=free_port(), persistent=False
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[Redis]:
+    """A client of :func:`redis_server`, on an emptied database (every test starts clean)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def service_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root (``data`` in :func:`service_settings`) with ``shapes``: 3 classes x 6 PNGs of 32 px."""
+    root = tmp_path_factory.mktemp("service") / "data"
+    write_image_folder(root / "shapes", per_class=6, size=32)
+    return root
+
+
+@pytest.fixture(scope="module")
+def service_settings(service_root: Path, redis_server: RedisServer) -> Settings:
+    """Settings shared by the test process and its workers: the data root, one home, the test Redis.
+
+    Small heartbeat timeout and backoff so that a killed worker's messages move on within seconds.
+    """
+    return Settings.from_env(
+        {},
+        home=service_root.parent / "home",
+        data_roots={"data": service_root},
+        device="cpu",
+        batch_size=4,
+        torch_threads=1,
+        redis_url=redis_server.url,
+        heartbeat_timeout_ms=2000,
+        max_retries=1,
+        retry_backoff_ms=100,
+        model_cache_size=2,
+    )
+
+
+@dataclass
+class WorkerProcess:
+    """A ``zoorank worker`` subprocess."""
+
+    process: subprocess.Popen[bytes]
+    worker_id: str
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self.process.pid
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+
+WorkerFactory = Callable[..., WorkerProcess]
+
+
+def start_worker_process(
+    settings: Settings, *, queues: str = "extract,score", imports: tuple[str, ...] = (), timeout: float = 60.0
+) -> WorkerProcess:
+    """Start ``zoorank worker --device cpu`` (the real CLI command) with ``settings`` in its environment,
+    and wait for its ``ready`` line."""
+    env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-c", "from service.cli import app; app()", "worker", "--device", "cpu"]
+    args += ["--queues", queues]
+    for module in imports:
+        args += ["--import", module]
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(args, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        with contextlib.suppress(ValueError):
+            doc = json.loads(line)
+            if doc.get("event") == "ready":
+                return WorkerProcess(proc, str(doc["worker_id"]))
+    proc.kill()
+    raise RuntimeError(f"worker did not start (exit code {proc.poll()})")
+
+
+@pytest.fixture
+def start_worker(service_settings: Settings) -> Iterator[WorkerFactory]:
+    """Factory of worker processes on :func:`service_settings`; all are stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(**kwargs: Any) -> WorkerProcess:
+        settings = kwargs.pop("settings", service_settings)
+        worker = start_worker_process(settings, **kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
