@@ -185,7 +185,7 @@ def conditional_entropy(joint: np.ndarray, given_axis: int) -> float:
     marginal = j.sum(axis=0, keepdims=True) if given_axis == 1 else j.sum(axis=1, keepdims=True)
     ratio = np.divide(j, marginal, out=np.ones_like(j), where=j > 0)
     h = -float(np.sum(np.where(j > 0, j * np.log(ratio), 0.0)))
-    return max(h, 0.0)  # J ≤ its marginal, so each log is ≤ 0; rounding can leave −1e-17
+    return h if h > 0 else 0.0  # J ≤ its marginal, so each log is ≤ 0; rounding can leave −1e-17 (or −0.0)
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:

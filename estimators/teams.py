@@ -235,10 +235,7 @@ def prepare_pool(
         missing = [n for n in spec.needs if n != "labels" and arrays.get(n) is None]
         if missing:
             reasons = sorted({_WHAT.get(n, f"no {n}") for n in missing})
-            ineligible[str(key)] = {
-                "code": NOT_ELIGIBLE,
-                "message": f"not eligible for {name!r}: {'; '.join(reasons)}",
-            }
+            ineligible[str(key)] = {"code": NOT_ELIGIBLE, "message": "; ".join(reasons)}
             continue
         try:
             eligible[str(key)] = check_scoring_inputs(spec, labels=labels, dtype=dtype, **arrays)
@@ -248,7 +245,10 @@ def prepare_pool(
     if not eligible:
         if gate_errors:
             raise gate_errors[0]
-        raise TeamSizeError(f"no member is eligible for {name!r}: {ineligible}", param="members")
+        reasons = "; ".join(f"{m}: {r['message']}" for m, r in ineligible.items())
+        raise TeamSizeError(
+            f"no member is eligible for {name!r} ({reasons})", param="members", ineligible=ineligible
+        )
     builder = TEAM_OBJECTIVES.get(name)
     objective = _run_guarded(spec, lambda: builder(eligible, merged))
     return objective, ineligible, merged
@@ -346,6 +346,7 @@ def select_team(
             f"a team of k={k} needs at least {k} eligible members; {len(objective.names)} of {len(members)} "
             f"are eligible for {name!r} (left out: {left_out})",
             param="k",
+            ineligible=ineligible,
         )
     teams, steps, count = _run_guarded(
         spec, lambda: search(objective, k=k, mode=mode, top=top, max_teams=max_teams)
