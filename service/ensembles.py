@@ -5,15 +5,42 @@ A ranking request may carry :class:`EnsembleOptions` (``rank(..., ensemble=...)`
 features, source-head probabilities, source profiles) are then handed to
 :func:`estimators.select_team` once per ensemble scorer, and the selected team(s) with their score and
 per-term breakdown become the ranking's ``ensembles`` section (:class:`service.schema.EnsembleSection`).
+
+Eligibility is explicit: a model without a source profile (the ImageNet entries) is listed as ineligible
+for OSBORN with the reason, a model without a source head as ineligible for every ensemble scorer; both
+stay in the pool of the scorers they can serve (the ImageNet entries have heads, so ``ens_eep`` and
+``mean_leep`` use them). A scorer that cannot select a team (fewer eligible models than k) records its
+error in its result; the ranking itself never fails because of its ensembles section.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["DEFAULT_ENSEMBLE_SCORERS", "MAX_ENSEMBLE_K", "EnsembleOptions"]
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from service.ranking import ModelInputs
+    from service.schema import EnsembleResult, EnsembleSection, Ranking
+    from zoo._api import ZooEntry
+
+__all__ = [
+    "DEFAULT_ENSEMBLE_SCORERS",
+    "MAX_ENSEMBLE_K",
+    "PARAM_LIMITS",
+    "EnsembleOptions",
+    "attach_section",
+    "build_section",
+    "ensemble_options",
+    "member_arrays",
+    "render_tables",
+]
 
 #: Ensemble scorers run when the request names none.
 DEFAULT_ENSEMBLE_SCORERS: tuple[str, ...] = ("osborn", "ens_eep", "mean_leep")
@@ -21,6 +48,15 @@ DEFAULT_ENSEMBLE_SCORERS: tuple[str, ...] = ("osborn", "ens_eep", "mean_leep")
 MAX_ENSEMBLE_K = 8
 #: Most top teams an exhaustive search reports per scorer.
 MAX_ENSEMBLE_TOP = 50
+
+#: Upper bounds a request may set on cost-driving scorer parameters (OSBORN's transport sizes and solver
+#: iterations): the cost matrix of one member is at most max_source x max_target.
+PARAM_LIMITS: dict[str, int] = {
+    "max_source": 5000,
+    "max_target": 5000,
+    "sinkhorn_max_iter": 100_000,
+    "emd_max_iter": 100_000_000,
+}
 
 ParamValue = str | int | float | bool | None
 
@@ -71,4 +107,256 @@ class EnsembleOptions(BaseModel):
                 raise ValueError(f"params given for {name!r}, which is not among scorers {self.scorers}")
             if len(overrides) > 32:
                 raise ValueError(f"too many parameters for {name!r} (at most 32)")
+            for key, limit in PARAM_LIMITS.items():
+                value = overrides.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool) and value > limit:
+                    raise ValueError(f"{name}.{key} = {value} exceeds the service limit {limit}")
         return self
+
+
+def _profile_arrays(entry: ZooEntry | None) -> tuple[dict[str, np.ndarray], str | None]:
+    """The source profile's sample of ``entry`` as scorer inputs, or why there is none."""
+    if entry is None:
+        return {}, None
+    from zoo.errors import ZooError
+    from zoo.models import load_source_profile
+
+    try:
+        profile = load_source_profile(entry)
+    except ZooError as exc:
+        return {}, f"its source profile is unusable: {exc.message}"
+    if profile is None:
+        return {}, None
+    return {
+        "source_features": profile.features.numpy(),
+        "source_predictions": profile.pred.numpy(),
+        "source_labels": profile.labels.numpy(),
+    }, None
+
+
+def member_arrays(
+    inputs: Mapping[str, ModelInputs], entries: Mapping[str, ZooEntry] | None, *, need_profiles: bool
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str]]:
+    """Per model the arrays an ensemble scorer may use, and notes on source profiles that failed to load.
+
+    Profiles already in ``inputs`` are used as they are; otherwise, when ``need_profiles``, they are
+    loaded from the model's zoo entry (its ``source_features``, ``source_predictions``, ``source_labels``).
+    """
+    members: dict[str, dict[str, np.ndarray]] = {}
+    notes: dict[str, str] = {}
+    for model_id, x in inputs.items():
+        arrays = {"features": x.features}
+        if x.source_probs is not None:
+            arrays["source_probs"] = x.source_probs
+        own = {k: getattr(x, k, None) for k in ("source_features", "source_predictions", "source_labels")}
+        if own["source_features"] is not None and own["source_predictions"] is not None:
+            arrays.update({k: v for k, v in own.items() if v is not None})
+        elif need_profiles:
+            loaded, note = _profile_arrays((entries or {}).get(model_id))
+            arrays.update(loaded)
+            if note is not None:
+                notes[model_id] = note
+        members[model_id] = arrays
+    return members, notes
+
+
+def _error_info(code: str, message: str) -> Any:
+    from service.schema import ErrorInfo
+
+    return ErrorInfo(code, message.splitlines()[0] if message else code)
+
+
+def _run_scorer(
+    name: str,
+    members: Mapping[str, Mapping[str, np.ndarray]],
+    labels: np.ndarray,
+    options: EnsembleOptions,
+    notes: Mapping[str, str],
+) -> EnsembleResult:
+    import estimators
+    from estimators.errors import ZoorankError
+    from service.schema import EnsembleResult, TeamResult
+
+    spec = estimators.get_scorer(name)
+    overrides = dict(options.params.get(name, {}))
+    start = time.perf_counter()
+
+    def reasons(ineligible: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+        out = {}
+        for model_id, why in ineligible.items():
+            message = why["message"]
+            if model_id in notes:
+                message = f"{message} ({notes[model_id]})"
+            out[model_id] = _error_info(why["code"], message)
+        return out
+
+    try:
+        selection = estimators.select_team(
+            name,
+            members=members,
+            labels=labels,
+            k=options.k,
+            mode=options.mode,
+            top=options.top,
+            max_teams=options.max_teams,
+            **overrides,
+        )
+    except ZoorankError as exc:
+        ineligible = exc.context.get("ineligible", {}) if isinstance(exc.context, dict) else {}
+        merged = {**dict(spec.defaults), **overrides}
+        return EnsembleResult(
+            scorer=name,
+            version=spec.version,
+            params=merged,
+            teams=(),
+            pool=(),
+            ineligible=reasons(ineligible),
+            members={},
+            seconds=time.perf_counter() - start,
+            error=_error_info(exc.code, exc.message),
+        )
+    return EnsembleResult(
+        scorer=name,
+        version=spec.version,
+        params=dict(selection.params),
+        teams=tuple(TeamResult(t.members, t.score, dict(t.terms)) for t in selection.teams),
+        pool=selection.pool,
+        ineligible=reasons(selection.ineligible),
+        members={k: dict(v) for k, v in selection.members.items()},
+        steps=tuple(dict(st) for st in selection.steps),
+        candidates=selection.candidates,
+        seconds=time.perf_counter() - start,
+        info=dict(selection.info),
+    )
+
+
+def build_section(
+    inputs: Mapping[str, ModelInputs],
+    labels: np.ndarray,
+    options: EnsembleOptions,
+    *,
+    entries: Mapping[str, ZooEntry] | None = None,
+) -> EnsembleSection:
+    """Run every requested ensemble scorer's team search over the ranked models.
+
+    Args:
+        inputs: model id -> its scorer inputs on the common rows (``features`` ``(N, D_m)``,
+            ``source_probs`` ``(N, C_m)`` or None, optionally the source-profile sample), request order.
+        labels: ``(N,)`` target labels of those rows.
+        options: k, scorers, mode and parameter overrides.
+        entries: model id -> zoo entry, to load source profiles the inputs do not carry.
+
+    Returns:
+        The section: one :class:`~service.schema.EnsembleResult` per scorer, in ``options.scorers`` order.
+    """
+    import estimators
+    from service.schema import EnsembleSection
+
+    need_profiles = any(
+        {"source_features", "source_predictions"} & set(estimators.get_scorer(n).needs)
+        for n in options.scorers
+    )
+    members, notes = member_arrays(inputs, entries, need_profiles=need_profiles)
+    results = tuple(_run_scorer(name, members, labels, options, notes) for name in options.scorers)
+    return EnsembleSection(k=options.k, mode=options.mode, results=results)
+
+
+def attach_section(
+    ranking: Ranking,
+    inputs: Mapping[str, ModelInputs],
+    labels: np.ndarray,
+    options: EnsembleOptions | Mapping[str, Any],
+    *,
+    entries: Mapping[str, ZooEntry] | None = None,
+) -> Ranking:
+    """``ranking`` with its ``ensembles`` section (the hook :func:`service.pipeline.finalise` calls)."""
+    chosen = options if isinstance(options, EnsembleOptions) else EnsembleOptions.model_validate(options)
+    section = build_section(inputs, labels, chosen, entries=entries)
+    return dataclasses.replace(ranking, ensembles=section)
+
+
+def ensemble_options(**fields: Any) -> EnsembleOptions:
+    """:class:`EnsembleOptions` from keyword fields, with validation failures as a typed error.
+
+    Raises:
+        InvalidParameterError: a field is out of range or unknown (the message lists every problem).
+    """
+    from pydantic import ValidationError
+
+    from estimators.errors import InvalidParameterError
+
+    try:
+        return EnsembleOptions(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'ensemble'}: {err['msg']}" for err in exc.errors()
+        )
+        first = exc.errors()[0]["loc"] if exc.errors() else ()
+        raise InvalidParameterError(
+            f"invalid ensemble options: {problems}", param=str(first[0]) if first else "ensemble"
+        ) from None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"
+    return str(value)
+
+
+def render_tables(section: EnsembleSection) -> list[Table]:
+    """The section as rich tables: one row per scorer (its best team), then each best team's terms.
+
+    Every model id is plain text (never markup).
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    summary = Table(
+        title=Text(f"zoorank ensembles: k={section.k}, {section.mode}"),
+        caption=Text("score: higher is better; pool: eligible models; see the terms tables below"),
+        title_justify="left",
+        caption_justify="left",
+    )
+    for column in ("scorer", "team", "score", "pool", "not eligible", "seconds"):
+        summary.add_column(column, justify="right" if column in ("score", "pool", "seconds") else "left")
+    out = [summary]
+    for result in section.results:
+        if result.error is not None or not result.teams:
+            why = result.error.code if result.error is not None else "no team"
+            team_cell = Text(f"{why}: {result.error.message if result.error else ''}", style="red")
+            score_cell = Text("-")
+        else:
+            best = result.teams[0]
+            team_cell = Text(", ".join(best.members))
+            score_cell = Text(_fmt(best.score))
+        summary.add_row(
+            Text(result.scorer),
+            team_cell,
+            score_cell,
+            Text(str(len(result.pool))),
+            Text(", ".join(result.ineligible) or "-"),
+            Text(f"{result.seconds:.1f}"),
+        )
+        for team in result.teams[:1]:  # the selected team; the JSON output carries every reported team
+            terms = Table(
+                title=Text(f"{result.scorer}: terms of the selected team (score {_fmt(team.score)})"),
+                title_justify="left",
+            )
+            terms.add_column("model")
+            if result.scorer == "osborn" or "W_D" in team.terms:
+                for column in ("W_D", "W_T", "d", "t", "cohesion"):
+                    terms.add_column(column, justify="right")
+                for m in team.members:
+                    terms.add_row(
+                        Text(m),
+                        *(
+                            Text(_fmt(team.terms.get(c, {}).get(m, "-")))
+                            for c in ("W_D", "W_T", "d", "t", "cohesion")
+                        ),
+                    )
+            else:
+                terms.add_column("LEEP", justify="right")
+                for m in team.members:
+                    terms.add_row(Text(m), Text(_fmt(team.terms.get("member_leep", {}).get(m, "-"))))
+            out.append(terms)
+    return out

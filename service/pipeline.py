@@ -923,7 +923,7 @@ def finalise(
 
         attach = getattr(ensembles, "attach_section", None)
         if callable(attach):
-            ranking = attach(ranking, inputs, labels, ensemble)
+            ranking = attach(ranking, inputs, labels, ensemble, entries={r.entry.id: r.entry for r in runs})
     return ranking
 
 

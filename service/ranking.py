@@ -149,12 +149,18 @@ class ModelInputs:
         features: ``(N, D)`` features of the sampled images, in label order of ``labels``.
         source_probs: ``(N, C_s)`` softmax of the source head, or None for headless models.
         source_mean, source_std: ``(D,)`` source-feature statistics from the model's profile, or None.
+        source_features, source_predictions, source_labels: the profile's ``(n, D)`` feature sample and
+            its ``(n,)`` predicted / true source classes (OSBORN), or None (``service.ensembles`` loads
+            them from the entry when an ensemble section asks for them).
     """
 
     features: np.ndarray
     source_probs: np.ndarray | None = None
     source_mean: np.ndarray | None = None
     source_std: np.ndarray | None = None
+    source_features: np.ndarray | None = None
+    source_predictions: np.ndarray | None = None
+    source_labels: np.ndarray | None = None
 
     def available(self) -> set[str]:
         """Names of the scorer inputs this model can supply."""
@@ -163,6 +169,10 @@ class ModelInputs:
             out.add("source_probs")
         if self.source_mean is not None and self.source_std is not None:
             out |= {"source_mean", "source_std"}
+        if self.source_features is not None and self.source_predictions is not None:
+            out |= {"source_features", "source_predictions"}
+            if self.source_labels is not None:
+                out.add("source_labels")
         return out
 
     def arrays_for(self, spec: ScorerSpec) -> dict[str, np.ndarray]:
@@ -173,6 +183,9 @@ class ModelInputs:
             "source_probs": self.source_probs,
             "source_mean": self.source_mean,
             "source_std": self.source_std,
+            "source_features": self.source_features,
+            "source_predictions": self.source_predictions,
+            "source_labels": self.source_labels,
         }
         if self.source_mean is None or self.source_std is None:
             given["source_mean"] = given["source_std"] = None

@@ -311,6 +311,132 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class TeamResult:
+    """One team an ensemble scorer selected (or ranked among the best, in an exhaustive search).
+
+    Attributes:
+        members: model ids (greedy: in selection order; exhaustive: in pool order).
+        score: finite team score, higher is better.
+        terms: the per-term breakdown (OSBORN: raw ``W_D``/``W_T`` and standardised ``d``/``t`` per member,
+            ``cohesion`` per member, ``pairs`` with H(a|b) and its scaled value; EEP scorers:
+            ``member_leep``).
+    """
+
+    members: tuple[str, ...]
+    score: float
+    terms: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"members": list(self.members), "score": self.score, "terms": _jsonable(dict(self.terms))}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TeamResult:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            members=tuple(str(m) for m in data["members"]),
+            score=float(data["score"]),
+            terms=dict(data["terms"]),
+        )
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    """One ensemble scorer's team search over the ranked models.
+
+    Attributes:
+        scorer, version: the ensemble scorer and its version.
+        params: its full parameter set (defaults merged with the request's overrides).
+        teams: best first (greedy: one team; exhaustive: the best ``top``); empty when ``error`` is set.
+        pool: the models eligible for this scorer, in ranking request order.
+        ineligible: model id -> why it could not take part (``not-applicable``: no source profile or no
+            head; or the validation error of its inputs). Every ranked model is in ``pool`` or here.
+        members: eligible model id -> its own terms over the pool (OSBORN: W_D, W_T, d, t, sizes used).
+        steps: greedy rounds: the pick, its gain and every candidate's gain.
+        candidates: teams scored (exhaustive) or gains evaluated (greedy).
+        seconds: wall time of the search including per-member computation.
+        error: why this scorer selected no team (e.g. fewer eligible models than k), else None.
+        info: pool-level diagnostics (OSBORN: solver, transport sizes and times).
+    """
+
+    scorer: str
+    version: str
+    params: Mapping[str, Any]
+    teams: tuple[TeamResult, ...]
+    pool: tuple[str, ...]
+    ineligible: Mapping[str, ErrorInfo]
+    members: Mapping[str, Mapping[str, Any]]
+    steps: tuple[Mapping[str, Any], ...] = ()
+    candidates: int = 0
+    seconds: float = 0.0
+    error: ErrorInfo | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "scorer": self.scorer,
+            "version": self.version,
+            "params": _jsonable(dict(self.params)),
+            "teams": [t.to_dict() for t in self.teams],
+            "pool": list(self.pool),
+            "ineligible": {k: v.to_dict() for k, v in self.ineligible.items()},
+            "members": _jsonable(dict(self.members)),
+            "steps": _jsonable(list(self.steps)),
+            "candidates": self.candidates,
+            "seconds": round(self.seconds, 3),
+            "error": None if self.error is None else self.error.to_dict(),
+            "info": _jsonable(dict(self.info)),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnsembleResult:
+        """Inverse of :meth:`to_dict`."""
+        err = data["error"]
+        return cls(
+            scorer=str(data["scorer"]),
+            version=str(data["version"]),
+            params=dict(data["params"]),
+            teams=tuple(TeamResult.from_dict(t) for t in data["teams"]),
+            pool=tuple(str(m) for m in data["pool"]),
+            ineligible={str(k): ErrorInfo.from_dict(v) for k, v in data["ineligible"].items()},
+            members={str(k): dict(v) for k, v in data["members"].items()},
+            steps=tuple(dict(s) for s in data["steps"]),
+            candidates=int(data["candidates"]),
+            seconds=float(data["seconds"]),
+            error=None if err is None else ErrorInfo.from_dict(err),
+            info=dict(data["info"]),
+        )
+
+
+@dataclass(frozen=True)
+class EnsembleSection:
+    """The ``ensembles`` section (schema 1.1): the team of k models each requested ensemble scorer selects.
+
+    Attributes:
+        k: team size; mode: ``greedy`` or ``exhaustive``.
+        results: one per ensemble scorer, in request order.
+    """
+
+    k: int
+    mode: str
+    results: tuple[EnsembleResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"k": self.k, "mode": self.mode, "results": [r.to_dict() for r in self.results]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnsembleSection:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            k=int(data["k"]),
+            mode=str(data["mode"]),
+            results=tuple(EnsembleResult.from_dict(r) for r in data["results"]),
+        )
+
+
+@dataclass(frozen=True)
 class Ranking:
     """A complete ranking: the dataset, one row per model (best first), the scorers, the provenance.
 
@@ -320,6 +446,8 @@ class Ranking:
         scorers: the scorers that were run, in the order requested.
         provenance: versions and timestamp.
         schema_version: :data:`SCHEMA_VERSION`.
+        ensembles: the selected teams when the request asked for them (1.1), else None (then the key is
+            absent from :meth:`to_dict`).
     """
 
     dataset: DatasetInfo
@@ -327,16 +455,20 @@ class Ranking:
     scorers: tuple[ScorerInfo, ...]
     provenance: Provenance
     schema_version: str = SCHEMA_VERSION
+    ensembles: EnsembleSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the documented wire format; see :data:`RANKING_JSON_SCHEMA`)."""
-        return {
+        out = {
             "schema_version": self.schema_version,
             "dataset": self.dataset.to_dict(),
             "models": [m.to_dict() for m in self.models],
             "scorers": [s.to_dict() for s in self.scorers],
             "provenance": self.provenance.to_dict(),
         }
+        if self.ensembles is not None:
+            out["ensembles"] = self.ensembles.to_dict()
+        return out
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Deterministic JSON text (keys in schema order; no NaN)."""
@@ -351,6 +483,7 @@ class Ranking:
             models=tuple(ModelResult.from_dict(m) for m in data["models"]),
             scorers=tuple(ScorerInfo.from_dict(s) for s in data["scorers"]),
             provenance=Provenance.from_dict(data["provenance"]),
+            ensembles=None if data.get("ensembles") is None else EnsembleSection.from_dict(data["ensembles"]),
         )
 
     def scorer_names(self) -> list[str]:
@@ -493,3 +626,33 @@ RANKING_JSON_SCHEMA: dict[str, Any] = {
         }
     ),
 }
+
+_TEAM = _obj({"members": {"type": "array", "items": _STR}, "score": _NUM, "terms": {"type": "object"}})
+#: The optional ``ensembles`` section (1.1); documents without it (1.0 and rankings without ensemble
+#: options) stay valid because it is not in the top-level ``required`` list.
+ENSEMBLES_JSON_SCHEMA: dict[str, Any] = _obj(
+    {
+        "k": _INT,
+        "mode": {"enum": ["greedy", "exhaustive"]},
+        "results": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "scorer": _STR,
+                    "version": _STR,
+                    "params": {"type": "object"},
+                    "teams": {"type": "array", "items": _TEAM},
+                    "pool": {"type": "array", "items": _STR},
+                    "ineligible": {"type": "object", "additionalProperties": _ERROR},
+                    "members": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "steps": {"type": "array", "items": {"type": "object"}},
+                    "candidates": _INT,
+                    "seconds": _NUM,
+                    "error": {"oneOf": [_ERROR, {"type": "null"}]},
+                    "info": {"type": "object"},
+                }
+            ),
+        },
+    }
+)
+RANKING_JSON_SCHEMA["properties"]["ensembles"] = ENSEMBLES_JSON_SCHEMA
