@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -35,12 +38,15 @@ from rich.table import Table
 from rich.text import Text
 
 from estimators.errors import InvalidParameterError, ZoorankError
-from service.settings import Settings, parse_names
+from service.settings import SEED_LIMIT, Settings, parse_names
 
 if TYPE_CHECKING:
     from service.ranking import ProgressEvent
 
 T = TypeVar("T")
+
+#: Largest --max-per-class / --max-samples: beyond any per-job image limit, and still a 32-bit count.
+MAX_CAP = 2**31 - 1
 
 app = typer.Typer(
     name="zoorank",
@@ -68,17 +74,42 @@ class ListFormat(StrEnum):
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, markup=False)
+
+
+def _console() -> Console:
+    """stdout; user strings (class names, paths, ids) are never read as rich markup."""
+    return Console(highlight=False, markup=False)
+
+
+def _plain(text: object) -> Text:
+    """A table cell that shows ``text`` exactly as it is (no markup, no emoji codes)."""
+    return Text(str(text))
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: library messages (pydantic, torch, OS errors) can span several."""
+    return " ".join(message.split())
 
 
 def _fail(message: str, code: str) -> typer.Exit:
-    _stderr().print(f"error: {message} [{code}]", markup=False, soft_wrap=True)
+    _stderr().print(f"error: {one_line(message)} [{code}]", soft_wrap=True)
     return typer.Exit(1)
+
+
+#: Set to 1 to let unexpected exceptions (bugs) through with their traceback instead of one line.
+DEBUG_VARIABLE = "ZOORANK_DEBUG"
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Turn typed zoorank errors (and Ctrl-C) into one stderr line and a non-zero exit status."""
+    """Turn every failure into one stderr line ``error: <message> [<code>]`` and exit status 1.
+
+    Typed zoorank errors keep their stable code. Anything else is a bug or an environment failure that
+    no check anticipated; it still ends in one line (``io-error`` for the operating system's errors,
+    ``out-of-memory``, ``internal-error`` otherwise) rather than a traceback, unless ``ZOORANK_DEBUG=1``.
+    Ctrl-C exits with 130.
+    """
     try:
         yield
     except ZoorankError as exc:
@@ -87,8 +118,22 @@ def _errors() -> Iterator[None]:
             message += _roots_hint()
         raise _fail(message, exc.code) from None
     except KeyboardInterrupt:
-        _stderr().print("interrupted", markup=False)
+        _stderr().print("interrupted")
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise
+    except MemoryError:
+        raise _fail("out of memory; lower --batch-size or the sample size", "out-of-memory") from None
+    except Exception as exc:
+        if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        if isinstance(exc, OSError):
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise _fail(f"{exc.strerror or exc}{where}", "io-error") from None
+        raise _fail(
+            f"unexpected {type(exc).__name__}: {exc} (a bug; {DEBUG_VARIABLE}=1 shows the traceback)",
+            "internal-error",
+        ) from None
 
 
 def _roots_hint() -> str:
@@ -113,20 +158,21 @@ def _emit(text: str, output: Path | None) -> None:
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise _fail(f"cannot write {output}: {exc.strerror or exc}", "output-error") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise _fail(f"cannot write {output}: {reason}", "output-error") from None
 
 
 def _table_text(table: Table, *, width: int | None = None) -> str:
     """Render a rich table to plain text (for ``--output`` files and non-terminal stdout)."""
     buf = io.StringIO()
-    Console(file=buf, width=width or 200, color_system=None, highlight=False).print(table)
+    Console(file=buf, width=width or 200, color_system=None, highlight=False, markup=False).print(table)
     return buf.getvalue()
 
 
 def _print_table(table: Table, output: Path | None) -> None:
     if output is None:
-        Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+        Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200).print(table)
     else:
         _emit(_table_text(table), output)
 
@@ -150,11 +196,30 @@ def _parse_params(values: list[str] | None) -> dict[str, dict[str, Any]]:
         if not sep or not dot or not scorer.strip() or not key.strip():
             raise InvalidParameterError(f"--param {item!r} must look like SCORER.KEY=VALUE", param="param")
         try:
-            value: Any = json.loads(raw)
+            value: Any = json.loads(raw, parse_constant=_refuse_constant)
         except json.JSONDecodeError:
             value = raw
+        except (ValueError, RecursionError) as exc:  # NaN / Infinity, or absurdly deep nesting
+            raise InvalidParameterError(f"--param {item!r}: {exc}", param="param") from None
+        if not _finite(value):
+            raise InvalidParameterError(f"--param {item!r}: numbers must be finite", param="param")
         out.setdefault(scorer.strip(), {})[key.strip()] = value
     return out
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid parameter value")
+
+
+def _finite(value: Any) -> bool:
+    """Whether every number inside a JSON value is finite (``1e999`` parses as inf)."""
+    if isinstance(value, float):
+        return value == value and abs(value) != float("inf")
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
 
 
 # --- zoorank scorers ----------------------------------------------------------------------------
@@ -180,13 +245,17 @@ def scorers_command(
             _emit(json.dumps([s.to_dict() for s in specs], indent=2, default=str), None)
             return
         defaults = set(Settings.from_env().default_scorers)
-        table = Table(title="zoorank scorers (higher is better; * = run by default)", title_justify="left")
+        table = Table(
+            title="zoorank scorers (higher is better unless marked ↓; * = run by default)",
+            title_justify="left",
+        )
         for col in ("name", "kind", "needs", "uses", "params", "version", "summary"):
             table.add_column(col, overflow="fold")
         for s in specs:
             params = ", ".join(f"{k}={v!r}" for k, v in s.defaults.items())
-            table.add_row(
-                s.name + (" *" if s.name in defaults else ""),
+            lower = not getattr(s, "higher_is_better", True)
+            cells = (
+                s.name + (" ↓" if lower else "") + (" *" if s.name in defaults else ""),
                 s.kind,
                 ", ".join(n for n in s.needs if n != "labels") or "-",
                 ", ".join(s.optional) or "-",
@@ -194,6 +263,7 @@ def scorers_command(
                 s.version,
                 s.summary,
             )
+            table.add_row(*(_plain(c) for c in cells))
         _print_table(table, None)
 
 
@@ -254,7 +324,7 @@ def models_command(
             table.add_column(col, overflow="fold")
         for e in entries:
             present = _weights_present(e)
-            table.add_row(
+            cells = (
                 e.id,
                 e.source,
                 "-" if e.num_source_classes is None else str(e.num_source_classes),
@@ -264,6 +334,7 @@ def models_command(
                 "n/a" if present is None else ("yes" if present else "no"),
                 ",".join(e.tags),
             )
+            table.add_row(*(_plain(c) for c in cells))
         _print_table(table, None)
 
 
@@ -289,7 +360,7 @@ def inspect_command(
         if fmt is ListFormat.json:
             _emit(json.dumps(summary, indent=2), None)
             return
-        console = Console(highlight=False)
+        console = _console()
         corrupt = summary["corrupt"]
         lines = [
             ("reference", summary["reference"]),
@@ -304,21 +375,22 @@ def inspect_command(
         head.add_column(style="bold")
         head.add_column(overflow="fold")
         for k, v in lines:
-            head.add_row(k, v)
-        console.print(head, markup=False)
+            head.add_row(_plain(k), _plain(v))
+        console.print(head)
         counts = Table(title="images per class", title_justify="left")
         counts.add_column("class")
         counts.add_column("images", justify="right")
         for name, n in summary["class_counts"].items():
-            counts.add_row(name, str(n))
+            counts.add_row(_plain(name), _plain(n))
         console.print(counts)
         for item in summary["corrupt_examples"]:
-            console.print(f"corrupt: {item['key']}: {item['reason']} [{item['code']}]", markup=False)
+            line = f"corrupt: {item['key']}: {one_line(item['reason'])} [{item['code']}]"
+            console.print(line, soft_wrap=True)
         if summary["over_threshold"]:
             console.print(
                 f"warning: more than {summary['corrupt_threshold']:g} of the images are corrupt; "
                 "`zoorank rank` will refuse this dataset (ZOORANK_CORRUPT_THRESHOLD)",
-                markup=False,
+                soft_wrap=True,
             )
 
 
@@ -407,12 +479,16 @@ def rank_command(
     ] = None,
     max_per_class: Annotated[
         int | None,
-        typer.Option("--max-per-class", min=0, metavar="N", help="per-class sample cap (0: no cap)"),
+        typer.Option(
+            "--max-per-class", min=0, max=MAX_CAP, metavar="N", help="per-class sample cap (0: no cap)"
+        ),
     ] = None,
     max_samples: Annotated[
-        int | None, typer.Option("--max-samples", min=1, metavar="N", help="overall sample cap")
+        int | None, typer.Option("--max-samples", min=1, max=MAX_CAP, metavar="N", help="overall sample cap")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, metavar="N", help="sampling seed")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, max=SEED_LIMIT - 1, metavar="N", help="sampling seed")
+    ] = None,
     fmt: Annotated[RankFormat, typer.Option("--format", "-f", help="table, json or csv")] = RankFormat.table,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", metavar="FILE", help="write the result to this file")
@@ -427,7 +503,9 @@ def rank_command(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, metavar="N", help="images per batch")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="print nothing but the result and errors")
+    ] = False,
 ) -> None:
     """Rank zoo models for a labelled dataset: per-scorer scores and ranks, and an aggregate rank.
 
@@ -435,12 +513,15 @@ def rank_command(
     over the scorers that could score it. Progress goes to stderr, the result to stdout or --output.
     """
     with _errors():
-        from service.ranking import rank, render_table
+        from service.ranking import rank, render_table, saturation_notes
+        from zoo.features import check_device
 
         settings = _settings(device=device, batch_size=batch_size)
+        check_device(settings.resolve_device())  # before any weights are loaded
+        params = _parse_params(param)
         started = time.perf_counter()
         bars = _progress_bars(enabled=not quiet)
-        with bars:
+        with bars, _quiet_logging(quiet):
             ranking = rank(
                 dataset,
                 models=_split(models),
@@ -449,8 +530,8 @@ def rank_command(
                 max_samples=max_samples,
                 seed=seed,
                 settings=settings,
-                progress=_ProgressView(bars),
-                scorer_params=_parse_params(param),
+                progress=None if quiet else _ProgressView(bars),
+                scorer_params=params,
                 base=Path.cwd(),
             )
         if fmt is RankFormat.json:
@@ -460,12 +541,154 @@ def rank_command(
         else:
             _print_table(render_table(ranking), output)
         if not quiet:
-            _stderr().print(
-                f"ranked {len(ranking.models)} models in {time.perf_counter() - started:.1f} s",
-                markup=False,
-            )
+            for note in saturation_notes(ranking):
+                _stderr().print(f"note: {note}", soft_wrap=True)
+            _stderr().print(f"ranked {len(ranking.models)} models in {time.perf_counter() - started:.1f} s")
         if all(m.aggregate_rank is None for m in ranking.models):
-            raise _fail("no model could be scored (see the errors in the output)", "nothing-ranked")
+            raise _fail(f"no model could be scored; {_first_reason(ranking)}", "nothing-ranked")
+
+
+@contextmanager
+def _quiet_logging(quiet: bool) -> Iterator[None]:
+    """Under ``--quiet``, library warnings (e.g. an unusable stat cache) are not printed either."""
+    if not quiet:
+        yield
+        return
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _first_reason(ranking: Any) -> str:
+    """Why the first model (in id order) has no score: its model error, else its first cell error."""
+    for m in sorted(ranking.models, key=lambda m: m.id):
+        reason = m.error or next(iter(m.errors.values()), None)
+        if reason is not None:
+            return f"first reason: {m.id}: {reason.message} [{reason.code}]"
+    return "no scorer produced a value"
+
+
+# --- zoorank ensemble ---------------------------------------------------------------------------
+
+
+class TeamMode(StrEnum):
+    """Team searches of ``zoorank ensemble``."""
+
+    greedy = "greedy"
+    exhaustive = "exhaustive"
+
+
+@app.command("ensemble")
+def ensemble_command(
+    dataset: Annotated[
+        str,
+        typer.Argument(metavar="DATASET", help="dataset reference: folder, .csv/.parquet manifest or .npz"),
+    ],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=8, metavar="N", help="team size")] = 3,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--models", "-m", metavar="ID|PATTERN", help="the pool: zoo ids or fnmatch patterns"),
+    ] = None,
+    scorers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scorers", "-s", metavar="NAME", help="ensemble scorers (default osborn,ens_eep,mean_leep)"
+        ),
+    ] = None,
+    mode: Annotated[TeamMode, typer.Option("--mode", help="greedy or exhaustive")] = TeamMode.greedy,
+    top: Annotated[
+        int, typer.Option("--top", min=1, max=50, metavar="N", help="teams listed by an exhaustive search")
+    ] = 5,
+    max_per_class: Annotated[
+        int | None,
+        typer.Option(
+            "--max-per-class", min=0, max=MAX_CAP, metavar="N", help="per-class sample cap (0: no cap)"
+        ),
+    ] = None,
+    max_samples: Annotated[
+        int | None, typer.Option("--max-samples", min=1, max=MAX_CAP, metavar="N", help="overall sample cap")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, max=SEED_LIMIT - 1, metavar="N", help="sampling seed")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", metavar="SCORER.KEY=VALUE", help="ensemble scorer parameter (repeatable)"),
+    ] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json")] = ListFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="write the result to this file")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="print nothing but the result and errors")
+    ] = False,
+) -> None:
+    """Select a team of k models with ensemble scorers (OSBORN, ensemble EEP, mean LEEP).
+
+    Features are extracted (or reused from the store) as for `rank`; the per-model part runs LEEP only.
+    JSON output is {"dataset": ..., "ensembles": ...}, the ranking document's sections.
+    """
+    with _errors():
+        from service.ensembles import DEFAULT_ENSEMBLE_SCORERS, ensemble_options, render_tables
+        from service.ranking import rank
+        from zoo.features import check_device
+
+        options = ensemble_options(
+            k=k,
+            scorers=_split(scorers) or list(DEFAULT_ENSEMBLE_SCORERS),
+            mode=mode.value,
+            top=top,
+            params=_parse_params(param),
+        )
+        settings = _settings(device=device)
+        check_device(settings.resolve_device())
+        started = time.perf_counter()
+        bars = _progress_bars(enabled=not quiet)
+        with bars, _quiet_logging(quiet):
+            ranking = rank(
+                dataset,
+                models=_split(models),
+                scorers=["leep"],
+                max_per_class=max_per_class,
+                max_samples=max_samples,
+                seed=seed,
+                settings=settings,
+                progress=None if quiet else _ProgressView(bars),
+                base=Path.cwd(),
+                ensemble=options,
+            )
+        section = ranking.ensembles
+        if section is None:
+            raise _fail(f"no model could be used; {_first_reason(ranking)}", "nothing-ranked")
+        if fmt is ListFormat.json:
+            doc = {"dataset": ranking.dataset.to_dict(), "ensembles": section.to_dict()}
+            _emit(json.dumps(doc, indent=2, allow_nan=False), output)
+        elif output is None:
+            for table in render_tables(section):
+                _print_table(table, None)
+        else:
+            _emit("".join(_table_text(t) for t in render_tables(section)), output)
+        if not quiet:
+            for result in section.results:
+                for model_id, why in result.ineligible.items():
+                    _stderr().print(
+                        f"note: {result.scorer}: {model_id}: {why.message}", soft_wrap=True, markup=False
+                    )
+            _stderr().print(
+                f"selected teams over {len(ranking.models)} models in {time.perf_counter() - started:.1f} s"
+            )
+        failed = [r for r in section.results if r.error is not None]
+        if len(failed) == len(section.results):
+            first = failed[0].error
+            assert first is not None
+            raise _fail(
+                f"no ensemble scorer selected a team; {failed[0].scorer}: {first.message}", first.code
+            )
 
 
 # --- zoorank serve ------------------------------------------------------------------------------

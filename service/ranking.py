@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,7 +28,7 @@ import numpy as np
 import estimators
 from estimators._params import check_params
 from estimators._registry import ScorerSpec
-from estimators.errors import InvalidParameterError
+from estimators.errors import InvalidParameterError, ZoorankError
 from service.schema import (
     ErrorInfo,
     ModelResult,
@@ -98,6 +98,7 @@ class ScorerPlan:
             version=self.spec.version,
             params=dict(self.params),
             citation=self.spec.citation,
+            higher_is_better=bool(getattr(self.spec, "higher_is_better", True)),
         )
 
 
@@ -227,17 +228,40 @@ def score_models(
 
 # --- aggregation ---------------------------------------------------------------------------------
 
+#: Relative tolerance of a saturated tie: scores within ``SATURATION_RTOL * |best|`` of a scorer's best
+#: score count as equal to it. Saturating scorers reach their bound up to floating-point rounding
+#: (~1e-12 relative for H-score at C-1 and SFDA at 1.0), while genuine differences between models are
+#: orders of magnitude above 1e-6, so the tolerance separates the two with room on both sides.
+SATURATION_RTOL = 1e-6
 
-def rank_values(values: Mapping[str, float]) -> dict[str, float]:
-    """Ranks of ``values`` (key -> score, higher is better): 1 = best, exact ties share their mean rank.
+
+def higher_is_better(name: str) -> bool:
+    """The orientation of a registered scorer (True for names the registry does not know)."""
+    try:
+        spec = estimators.get_scorer(name)
+    except ZoorankError:
+        return True
+    return bool(getattr(spec, "higher_is_better", True))  # the field is being added to ScorerSpec
+
+
+def _best_first(values: Mapping[str, float], higher: bool) -> list[str]:
+    return sorted(values, key=lambda k: -values[k] if higher else values[k])
+
+
+def rank_values(values: Mapping[str, float], *, higher_is_better: bool = True) -> dict[str, float]:
+    """Ranks of ``values`` (key -> score): 1 = best, exact ties share their mean rank.
+
+    ``higher_is_better`` is the scorer's orientation: False ranks the lowest score first (``ncti_vc``).
 
     >>> rank_values({"a": 0.9, "b": 0.5, "c": 0.5, "d": 0.1})
     {'a': 1.0, 'b': 2.5, 'c': 2.5, 'd': 4.0}
+    >>> rank_values({"a": 0.9, "b": 0.1}, higher_is_better=False)
+    {'b': 1.0, 'a': 2.0}
     """
     for key, value in values.items():
         if not math.isfinite(value):
             raise ValueError(f"score of {key!r} is not finite: {value}")
-    order = sorted(values, key=lambda k: -values[k])
+    order = _best_first(values, higher_is_better)
     ranks: dict[str, float] = {}
     i = 0
     while i < len(order):
@@ -251,18 +275,62 @@ def rank_values(values: Mapping[str, float]) -> dict[str, float]:
     return ranks
 
 
+def saturated_top(
+    values: Mapping[str, float], *, higher_is_better: bool = True, rtol: float = SATURATION_RTOL
+) -> frozenset[str]:
+    """The models tied at a scorer's best score: a *saturated tie*, which orders nothing.
+
+    Rule: the group of models whose score lies within ``rtol * |best|`` of the best score (the
+    highest, or the lowest for a lower-is-better scorer) is saturated when it holds two or more models.
+    With fewer samples than feature dimensions, H-score reaches exactly C-1 and SFDA exactly 1.0 for
+    every wide model: the scorer then cannot order the strongest candidates, and ranking them 1, 2, 3
+    by rounding noise would be a verdict made of nothing. The rule needs no per-scorer bound (any
+    scorer that pins several models at one best value is caught, and so are two copies of one model,
+    which the scorer cannot order either) and never fires for a single model. Ties below the top are
+    ordinary ties (they share a rank, as always).
+
+    Returns:
+        The saturated keys, empty when the best score is unique.
+    """
+    if len(values) < 2:
+        return frozenset()
+    best = values[_best_first(values, higher_is_better)[0]]
+    tol = rtol * abs(best)
+    group = frozenset(k for k, v in values.items() if abs(v - best) <= tol)
+    return group if len(group) >= 2 else frozenset()
+
+
+def _scorer_ranks(values: Mapping[str, float], higher: bool) -> dict[str, float]:
+    """:func:`rank_values`, with a saturated top group sharing the mean of positions 1..k."""
+    ranks = rank_values(values, higher_is_better=higher)
+    top = saturated_top(values, higher_is_better=higher)
+    if top:  # the group holds positions 1..k: every score between two members is within tolerance too
+        shared = (1 + len(top)) / 2.0
+        for key in top:
+            ranks[key] = shared
+    return ranks
+
+
 def aggregate(
-    cells: Mapping[str, Cells], scorer_names: Sequence[str]
+    cells: Mapping[str, Cells],
+    scorer_names: Sequence[str],
+    *,
+    orientation: Mapping[str, bool] | None = None,
 ) -> dict[str, tuple[dict[str, float], float | None]]:
     """Per-scorer ranks and the aggregate rank of every model.
+
+    Each scorer ranks in its own orientation (``orientation[name]``, else the registry's
+    ``higher_is_better``), and the models of a saturated tie at the top (:func:`saturated_top`) share
+    one rank, so rounding noise never orders them.
 
     Returns:
         model id -> (scorer -> rank, aggregate rank or None when no scorer scored the model).
     """
     ranks: dict[str, dict[str, float]] = {m: {} for m in cells}
     for name in scorer_names:
+        higher = orientation[name] if orientation and name in orientation else higher_is_better(name)
         scored = {m: c.scores[name] for m, c in cells.items() if name in c.scores}
-        for model_id, r in rank_values(scored).items():
+        for model_id, r in _scorer_ranks(scored, higher).items():
             ranks[model_id][name] = r
     out: dict[str, tuple[dict[str, float], float | None]] = {}
     for model_id, model_ranks in ranks.items():
@@ -271,17 +339,56 @@ def aggregate(
     return out
 
 
-def sort_results(results: Sequence[ModelResult]) -> tuple[ModelResult, ...]:
-    """Best first: by aggregate rank, models without one last, ties broken by id (deterministic)."""
+def mark_saturated(
+    results: Sequence[ModelResult], *, orientation: Mapping[str, bool] | None = None
+) -> list[ModelResult]:
+    """``results`` with ``saturated`` set: per model, the scorers whose cell is in a saturated tie."""
+    names = list(dict.fromkeys(n for r in results for n in r.scores))
+    marked: dict[str, list[str]] = {r.id: [] for r in results}
+    for name in names:
+        higher = orientation[name] if orientation and name in orientation else higher_is_better(name)
+        for model_id in saturated_top(
+            {r.id: r.scores[name] for r in results if name in r.scores}, higher_is_better=higher
+        ):
+            marked[model_id].append(name)
+    return [replace(r, saturated=tuple(marked[r.id])) if marked[r.id] or r.saturated else r for r in results]
+
+
+def sort_results(
+    results: Sequence[ModelResult], *, orientation: Mapping[str, bool] | None = None
+) -> tuple[ModelResult, ...]:
+    """Best first: by aggregate rank, models without one last, ties broken by id (deterministic).
+
+    Also marks every saturated cell (:func:`mark_saturated`), so each ranking that is sorted here
+    records which of its ties order nothing.
+    """
     return tuple(
         sorted(
-            results,
+            mark_saturated(results, orientation=orientation),
             key=lambda r: (r.aggregate_rank is None, r.aggregate_rank or 0.0, r.id),
         )
     )
 
 
+def saturation_notes(ranking: Ranking) -> list[str]:
+    """One human-readable line per scorer with a saturated tie (for the CLI's stderr note)."""
+    notes = []
+    for name in ranking.scorer_names():
+        tied = [m for m in ranking.models if name in m.saturated]
+        if tied:
+            value = _fmt_score(tied[0].scores[name])
+            notes.append(
+                f"{name} is saturated: {len(tied)} models tie at its best score {value} "
+                f"(within a relative {SATURATION_RTOL:g}), so it cannot order them; their shared rank "
+                "is no verdict (often fewer samples than feature dimensions: raise --max-per-class)"
+            )
+    return notes
+
+
 # --- rendering -----------------------------------------------------------------------------------
+
+#: Marks a saturated cell in the table (see :func:`saturated_top`).
+SATURATED_MARK = "≈"
 
 
 def _fmt_score(value: float) -> str:
@@ -295,42 +402,57 @@ def _fmt_rank(value: float) -> str:
 def render_table(ranking: Ranking) -> Table:
     """The ranking as a rich table: one row per model, best first, ``score (rank)`` per scorer.
 
-    Cells without a score show the error code (``not-applicable``, ``degenerate-input``, ...); the
-    caption carries the dataset fingerprint, sample size and how the aggregate rank is defined.
+    Cells without a score show the error code (``not-applicable``, ``degenerate-input``, ...); a cell in
+    a saturated tie carries :data:`SATURATED_MARK`; lower-is-better scorers carry ``↓`` in their
+    header. The caption carries the dataset fingerprint, sample size and how the aggregate rank is
+    defined. Every user-supplied string (dataset reference, model ids) is plain text, never markup.
     """
     from rich.table import Table
+    from rich.text import Text
 
     ds = ranking.dataset
+    saturated = any(m.saturated for m in ranking.models)
+    caption = (
+        f"{ds.num_samples} images, {ds.num_classes} classes, fingerprint {ds.fingerprint[:12]}; "
+        "cells: score (rank), rank 1 = best; agg = mean of per-scorer ranks"
+    )
+    if saturated:
+        caption += f"; {SATURATED_MARK} = saturated tie (the scorer cannot order these models)"
+    if any(not s.higher_is_better for s in ranking.scorers):
+        caption += "; ↓ = lower score is better"
     table = Table(
-        title=f"zoorank: {ds.reference}",
-        caption=(
-            f"{ds.num_samples} images, {ds.num_classes} classes, fingerprint {ds.fingerprint[:12]}; "
-            "cells: score (rank), rank 1 = best; agg = mean of per-scorer ranks"
-        ),
+        title=Text(f"zoorank: {ds.reference}"),
+        caption=Text(caption),
         title_justify="left",
         caption_justify="left",
     )
     table.add_column("#", justify="right")
     table.add_column("model", no_wrap=True)
     table.add_column("agg", justify="right")
+    lower = {s.name for s in ranking.scorers if not s.higher_is_better}
     names = ranking.scorer_names()
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(Text(name + (" ↓" if name in lower else "")), justify="right")
     table.add_column("D", justify="right")
     table.add_column("weights", no_wrap=True)
     for pos, m in enumerate(ranking.models, start=1):
-        row = [str(pos), m.id, "-" if m.aggregate_rank is None else f"{m.aggregate_rank:.2f}"]
+        row: list[Text] = [
+            Text(str(pos)),
+            Text(m.id),
+            Text("-" if m.aggregate_rank is None else f"{m.aggregate_rank:.2f}"),
+        ]
         for name in names:
             if name in m.scores:
-                row.append(f"{_fmt_score(m.scores[name])} ({_fmt_rank(m.ranks[name])})")
+                mark = SATURATED_MARK if name in m.saturated else ""
+                row.append(Text(f"{_fmt_score(m.scores[name])}{mark} ({_fmt_rank(m.ranks[name])})"))
             elif name in m.errors:
-                row.append(f"[dim]{m.errors[name].code}[/dim]")
+                row.append(Text(m.errors[name].code, style="dim"))
             elif m.error is not None:
-                row.append(f"[red]{m.error.code}[/red]")
+                row.append(Text(m.error.code, style="red"))
             else:
-                row.append("-")
-        row.append("-" if m.feature_dim is None else str(m.feature_dim))
-        row.append("-" if m.weights_sha256 is None else m.weights_sha256[:12])
+                row.append(Text("-"))
+        row.append(Text("-" if m.feature_dim is None else str(m.feature_dim)))
+        row.append(Text("-" if m.weights_sha256 is None else m.weights_sha256[:12]))
         table.add_row(*row)
     return table
 

@@ -13,6 +13,12 @@ Conventions (also in the README's "Output schema" section):
   the mean of the ranks they span (1, 2.5, 2.5, 4).
 * ``aggregate_rank`` is the mean of the model's per-scorer ranks (over the scorers that scored it), or
   null when no scorer scored it. ``models`` is sorted by ``aggregate_rank`` (nulls last), then id.
+* ``scorers[].higher_is_better`` records each scorer's orientation; ranks always put the best score
+  first, whichever way that is (1.1).
+* ``saturated`` lists the scorers whose cell for this model is part of a *saturated tie*: two or more
+  models share the scorer's best score within a relative tolerance (e.g. H-score at exactly C-1 or SFDA
+  at 1.0 when there are fewer samples than feature dimensions), so the scorer cannot order them. Such
+  cells share one rank; their order is no verdict (1.1; ``service.ranking.saturated_top``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 #: Error code recorded for a scorer whose inputs the model cannot supply (e.g. LEEP for a headless model).
 NOT_APPLICABLE = "not-applicable"
@@ -178,6 +184,8 @@ class ModelResult:
         extraction_seconds: wall time to get the features (model load + forward passes, or a store read).
         info: scorer -> the scorer's diagnostics (e.g. PED's accepted steps), possibly empty.
         notes: anything else worth knowing (e.g. a source profile that could not be read).
+        saturated: scorers whose score here is part of a saturated tie at the top (see the module
+            docstring), in scorer order; those ranks are shared and carry no ordering.
     """
 
     id: str
@@ -194,6 +202,7 @@ class ModelResult:
     extraction_seconds: float = 0.0
     info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    saturated: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -212,6 +221,7 @@ class ModelResult:
             "extraction_seconds": round(self.extraction_seconds, 3),
             "info": {k: _jsonable(dict(v)) for k, v in self.info.items()},
             "notes": list(self.notes),
+            "saturated": list(self.saturated),
         }
 
     @classmethod
@@ -233,6 +243,7 @@ class ModelResult:
             extraction_seconds=float(data["extraction_seconds"]),
             info={str(k): dict(v) for k, v in data["info"].items()},
             notes=tuple(str(n) for n in data["notes"]),
+            saturated=tuple(str(n) for n in data.get("saturated", ())),  # absent before 1.1
         )
 
 
@@ -246,6 +257,7 @@ class ScorerInfo:
         version: the scorer's version (bumped whenever its numbers change).
         params: the full parameter set used (defaults merged with overrides).
         citation: the paper.
+        higher_is_better: the scorer's orientation (ranks put the best score first either way).
     """
 
     name: str
@@ -253,6 +265,7 @@ class ScorerInfo:
     version: str
     params: Mapping[str, Any]
     citation: str = ""
+    higher_is_better: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -262,6 +275,7 @@ class ScorerInfo:
             "version": self.version,
             "params": _jsonable(dict(self.params)),
             "citation": self.citation,
+            "higher_is_better": self.higher_is_better,
         }
 
     @classmethod
@@ -273,6 +287,7 @@ class ScorerInfo:
             version=str(data["version"]),
             params=dict(data["params"]),
             citation=str(data["citation"]),
+            higher_is_better=bool(data.get("higher_is_better", True)),  # absent before 1.1
         )
 
 
@@ -494,8 +509,9 @@ class Ranking:
         """One row per model, best first.
 
         Columns: ``position, id, aggregate_rank``, then ``<scorer>`` and ``<scorer>_rank`` per scorer,
-        then ``weights_sha256, feature_dim, errors`` (``scorer=code`` pairs joined by ``;``). Missing values
-        are empty cells; floats use ``repr`` precision so nothing is lost.
+        then ``weights_sha256, feature_dim, errors`` (``scorer=code`` pairs joined by ``;``) and
+        ``saturated`` (scorer names joined by ``;``). Missing values are empty cells; floats use ``repr``
+        precision so nothing is lost.
         """
         names = self.scorer_names()
         buf = io.StringIO()
@@ -503,7 +519,7 @@ class Ranking:
         header = ["position", "id", "aggregate_rank"]
         for n in names:
             header += [n, f"{n}_rank"]
-        header += ["weights_sha256", "feature_dim", "errors"]
+        header += ["weights_sha256", "feature_dim", "errors", "saturated"]
         writer.writerow(header)
         for pos, m in enumerate(self.models, start=1):
             row: list[Any] = [pos, m.id, _cell(m.aggregate_rank)]
@@ -512,7 +528,7 @@ class Ranking:
             errs = [f"{k}={v.code}" for k, v in m.errors.items()]
             if m.error is not None:
                 errs.insert(0, f"model={m.error.code}")
-            row += [m.weights_sha256 or "", _cell(m.feature_dim), ";".join(errs)]
+            row += [m.weights_sha256 or "", _cell(m.feature_dim), ";".join(errs), ";".join(m.saturated)]
             writer.writerow(row)
         return buf.getvalue()
 
@@ -599,6 +615,7 @@ RANKING_JSON_SCHEMA: dict[str, Any] = {
                         "extraction_seconds": _NUM,
                         "info": {"type": "object", "additionalProperties": {"type": "object"}},
                         "notes": {"type": "array", "items": _STR},
+                        "saturated": {"type": "array", "items": _STR},
                     }
                 ),
             },
@@ -611,6 +628,7 @@ RANKING_JSON_SCHEMA: dict[str, Any] = {
                         "version": _STR,
                         "params": {"type": "object"},
                         "citation": _STR,
+                        "higher_is_better": {"type": "boolean"},
                     }
                 ),
             },

@@ -42,7 +42,7 @@ from torch.utils.data import Dataset as TorchDataset
 from zoo._api import Preprocessing
 from zoo.datasets._dataset import Dataset
 from zoo.datasets.images import convert_channels
-from zoo.errors import DatasetError, DatasetFormatError, ModelLoadError, TooManyCorruptImagesError
+from zoo.errors import DatasetError, DatasetFormatError, ModelLoadError, TooManyCorruptImagesError, ZooError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -50,10 +50,12 @@ __all__ = [
     "DEFAULT_NUM_WORKERS",
     "EXTRACTOR_VERSION",
     "CorruptImage",
+    "DeviceUnavailableError",
     "FeatureSet",
     "ImageTransform",
     "ProgressCallback",
     "check_corrupt",
+    "check_device",
     "extract_features",
     "extract_features_many",
     "extractor_config",
@@ -76,6 +78,53 @@ _RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
     "nearest": Image.Resampling.NEAREST,
 }
+
+
+class DeviceUnavailableError(ZooError):
+    """The requested torch device does not exist on this machine (no CUDA, no MPS, no such index)."""
+
+    code = "device-unavailable"
+
+
+def check_device(device: str) -> str:
+    """``device`` if this machine can run models on it, else a typed error that says what there is.
+
+    Checked before any weights are loaded, so ``--device cuda`` on a machine without a GPU fails at once
+    with one clear line instead of a torch traceback from deep inside model loading.
+
+    Raises:
+        DeviceUnavailableError: CUDA or MPS is not available, or the CUDA index is out of range.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise DeviceUnavailableError(f"unknown torch device {device!r}: {exc}", param="device") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceUnavailableError(
+                f"device {device!r} requested, but this machine has no usable CUDA GPU "
+                "(use --device cpu or ZOORANK_DEVICE=auto)",
+                param="device",
+            )
+        if dev.index is not None and dev.index >= count:
+            raise DeviceUnavailableError(
+                f"device {device!r} requested, but this machine has {count} CUDA GPU(s) "
+                f"(cuda:0 .. cuda:{count - 1})",
+                param="device",
+            )
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceUnavailableError(
+                f"device {device!r} requested, but Apple MPS is not available on this machine "
+                "(use --device cpu or ZOORANK_DEVICE=auto)",
+                param="device",
+            )
+    elif dev.type != "cpu":
+        raise DeviceUnavailableError(
+            f"device {device!r} is not supported (cpu, cuda, cuda:N or mps)", param="device"
+        )
+    return device
 
 
 @dataclass(frozen=True)

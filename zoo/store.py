@@ -257,7 +257,7 @@ class FeatureStore:
         path = self.path_for(k)
         try:
             f = open(path, "rb")  # noqa: SIM115 - the map outlives the descriptor on purpose
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # ENOTDIR: a file where a folder should be
             return None
         except OSError as exc:
             raise FeatureStoreError(f"feature-store entry {k[:12]} unreadable: {exc}", param="key") from None
