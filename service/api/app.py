@@ -148,6 +148,9 @@ def create_app(settings: Settings | None = None, *, redis_client: Redis | None =
     problems.install(app)
     for module in (rankings, jobs, models, scorers, datasets, health, metrics):
         app.include_router(module.router)
+    from service.ui import mount_ui  # the dashboard: a sub-app at /ui, outside the OpenAPI schema
+
+    mount_ui(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
 

@@ -1,0 +1,135 @@
+"""The dashboard as a sub-application mounted at ``/ui`` of the API app (:func:`mount_ui`).
+
+It is a separate :class:`~fastapi.FastAPI` instance so that none of its routes enters the API's OpenAPI
+schema (hence the generated client) or the API's authentication rules: the dashboard authenticates with
+its own session cookie (:mod:`service.ui.session`) and renders HTML errors instead of problem documents.
+It shares the API app's ``state`` object, so both use one :class:`~service.api.state.ApiState`: the same
+settings, Redis client and :class:`~service.jobs.JobEngine`, and the API's request quotas.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from estimators.errors import ZoorankError
+from service.settings import Settings
+from service.ui.session import COOKIE_NAME, SessionCodec
+
+__all__ = ["UiContext", "create_ui_app", "mount_ui", "ui_context"]
+
+log = logging.getLogger("zoorank.ui")
+
+HERE = Path(__file__).resolve().parent
+#: Where the dashboard is mounted in the API app.
+MOUNT_PATH = "/ui"
+
+
+@dataclass(frozen=True)
+class UiContext:
+    """What every dashboard request needs besides the API state.
+
+    Attributes:
+        settings: the process's settings.
+        codec: signs and reads session cookies.
+        templates: the Jinja2 environment (autoescaping on).
+    """
+
+    settings: Settings
+    codec: SessionCodec
+    templates: Jinja2Templates
+
+
+def ui_context(request: Request) -> UiContext:
+    """The :class:`UiContext` of the app serving ``request``."""
+    ctx: UiContext = request.app.state.zoorank_ui
+    return ctx
+
+
+class SessionCookieMiddleware:
+    """Adds the ``Set-Cookie`` of a session created or replaced during the request to its response.
+
+    A pure ASGI middleware (not ``BaseHTTPMiddleware``), so server-sent event streams pass through
+    untouched. Routes put the session to send into ``request.state.ui_set_session``.
+    """
+
+    def __init__(self, app: ASGIApp, codec: SessionCodec) -> None:
+        self.app = app
+        self.codec = codec
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                session = scope.get("state", {}).get("ui_set_session")
+                if session is not None:
+                    carrier = Response()
+                    self.codec.set_cookie(Request(scope), carrier, session)
+                    cookie = [(k, v) for k, v in carrier.raw_headers if k == b"set-cookie"]
+                    headers = [(k, v) for k, v in message.get("headers", []) if not _is_session_cookie(k, v)]
+                    message = {**message, "headers": headers + cookie}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def _is_session_cookie(key: bytes, value: bytes) -> bool:
+    return key.lower() == b"set-cookie" and value.startswith(COOKIE_NAME.encode() + b"=")
+
+
+def _secret(settings: Settings) -> str:
+    if settings.session_secret is not None:
+        return settings.session_secret.get_secret_value()
+    log.warning(
+        "ZOORANK_SESSION_SECRET is not set: dashboard sessions use a random per-process secret (logins end "
+        "at a restart and do not carry over between API replicas)"
+    )
+    return secrets.token_urlsafe(48)
+
+
+def create_ui_app(settings: Settings, *, state: Any = None) -> FastAPI:
+    """The dashboard app (routes in :mod:`service.ui.routes`, templates and static files next to it).
+
+    Args:
+        settings: the process's settings (``ui``, ``session_secret``, ``api_keys``...).
+        state: the API app's ``state`` to share (its ``zoorank`` attribute is the :class:`ApiState`).
+    """
+    from service.ui import routes
+
+    ui = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, title="zoorank dashboard")
+    if state is not None:
+        ui.state = state
+    codec = SessionCodec(_secret(settings))
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    routes.install_template_globals(templates)
+    ui.state.zoorank_ui = UiContext(settings=settings, codec=codec, templates=templates)
+    ui.include_router(routes.public)
+    ui.include_router(routes.router)
+    ui.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    ui.add_exception_handler(ZoorankError, routes.error_page)
+    ui.add_exception_handler(StarletteHTTPException, routes.http_error_page)
+    ui.add_exception_handler(RequestValidationError, routes.validation_error_page)
+    ui.add_middleware(SessionCookieMiddleware, codec=codec)
+    return ui
+
+
+def mount_ui(app: FastAPI, settings: Settings) -> None:
+    """Mount the dashboard at ``/ui`` of ``app`` unless ``settings.ui`` is off (``ZOORANK_UI=0``)."""
+    if not settings.ui:
+        return
+    app.mount(MOUNT_PATH, create_ui_app(settings, state=app.state), name="ui")
