@@ -245,9 +245,9 @@ def prepare_pool(
     if not eligible:
         if gate_errors:
             raise gate_errors[0]
-        reasons = "; ".join(f"{m}: {r['message']}" for m, r in ineligible.items())
+        left_out = "; ".join(f"{m}: {r['message']}" for m, r in ineligible.items())
         raise TeamSizeError(
-            f"no member is eligible for {name!r} ({reasons})", param="members", ineligible=ineligible
+            f"no member is eligible for {name!r} ({left_out})", param="members", ineligible=ineligible
         )
     builder = TEAM_OBJECTIVES.get(name)
     objective = _run_guarded(spec, lambda: builder(eligible, merged))
