@@ -34,7 +34,7 @@ NO_PROFILE = "digit_cnn.mnist"
 def test_options_defaults_and_bounds() -> None:
     default = EnsembleOptions()
     assert (default.k, default.mode, default.scorers) == (3, "greedy", ["osborn", "ens_eep", "mean_leep"])
-    for bad in (
+    cases: list[dict[str, Any]] = [
         {"k": 0},
         {"k": 9},
         {"mode": "random"},
@@ -44,7 +44,8 @@ def test_options_defaults_and_bounds() -> None:
         {"unknown": 1},
         {"scorers": ["ens_eep"], "params": {"osborn": {"solver": "emd"}}},
         {"params": {"osborn": {"max_target": 10**6}}},
-    ):
+    ]
+    for bad in cases:
         with pytest.raises(ValidationError):
             EnsembleOptions(**bad)
     with pytest.raises(InvalidParameterError, match="k"):
