@@ -100,6 +100,7 @@ __all__ = [
     "cells_from_dict",
     "cells_to_dict",
     "extract_model",
+    "extract_shared",
     "feature_key",
     "finalise",
     "load_extraction",
@@ -342,13 +343,15 @@ def open_target(dataset_ref: str, settings: Settings, *, base: Path | None) -> t
         PathNotAllowedError, DatasetNotFoundError, DatasetFormatError.
     """
     from zoo.datasets import fingerprint, open_dataset
+    from zoo.datasets.readers import DEFAULT_MAX_CLASSES
 
     ds = open_dataset(
         dataset_ref,
         allowed_roots(settings, base),
         base=base,
         max_image_pixels=settings.max_image_pixels,
-        max_classes=settings.max_classes,
+        # the reader's own cap bounds the listing; ZOORANK_MAX_CLASSES is checked by :func:`sample`
+        max_classes=max(settings.max_classes, DEFAULT_MAX_CLASSES),
     )
     return ds, fingerprint(ds, settings.home / "cache")
 
@@ -594,6 +597,121 @@ def extract_model(
     if note:
         run.notes.append(note)
     return run
+
+
+#: Most parameter bytes of the models one shared decode keeps loaded at once (larger groups are split).
+SHARED_DECODE_BYTES = 1 << 30
+
+
+def extract_shared(
+    entries: Sequence[ZooEntry],
+    sample_: Sample,
+    settings: Settings,
+    *,
+    device: str,
+    store: FeatureStore,
+    progress: ProgressCallback = _no_progress,
+    cancel: CancelCheck | None = None,
+) -> dict[str, Extraction]:
+    """Extract the uncached models that share a preprocessing config together, decoding each image once.
+
+    Models whose features are already stored, and models alone in their preprocessing group, are left
+    out (``extract_model`` handles them). A group is split so that its loaded models hold at most
+    :data:`SHARED_DECODE_BYTES` of parameters. If a model of a group cannot be loaded or breaks the
+    feature contract, the group's models are left out as well, so that ``extract_model`` records each
+    model's own outcome. The features and the store entries are exactly those ``extract_model`` would
+    produce (:func:`zoo.features.extract_features_many` runs the same batches).
+
+    Returns:
+        model id -> :class:`Extraction` (``cached`` False) for every model extracted here.
+
+    Raises:
+        TooManyCorruptImagesError: the sample has too many undecodable images (concerns every model).
+        JobCancelledError: ``cancel()`` turned True between two batches.
+    """
+    from zoo.errors import ModelLoadError
+    from zoo.models import load_model
+
+    groups: dict[str, list[tuple[ZooEntry, FeatureKey]]] = {}
+    for entry in entries:
+        key = feature_key(entry, sample_, device)
+        if key in store:
+            continue
+        groups.setdefault(repr(sorted(entry.preprocessing.to_dict().items())), []).append((entry, key))
+    out: dict[str, Extraction] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        loaded: list[tuple[ZooEntry, FeatureKey, Any]] = []
+        for entry, key in members:
+            _check_cancel(cancel)
+            progress(ProgressEvent("load", entry.id, 0, len(sample_.data), "loading weights"))
+            try:
+                loaded.append((entry, key, load_model(entry, device)))
+            except ZoorankError:
+                continue  # extract_model records this model's error
+        chunks: list[list[tuple[ZooEntry, FeatureKey, Any]]] = [[]]
+        size = 0
+        for item in loaded:
+            nbytes = sum(p.numel() * p.element_size() for p in item[2].parameters())
+            if chunks[-1] and size + nbytes > SHARED_DECODE_BYTES:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(item)
+            size += nbytes
+        del loaded
+        for chunk in chunks:
+            if len(chunk) < 2:
+                continue  # a lone model gains nothing here; extract_model handles it
+            # on a broken model, each model is extracted on its own by extract_model (recording errors)
+            with contextlib.suppress(ModelLoadError):
+                out.update(_extract_chunk(chunk, sample_, settings, store, progress, cancel))
+            chunk.clear()  # release the models before the next chunk
+    return out
+
+
+def _extract_chunk(
+    chunk: Sequence[tuple[ZooEntry, FeatureKey, Any]],
+    sample_: Sample,
+    settings: Settings,
+    store: FeatureStore,
+    progress: ProgressCallback,
+    cancel: CancelCheck | None,
+) -> dict[str, Extraction]:
+    from zoo.features import extract_features_many
+
+    start = time.perf_counter()
+
+    def on_batch(done: int, total: int) -> None:
+        _check_cancel(cancel)
+        for entry, _, _ in chunk:
+            progress(ProgressEvent("extract", entry.id, done, total))
+
+    sets = extract_features_many(
+        [model for _, _, model in chunk],
+        sample_.data,
+        chunk[0][0].preprocessing,
+        batch_size=settings.batch_size,
+        num_workers=settings.workers,
+        corrupt_threshold=settings.corrupt_image_threshold,
+        progress=on_batch,
+    )
+    seconds = (time.perf_counter() - start) / len(chunk)
+    out: dict[str, Extraction] = {}
+    for (entry, key, _), fs in zip(chunk, sets, strict=True):
+        run = Extraction(entry, key=key.digest, seconds=seconds)
+        try:
+            store.put(key, fs)
+            run.features = store.get(key)  # the read-only stored copy, as extract_model returns it
+        except ZoorankError as exc:
+            run.error = _error(exc)
+        if run.features is None and run.error is None:
+            run.features = fs
+        run.mean, run.std, note = load_source_stats(entry)
+        if note:
+            run.notes.append(note)
+        out[entry.id] = run
+    return out
 
 
 def load_extraction(entry: ZooEntry, record: ExtractionRecord, store: FeatureStore) -> Extraction:
@@ -961,10 +1079,15 @@ def run_in_process(
         store = FeatureStore(settings.store_dir)
         runs: list[Extraction] = []
         n = len(request.entries)
+        # uncached models that share a preprocessing config: each image decoded once for all of them
+        shared = extract_shared(
+            request.entries, smp, settings, device=device, store=store, progress=progress, cancel=cancel
+        )
         for i, entry in enumerate(request.entries):
             progress(ProgressEvent("load", entry.id, i, n, "starting"))
             runs.append(
-                extract_model(
+                shared.get(entry.id)
+                or extract_model(
                     entry, smp, settings, device=device, store=store, progress=progress, cancel=cancel
                 )
             )
