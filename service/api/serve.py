@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from types import FrameType
 
 from service.settings import Settings
 
@@ -50,9 +52,27 @@ def serve(settings: Settings, *, log_level: str = "info") -> None:
     from service.api import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    with embedded_backend(settings) as served:
-        app = create_app(served)
-        config = uvicorn.Config(
-            app, host=served.host, port=served.port, log_level=log_level, proxy_headers=True, lifespan="on"
-        )
-        uvicorn.Server(config).run()
+    # uvicorn handles SIGINT/SIGTERM itself (graceful shutdown) and then re-raises the signal with the
+    # handler it found at start. With the default handlers that re-raise would kill the process before the
+    # worker and the Redis child are stopped, so the handlers it finds are no-ops: serve() then returns
+    # normally, the ExitStack below stops the worker and Redis, and the exit status is 0.
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with embedded_backend(settings) as served:
+            app = create_app(served)
+            config = uvicorn.Config(
+                app,
+                host=served.host,
+                port=served.port,
+                log_level=log_level,
+                proxy_headers=True,
+                lifespan="on",
+            )
+            uvicorn.Server(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001 (signal handler signature)
+    log.info("signal %d after shutdown: stopping the embedded backend", signum)

@@ -80,14 +80,18 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
 
 
 def wait_ready(
-    url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = STARTUP_TIMEOUT_S
+    url: str,
+    proc: subprocess.Popen[bytes] | list[subprocess.Popen[bytes]],
+    log: Path,
+    timeout: float = STARTUP_TIMEOUT_S,
 ) -> None:
     """Poll ``/health/ready`` until it answers 200 (Redis up, a worker heartbeat), or fail with the log."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        for p in proc if isinstance(proc, list) else [proc]:
+            if p.poll() is not None:
+                raise RuntimeError(f"{p.args} exited with {p.returncode}:\n{_logs(log)}")
         try:
             r = httpx.get(url + "/health/ready", timeout=2.0)
             if r.status_code == 200:
@@ -96,7 +100,13 @@ def wait_ready(
         except httpx.HTTPError as exc:
             last = repr(exc)
         time.sleep(0.25)
-    raise RuntimeError(f"not ready after {timeout} s ({last}):\n{log.read_text()[-4000:]}")
+    raise RuntimeError(f"not ready after {timeout} s ({last}):\n{_logs(log)}")
+
+
+def _logs(log: Path) -> str:
+    """The tail of ``log``, or of every log in its folder when it is one."""
+    files = sorted(log.glob("*.log")) if log.is_dir() else [log]
+    return "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-3000:]}" for f in files if f.exists())
 
 
 def write_datasets(data: Path) -> dict[str, Path]:
@@ -117,7 +127,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real in-memory ``redis-server`` on a free TCP port for the whole session."""
     from service.redis_server import start_redis_server
 
-    server = start_redis_server(directory=tmp_path_factory.mktemp("redis"), port=free_port(), persistent=False)
+    server = start_redis_server(
+        directory=tmp_path_factory.mktemp("redis"), port=free_port(), persistent=False
+    )
     try:
         yield server.url
     finally:
@@ -175,8 +187,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[L
                     [
                         sys.executable,
                         "-m",
-                        "service.cli",
-                        "worker",
+                        "service.worker",
                         "--device",
                         "cpu",
                         "--queues",
@@ -211,7 +222,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[L
                 )
             )
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, procs[-1], logs / "api.log")
+        wait_ready(url, procs, logs)
         yield LiveApi(url=url, env=env, key=API_KEY, data=data, home=home, logs=logs)
     finally:
         for proc in reversed(procs):

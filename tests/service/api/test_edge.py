@@ -14,12 +14,14 @@ from starlette.testclient import TestClient
 from service.api import create_app
 from service.api.auth import authenticate, match_key
 from service.settings import Settings
-from tests.service.api.conftest import API_KEY, API_KEY_DIGEST
+from tests.service.api.conftest import API_KEY, API_KEY_DIGEST, MODELS
+from tests.service.conftest import write_image_folder
 
 
 def make_settings(tmp_path: Path, redis_url: str, **env: str) -> Settings:
+    """Settings on Redis database 1: jobs queued here are never seen by the live stack's worker (db 0)."""
     base = {
-        "REDIS_URL": redis_url,
+        "REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",
         "ZOORANK_HOME": str(tmp_path / "home"),
         "ZOORANK_DATA_ROOTS": f"data={tmp_path}",
         "ZOORANK_API_KEYS": API_KEY_DIGEST,
@@ -52,6 +54,27 @@ def test_requests_over_the_per_minute_quota_get_429_with_retry_after(tmp_path: P
     assert over.json()["code"] == "rate-limited" and "ZOORANK_REQUESTS_PER_MINUTE" in over.json()["detail"]
     assert 1 <= int(over.headers["retry-after"]) <= 60
     assert health.status_code == 200  # health checks are never charged
+
+
+def test_unfinished_jobs_over_the_per_key_quota_get_429(tmp_path: Path, redis_url: str) -> None:
+    write_image_folder(tmp_path / "shapes", per_class=4, size=16)
+    key = f"q-{tmp_path.name}"
+    settings = make_settings(
+        tmp_path,
+        redis_url,
+        ZOORANK_MAX_QUEUED_JOBS_PER_KEY="2",
+        ZOORANK_API_KEYS=hashlib.sha256(key.encode()).hexdigest(),
+    )
+    # No worker consumes database 1, so every accepted job stays queued and counts against the quota.
+    with TestClient(create_app(settings), headers={"X-API-Key": key}) as client:
+        bodies = [{"dataset": "data:shapes", "models": MODELS[:1], "sampling": {"seed": s}} for s in range(3)]
+        first, second, third = (client.post("/v1/rankings", json=b) for b in bodies)
+        again = client.post("/v1/rankings", json=bodies[0])  # an identical request joins its job: no quota
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert third.status_code == 429 and third.json()["code"] == "too-many-jobs"
+    assert "ZOORANK_MAX_QUEUED_JOBS_PER_KEY" in third.json()["detail"]
+    assert int(third.headers["retry-after"]) > 0
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
 
 
 def test_auth_off_warns_at_start_up_and_accepts_anyone(
