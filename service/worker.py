@@ -165,9 +165,8 @@ def run_worker(
     def on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001 (signal handler signature)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     handle = start_in_process_worker(settings, device=device, queues=queues, imports=imports)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info(
         "worker %s ready: device %s, queues %s",
         handle.worker_id,
@@ -177,10 +176,14 @@ def run_worker(
     # one line on stdout for supervisors and tests: the worker is consuming
     sys.stdout.write(json.dumps({"event": "ready", "worker_id": handle.worker_id}) + "\n")
     sys.stdout.flush()
-    while not stop.wait(0.5):
-        pass
-    log.info("worker %s stopping", handle.worker_id)
-    handle.stop()
+    try:
+        while not stop.wait(0.5):
+            pass
+        log.info("worker %s stopping", handle.worker_id)
+    finally:
+        handle.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

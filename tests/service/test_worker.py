@@ -1,0 +1,166 @@
+"""Worker-side parts: the private redis-server, the in-process worker (embedded mode), the fan-in guard,
+the model LRU, and the ``zoorank worker`` command's errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from typer.testing import CliRunner
+
+from service import keys
+from service.jobs import JobEngine, JobStatus, JobStore
+from service.redis_server import RedisServerNotFoundError, start_redis_server
+from service.requests import RankingRequest, Sampling
+from service.settings import Settings
+
+
+def test_missing_redis_server_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server anywhere
+    with pytest.raises(RedisServerNotFoundError) as info:
+        start_redis_server(directory=tmp_path / "r")
+    message = str(info.value)
+    assert info.value.code == "redis-server-not-found"
+    assert "apt-get install redis-server" in message and "REDIS_URL" in message and "\n" not in message
+
+
+def test_embedded_redis_uses_a_unix_socket_and_an_append_only_file(tmp_path: Path) -> None:
+    home = tmp_path / ("deep" * 20) / "home"  # longer than a unix socket path may be
+    settings = Settings(home=home)
+    server = start_redis_server(settings)
+    try:
+        assert server.url.startswith("unix://") and server.alive()
+        client = Redis.from_url(server.url)
+        client.set("k", "v")
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+        assert client.config_get("port")["port"] == "0"  # no TCP listener at all
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "volatile-lru"
+        client.close()
+    finally:
+        assert server.stop() == 0
+    assert not server.alive()
+    assert any(settings.redis_dir.rglob("*.aof*")) or (settings.redis_dir / "appendonlydir").exists()
+    # restarted on the same directory, the data is still there (append-only file replayed)
+    again = start_redis_server(settings)
+    try:
+        assert Redis.from_url(again.url).get("k") == b"v"
+    finally:
+        again.stop()
+
+
+def test_fan_in_enqueues_finalise_exactly_once(service_settings: Settings, redis_client: Redis) -> None:
+    store = JobStore(service_settings, redis_client)
+    redis_client.hset(keys.job("jfan"), mapping={"status": "running", "total": "3"})
+    wins: list[bool] = []
+    lock = threading.Lock()
+
+    def deliver(model: str) -> None:
+        won = JobStore(service_settings, Redis.from_url(str(service_settings.redis_url))).complete_part(
+            "jfan", model
+        )
+        with lock:
+            wins.append(won)
+
+    # every part delivered 4 times, concurrently (at-least-once delivery with duplicates)
+    threads = [threading.Thread(target=deliver, args=(m,)) for m in ("a", "b", "c") * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1 and len(wins) == 12
+    assert store.complete_part("jfan", "c") is False  # a late redelivery changes nothing
+
+
+def test_terminal_states_never_change(service_settings: Settings, redis_client: Redis) -> None:
+    from service.jobs import JobError
+
+    store = JobStore(service_settings, redis_client)
+    redis_client.hset(keys.job("jt"), mapping={"status": "running", "fingerprint": "f" * 64})
+    assert store.fail("jt", JobError(code="x", message="first"))
+    assert not store.succeed("jt", "{}")
+    assert not store.mark_cancelled("jt")
+    state = store.state("jt")
+    assert state is not None and state["status"] == "failed" and json.loads(state["error"])["code"] == "x"
+    assert redis_client.get(keys.ranking("f" * 64)) is None  # a failed job caches nothing
+    names = [e[1] for e in JobEngine(service_settings, redis_client).events("jt", None, 0)]
+    assert names == ["status", "done"]
+    assert redis_client.ttl(keys.job("jt")) > 0  # finished jobs expire (job_ttl_s)
+
+
+def test_model_cache_keeps_the_most_recently_used(tiny_entry: Any) -> None:
+    from service.actors import ModelCache
+
+    cache = ModelCache(2)
+    a, b, c = (tiny_entry(f"tiny.m{i}", seed=i) for i in range(3))
+    first = cache.load(a, "cpu")
+    assert cache.load(a, "cpu") is first and (cache.hits, cache.misses) == (1, 1)
+    cache.load(b, "cpu")
+    cache.load(a, "cpu")  # a is now the most recent
+    cache.load(c, "cpu")  # evicts b
+    assert len(cache) == 2
+    assert cache.load(a, "cpu") is first
+    cache.load(b, "cpu")
+    assert cache.misses == 4
+
+
+def test_in_process_worker_runs_jobs_and_stops_cleanly(
+    service_settings: Settings, redis_client: Redis, service_root: Path
+) -> None:
+    from service.worker import start_in_process_worker
+
+    engine = JobEngine(service_settings, redis_client)
+    handle = start_in_process_worker(service_settings)
+    try:
+        deadline = time.monotonic() + 10
+        while engine.workers_alive() == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        view, _ = engine.submit(
+            RankingRequest(
+                dataset="data:shapes",
+                models=["cnn4.emoji", "resnet8.emoji"],
+                scorers=["logme", "ncti"],
+                sampling=Sampling(max_per_class=4, seed=30),
+            )
+        )
+        deadline = time.monotonic() + 90
+        while not (done := engine.get(view.id)).status.terminal:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert done.status == JobStatus.succeeded, done.errors
+        ranking = json.loads(engine.ranking_json(view.id))
+        assert {m["id"] for m in ranking["models"]} == {"cnn4.emoji", "resnet8.emoji"}
+        assert all({"logme", "ncti"} <= set(m["scores"]) | set(m["errors"]) for m in ranking["models"])
+        assert handle.actors.runtime.models.misses == 2  # both models loaded once, kept warm
+    finally:
+        handle.stop()
+    assert engine.workers_alive() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["worker", "--queues", "bogus"], {"REDIS_URL": "redis://127.0.0.1:1/0"}, "bogus"),
+        (["worker"], {}, "REDIS_URL"),
+        (["worker", "--device", "tpu"], {"REDIS_URL": "redis://127.0.0.1:1/0"}, "device"),
+    ],
+)
+def test_worker_command_errors_are_one_line(
+    args: list[str], env: dict[str, str], needle: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from service.cli import app
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("ZOORANK_REDIS_URL", raising=False)
+    monkeypatch.setenv("ZOORANK_HOME", str(tmp_path))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
