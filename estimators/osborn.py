@@ -29,7 +29,9 @@ whole eligible pool and searches its k-subsets (greedy with the §1.4 gain, or e
 Decisions of §1.3, each a named parameter:
 
 * ``solver`` (§1.3 a): ``"emd"`` (default; exact network simplex, ``ot.emd``, as OTCE's code),
-  ``"sinkhorn"`` (``ot.sinkhorn(method="sinkhorn_log")`` on the max-normalised cost, ``sinkhorn_reg``),
+  ``"sinkhorn"`` (``ot.sinkhorn`` on the max-normalised cost, ``sinkhorn_reg``; ``sinkhorn_method``
+  ``"log"`` is the recipe's ``sinkhorn_log``, ``"plain"`` the scaling iterations with the same fixed point,
+  ``"auto"`` (default) plain for reg ≥ 0.01 and log domain below, plain falling back to log on overflow),
   ``"frobenius"`` (``ot.optim.cg`` with ½‖π‖²_F, ``frobenius_reg``, the App. F variant) and
   ``"gaussian"``: the closed-form Fréchet distance ‖μ_s − μ_t‖² + tr(Σ_s + Σ_t − 2(Σ_s^½ Σ_t Σ_s^½)^½)
   for W_D, and for W_T the coupling that sends each target sample, mapped by the Gaussian OT map
@@ -90,6 +92,10 @@ OSBORN_CITATION = (
 
 #: A standard deviation this small relative to the values' scale counts as zero (terms equal up to rounding).
 _REL_STD_FLOOR = 1e-9
+#: Smallest Sinkhorn reg (on the max-normalised cost) for which ``sinkhorn_method="auto"`` uses the plain
+#: scaling iterations: the kernel exp(-C/reg) >= exp(-100) then stays far from float64 underflow, and the
+#: plain iterations are ~7x faster than log-domain ones at 5,000 x 5,000 (same fixed point).
+_PLAIN_SINKHORN_MIN_REG = 0.01
 #: Rows of the target side processed at once in nearest-neighbour search (bounds memory to ~n_s x this).
 _NN_BLOCK = 1024
 
@@ -97,6 +103,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "solver": Options(("emd", "sinkhorn", "frobenius", "gaussian")),
     "sinkhorn_reg": Interval(0.0, None, closed="neither"),
     "sinkhorn_max_iter": Interval(1, None, integer=True),
+    "sinkhorn_method": Options(("auto", "log", "plain")),
     "frobenius_reg": Interval(0.0, None, closed="neither"),
     "emd_max_iter": Interval(1, None, integer=True),
     "max_source": Interval(1, None, integer=True),
@@ -233,6 +240,19 @@ def _gaussian(fs: np.ndarray, ft: np.ndarray) -> tuple[float, np.ndarray]:
     return w_d, nearest
 
 
+def _sinkhorn(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float, method: str, max_iter: int) -> Any:
+    """Entropic OT plan on a max-normalised cost: POT's log-domain or plain (scaling) Sinkhorn."""
+    return ot.sinkhorn(
+        a,
+        b,
+        cost,
+        reg,
+        method="sinkhorn_log" if method == "log" else "sinkhorn",
+        numItermax=max_iter,
+        stopThr=1e-9,
+    )
+
+
 def _coupling(fs: np.ndarray, ft: np.ndarray, params: Mapping[str, Any]) -> tuple[float, np.ndarray]:
     """W_D and the dense ``(n_s, n_t)`` optimal coupling for the plan-based solvers."""
     n_s, n_t = fs.shape[0], ft.shape[0]
@@ -251,17 +271,15 @@ def _coupling(fs: np.ndarray, ft: np.ndarray, params: Mapping[str, Any]) -> tupl
                 param="emd_max_iter",
             )
     elif solver == "sinkhorn":
+        reg = float(params["sinkhorn_reg"])
+        method = params["sinkhorn_method"]
+        if method == "auto":
+            method = "plain" if reg >= _PLAIN_SINKHORN_MIN_REG else "log"
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # non-convergence is checked on the marginals below
-            plan = ot.sinkhorn(
-                a,
-                b,
-                cost / scale,
-                float(params["sinkhorn_reg"]),
-                method="sinkhorn_log",
-                numItermax=int(params["sinkhorn_max_iter"]),
-                stopThr=1e-9,
-            )
+            warnings.simplefilter("ignore")  # a failed plain run is caught below and redone in log domain
+            plan = _sinkhorn(a, b, cost / scale, reg, method, int(params["sinkhorn_max_iter"]))
+            if method == "plain" and not (np.all(np.isfinite(plan)) and float(plan.sum()) > 0):
+                plan = _sinkhorn(a, b, cost / scale, reg, "log", int(params["sinkhorn_max_iter"]))
     else:  # frobenius: ½‖π‖²_F regularised OT by conditional gradient (POT's "generic solver" example)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -542,6 +560,7 @@ def osborn(
     solver: str = "emd",
     sinkhorn_reg: float = 0.05,
     sinkhorn_max_iter: int = 10_000,
+    sinkhorn_method: str = "auto",
     frobenius_reg: float = 0.1,
     emd_max_iter: int = 10_000_000,
     max_source: int = 5000,
@@ -563,7 +582,8 @@ def osborn(
             ``source_probs`` ``(N, C_m)`` its source head on the target, ``source_features``
             ``(n_m, D_m)`` and ``source_predictions`` ``(n_m,)`` its source profile's sample (optionally
             ``source_labels`` ``(n_m,)``); all share the target labels.
-        solver, sinkhorn_reg, sinkhorn_max_iter, frobenius_reg, emd_max_iter: the OT solver (module doc).
+        solver, sinkhorn_reg, sinkhorn_max_iter, sinkhorn_method, frobenius_reg, emd_max_iter: the OT
+            solver (module doc).
         max_source, max_target: row caps of the two transport sides; subset, seed: how rows are drawn.
         wt_source_labels, wt_mode, wt_direction: the task-term readings of §1.3 b, c.
         standardize: ``"pool"`` or ``"none"`` (``"candidates"`` needs ``select_team`` exhaustive).

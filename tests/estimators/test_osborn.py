@@ -106,6 +106,16 @@ def test_sinkhorn_tends_to_emd_as_reg_goes_to_zero() -> None:
 
 
 @pytest.mark.unit
+def test_plain_and_log_domain_sinkhorn_agree() -> None:
+    members, labels = _pool(11, size=2)
+    plain = _objective(members, labels, solver="sinkhorn", sinkhorn_method="plain")
+    log = _objective(members, labels, solver="sinkhorn", sinkhorn_method="log")
+    # The same fixed point, both stopped at a marginal violation of 1e-9: costs agree far below 1e-6.
+    np.testing.assert_allclose(plain.w_d_raw, log.w_d_raw, rtol=1e-6)
+    np.testing.assert_allclose(plain.w_t_raw, log.w_t_raw, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.unit
 def test_frobenius_and_sinkhorn_couplings_cost_at_least_the_lp() -> None:
     members, labels = _pool(3, size=1)
     exact = _objective(members, labels).w_d_raw[0]
