@@ -101,6 +101,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: Largest seed: the sampling RNG takes 32-bit seeds, so a larger one would silently alias a smaller one.
 SEED_LIMIT = 2**32
+#: Largest per-class cap (``ZOORANK_MAX_PER_CLASS``; the CLI's ``--max-per-class`` has the same bound).
+MAX_PER_CLASS_LIMIT = 2**31 - 1
 
 
 class SettingsError(ZoorankError):
@@ -373,6 +375,8 @@ class Settings(BaseSettings):
             raise ValueError("must be an integer")
         if number < 0:
             raise ValueError("must be >= 0 (0 = no cap)")
+        if number > MAX_PER_CLASS_LIMIT:  # the sampler counts in 64-bit integers; no job needs more
+            raise ValueError(f"must be <= {MAX_PER_CLASS_LIMIT}")
         return None if number == 0 else number
 
     @field_validator("device", mode="after")

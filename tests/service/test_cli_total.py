@@ -158,6 +158,8 @@ OTHER_BAD: list[tuple[str, str, str]] = [
     ("default_max_per_class", "ZOORANK_MAX_PER_CLASS", "-1"),
     ("default_max_per_class", "ZOORANK_MAX_PER_CLASS", "many"),
     ("default_max_per_class", "ZOORANK_MAX_PER_CLASS", "2.5"),
+    ("default_max_per_class", "ZOORANK_MAX_PER_CLASS", "9" * 20),  # was an OverflowError in sampling
+    ("default_max_per_class", "ZOORANK_MAX_PER_CLASS", str(2**31)),
     ("redis_url", "ZOORANK_REDIS_URL", "http://localhost"),
     ("api_keys", "ZOORANK_API_KEYS", "not-a-digest"),
     ("host", "ZOORANK_HOST", "h" * 256),

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zoo.datasets import ArrayImages, Dataset, SamplingSpec, stratified_indices, subsample
+from zoo.datasets.sampling import MAX_CAP, MAX_SEED
 
 labels_st = st.lists(st.integers(0, 7), min_size=0, max_size=300).map(lambda v: np.array(v, dtype=np.int64))
 cap_st = st.one_of(st.none(), st.integers(1, 60))
@@ -99,12 +100,27 @@ def test_pinned_selection_guards_the_algorithm_version() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_per_class": 0}, {"max_samples": -1}, {"seed": -1}, {"max_per_class": 1.5}, {"max_samples": True}],
+    [
+        {"max_per_class": 0},
+        {"max_samples": -1},
+        {"seed": -1},
+        {"max_per_class": 1.5},
+        {"max_samples": True},
+        {"max_per_class": 2**31},  # beyond MAX_CAP: the budget split's int64 products must stay exact
+        {"max_samples": 10**20},
+        {"seed": 2**32},
+    ],
 )
 def test_invalid_spec_names_the_parameter(kwargs: dict[str, object]) -> None:
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name):
         SamplingSpec(**kwargs)  # type: ignore[arg-type]
+
+
+def test_caps_and_seed_accept_their_largest_values() -> None:
+    labels = np.repeat(np.arange(3), 4)
+    spec = SamplingSpec(max_per_class=MAX_CAP, max_samples=MAX_CAP, seed=MAX_SEED)
+    assert len(stratified_indices(labels, spec)) == 12
 
 
 def test_subsample_keeps_order_and_classes() -> None:

@@ -23,9 +23,13 @@ import numpy as np
 
 from zoo.datasets._dataset import Dataset
 
-__all__ = ["SAMPLING_ALGORITHM", "SamplingSpec", "stratified_indices", "subsample"]
+__all__ = ["MAX_CAP", "MAX_SEED", "SAMPLING_ALGORITHM", "SamplingSpec", "stratified_indices", "subsample"]
 
 SAMPLING_ALGORITHM = "stratified-v1"
+#: Largest cap: counts times caps stay exact in the int64 arithmetic of the budget split.
+MAX_CAP = 2**31 - 1
+#: Largest seed: 32 bits, so that no two accepted seeds alias one generator state by accident.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,17 @@ class SamplingSpec:
     def __post_init__(self) -> None:
         for name in ("max_per_class", "max_samples"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CAP
+            ):
                 raise ValueError(
-                    f"The {name!r} parameter of SamplingSpec must be an int >= 1 or None. "
+                    f"The {name!r} parameter of SamplingSpec must be an int in [1, {MAX_CAP}] or None. "
                     f"Got {value!r} instead."
                 )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise ValueError(
-                f"The 'seed' parameter of SamplingSpec must be an int >= 0. Got {self.seed!r} instead."
+                f"The 'seed' parameter of SamplingSpec must be an int in [0, {MAX_SEED}]. "
+                f"Got {self.seed!r} instead."
             )
 
     def to_dict(self) -> dict[str, Any]:
