@@ -147,7 +147,7 @@ def rank_chart(axes: Sequence[str], lines: Sequence[RankLine], *, width: int = 7
         return Markup("<p class='muted'>Nothing to chart: no model was scored.</p>")
     worst = max((r for line in lines for r in line.ranks if r is not None), default=1.0)
     worst = max(worst, 1.0)
-    left, right, top, bottom = 40, 230, 24, 56
+    left, right, top, bottom = 110, 230, 24, 80
     row_h = 22
     plot_h = max(140, int((worst - 1) * row_h) + 1)
     height = top + plot_h + bottom
@@ -172,7 +172,8 @@ def rank_chart(axes: Sequence[str], lines: Sequence[RankLine], *, width: int = 7
             f"<text x='{xi}' y='{top + plot_h + 16}' text-anchor='end' font-size='11' {_FONT} "
             f"transform='rotate(-30 {xi} {top + plot_h + 16})'>{escape(name)}</text>"
         )
-    for rank in sorted({1, *range(5, int(worst) + 1, 5), int(worst)}):
+    ticks = range(1, int(worst) + 1) if worst <= 20 else {1, *range(5, int(worst) + 1, 5), int(worst)}
+    for rank in sorted(ticks):
         yr = _fmt(y(rank))
         parts.append(
             f"<text x='{left - 8}' y='{yr}' text-anchor='end' dominant-baseline='middle' font-size='11' "

@@ -388,7 +388,7 @@ def browse(
     if not _is_htmx(request):
         return redirect(url(request, "new_ranking", query={"root": root, "path": path}))
     listing, error = _browse(request, root, path)
-    return render(request, "_browse.html", listing=listing, browse_error=error)
+    return render(request, "_browse.html", listing=listing, browse_error=error, fragment=True)
 
 
 @router.get("/model-picker", name="model_picker")
