@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 help:
 	@echo "make demo   - set everything up and rank the built-in offline zoo on a real dataset"
 	@echo "make test   - set everything up, then ruff, mypy and the whole test suite"
-	@echo "make bench  - estimator and extraction benchmarks"
+	@echo "make bench  - estimator, extraction, service and ensemble benchmarks"
 	@echo "make zoo    - retrain the built-in small models reproducibly (seeded)"
 	@echo "make serve  - the HTTP API on 127.0.0.1:8000 (embedded Redis and worker unless REDIS_URL)"
 	@echo "make client - regenerate the Python client in clients/python from the API schema"
@@ -67,6 +67,7 @@ bench: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 	$(PY) bench/estimators.py
 	$(PY) bench/extraction.py
 	$(PY) bench/service.py
+	$(PY) bench/ensembles.py
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis
