@@ -46,6 +46,13 @@ Decisions of §1.3, each a named parameter:
 * ``standardize`` (§1.3 d): ``"pool"`` (default), ``"none"`` (raw terms) or ``"candidates"`` (raw team
   sums z-scored across all k-subsets; exhaustive search only).
 * ``w_d``, ``w_t``, ``w_c``: term weights (Fig. 7/8 ablations), default 1.
+* ``feature_scale`` (O, a deviation): ``"none"`` (default, the paper: raw features) or ``"source_rms"``,
+  both sides divided by the source sample's RMS distance to its mean, so W_D is the shift relative to the
+  source spread. Raw W_D is not comparable across models whose features live on different scales: a model
+  with collapsed features (an untrained network) gets W_D ≈ 0. Likewise H(Ŷ | Y_t) is 0 for a head that
+  predicts one class everywhere (the OTCE direction gives it H(Y_t), its worst value); with the paper's
+  defaults OSBORN therefore favours degenerate models, which the trained zoo's ``cnn4.random_init``
+  control shows (README, "Ensembles").
 
 Bounded cost (§1.4 step 1): each side of the transport is capped, ``max_source`` and ``max_target`` rows
 (5,000 each), so the cost matrix is at most max_source × max_target. Rows are drawn with ``subset``:
@@ -114,6 +121,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "wt_mode": Options(("coupling", "target_empirical")),
     "wt_direction": Options(("osborn", "otce")),
     "standardize": Options(("pool", "none", "candidates")),
+    "feature_scale": Options(("none", "source_rms")),
     "w_d": Interval(0.0, None),
     "w_t": Interval(0.0, None),
     "w_c": Interval(0.0, None),
@@ -332,6 +340,10 @@ def member_terms(data: ScoringData, target_index: np.ndarray, params: Mapping[st
     )
     fs = data.source_features.cpu().numpy()[src_index]
     ft = data.x.detach().to("cpu").double().numpy()[target_index]
+    if params["feature_scale"] == "source_rms":
+        spread = float(np.sqrt(np.mean(np.sum((fs - fs.mean(0)) ** 2, axis=1))))
+        if spread > 0:
+            fs, ft = fs / spread, ft / spread
     y_t = data.codes.cpu().numpy()[target_index]
     target_pred = probs.cpu().numpy()[target_index].argmax(axis=1).astype(np.int64)
     row_labels = (src_gt if src_gt is not None and params["wt_source_labels"] == "gt" else src_pred)[
@@ -571,6 +583,7 @@ def osborn(
     wt_mode: str = "coupling",
     wt_direction: str = "osborn",
     standardize: str = "pool",
+    feature_scale: str = "none",
     w_d: float = 1.0,
     w_t: float = 1.0,
     w_c: float = 1.0,
@@ -587,6 +600,7 @@ def osborn(
         max_source, max_target: row caps of the two transport sides; subset, seed: how rows are drawn.
         wt_source_labels, wt_mode, wt_direction: the task-term readings of §1.3 b, c.
         standardize: ``"pool"`` or ``"none"`` (``"candidates"`` needs ``select_team`` exhaustive).
+        feature_scale: ``"none"`` (paper) or ``"source_rms"`` (W_D relative to the source spread).
         w_d, w_t, w_c: term weights.
 
     Returns:

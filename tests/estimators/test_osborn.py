@@ -125,6 +125,20 @@ def test_frobenius_and_sinkhorn_couplings_cost_at_least_the_lp() -> None:
         assert value >= exact * (1 - 1e-9)
 
 
+@pytest.mark.unit
+def test_source_rms_scale_makes_the_domain_term_scale_free() -> None:
+    rng = np.random.default_rng(12)
+    labels = np.arange(30) % 3
+    member = _member(rng, labels)
+    scaled = dict(
+        member, features=member["features"] * 1e-3, source_features=member["source_features"] * 1e-3
+    )
+    raw = [_objective({"a": m}, labels).w_d_raw[0] for m in (member, scaled)]
+    rel = [_objective({"a": m}, labels, feature_scale="source_rms").w_d_raw[0] for m in (member, scaled)]
+    assert raw[1] == pytest.approx(raw[0] * 1e-6, rel=1e-9)  # raw W_D scales with the features squared
+    assert rel[1] == pytest.approx(rel[0], rel=1e-9)  # relative W_D does not (same coupling, rounding only)
+
+
 # --- W_T -----------------------------------------------------------------------------------------
 
 
