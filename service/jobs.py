@@ -38,6 +38,7 @@ import builtins
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -366,8 +367,12 @@ class JobStore:
         self.emit(job_id, "progress", {"model": model_id, **entry})
 
     def record_error(self, job_id: str, error: JobError) -> None:
-        """Append an error to the job's error list."""
-        self.redis.rpush(keys.job_errors(job_id), error.model_dump_json())
+        """Append an error to the job's error list (which expires with the job)."""
+        key = keys.job_errors(job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(key, error.model_dump_json())
+        pipe.expire(key, self.settings.job_deadline_s + self.settings.job_ttl_s)
+        pipe.execute()
 
     def count(self, name: str, amount: int = 1) -> None:
         """Increment a ``stats:{name}`` counter."""
@@ -483,15 +488,55 @@ class JobEngine(JobStore):
     def __init__(self, settings: Settings, redis_client: Redis) -> None:
         super().__init__(settings, redis_client)
         self._actors: Actors | None = None
+        self._actors_lock = threading.Lock()
 
     @property
     def actors(self) -> Actors:
         """The Dramatiq actors (declared on first use; the broker shares this engine's client)."""
-        if self._actors is None:
-            from service.actors import declare_actors, make_broker
+        with self._actors_lock:
+            if self._actors is None:
+                from service.actors import declare_actors, make_broker
 
-            self._actors = declare_actors(make_broker(self.settings, client=self.redis), self.settings)
-        return self._actors
+                self._actors = declare_actors(make_broker(self.settings, client=self.redis), self.settings)
+            return self._actors
+
+    def reconcile(self, *, idle_s: float = 300.0, limit: int = 10_000) -> list[str]:
+        """Re-send the parts of unfinished jobs that show no activity for ``idle_s`` seconds.
+
+        For after a Redis restart that lost queued messages (reliability.md §B2; run it at API start-up
+        or from an operator's shell). Every part is idempotent, so a message sent twice costs at most a
+        store lookup: models without an extraction record get ``extract``, models with one but not done
+        get ``score``, and a job whose parts are all done gets ``finalise``.
+
+        Returns:
+            The ids of the jobs whose parts were re-sent.
+        """
+        now_ms = time.time() * 1000
+        touched: list[str] = []
+        ids = [
+            _s(i) for i in cast(list[Any], self.redis.zrevrangebylex(keys.jobs_index(), "+", "-", 0, limit))
+        ]
+        for job_id in ids:
+            state = self.state(job_id)
+            if state is None or state.get("status") not in _ACTIVE or self.check_deadline(job_id, state):
+                continue
+            last = cast(list[Any], self.redis.xrevrange(keys.job_events(job_id), count=1))
+            last_ms = float(_s(last[0][0]).split("-")[0]) if last else 0.0
+            if now_ms - last_ms < idle_s * 1000:
+                continue
+            records = self.records(job_id)
+            done = {_s(m) for m in cast(set[Any], self.redis.smembers(keys.job_done(job_id)))}
+            pending = [m for m in self.models(job_id) if m not in done]
+            for model_id in pending:
+                if model_id in records:
+                    self.actors.score.send(job_id, model_id)
+                else:
+                    self.actors.extract.send(job_id, model_id)
+            if not pending:
+                self.actors.finalise.send(job_id)
+            self.emit(job_id, "status", {"status": state["status"], "reconciled": True})
+            touched.append(job_id)
+        return touched
 
     # -- submit -----------------------------------------------------------------------------------
 
@@ -632,10 +677,10 @@ class JobEngine(JobStore):
                 for m in models
             },
         )
+        self.emit(job_id, "status", {"status": "queued"})
         self.expire(job_id, self.settings.job_deadline_s + self.settings.job_ttl_s)
         self.redis.set(keys.fingerprint_job(fp), job_id, ex=self.settings.job_deadline_s)
         self.count("jobs_submitted")
-        self.emit(job_id, "status", {"status": "queued"})
         return job_id
 
     def _enqueue_parts(self, job_id: str, plan: RankPlan, summary: SampleSummary) -> None:

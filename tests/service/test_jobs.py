@@ -432,3 +432,16 @@ def test_a_worker_killed_mid_extraction_does_not_lose_the_job(
     assert attempts(redis_client, view.id, "finalise") == 1
     ranking = json.loads(engine.ranking_json(view.id))
     assert set(ranking["models"][0]["scores"]) == {"logme", "leep"}
+
+
+def test_reconcile_resends_the_parts_a_lost_queue_dropped(idle_engine: JobEngine) -> None:
+    view, _ = idle_engine.submit(request(seed=40, scorers=["logme"]))
+    assert idle_engine.queue_depths()["extract"] == len(MODELS)
+    assert idle_engine.reconcile() == []  # active a moment ago: left alone
+    # Redis restarted without its queue (reliability.md §B2): the job is queued, its messages gone
+    idle_engine.redis.delete(keys.broker_queue("extract"), keys.broker_queue("extract") + ".msgs")
+    assert idle_engine.queue_depths()["extract"] == 0
+    assert idle_engine.reconcile(idle_s=0) == [view.id]
+    assert idle_engine.queue_depths()["extract"] == len(MODELS)
+    idle_engine.cancel(view.id)
+    assert idle_engine.reconcile(idle_s=0) == []  # finished jobs are never resent
