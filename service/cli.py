@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -550,13 +551,16 @@ def rank_command(
 
 @contextmanager
 def _quiet_logging(quiet: bool) -> Iterator[None]:
-    """Under ``--quiet``, library warnings (e.g. an unusable stat cache) are not printed either."""
+    """Under ``--quiet``, library log warnings (e.g. an unusable stat cache) and Python warnings are not
+    printed either: stderr carries nothing but errors."""
     if not quiet:
         yield
         return
     logging.disable(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():  # library advice (torch, Pillow) is not an error either
+            warnings.simplefilter("ignore")
+            yield
     finally:
         logging.disable(logging.NOTSET)
 

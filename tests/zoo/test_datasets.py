@@ -10,6 +10,7 @@ import pickle
 import shutil
 import struct
 import time
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -132,6 +133,16 @@ def test_symlink_loops_refuse_the_dataset_with_a_typed_error(tmp_path: Path) -> 
     (root / "loop").symlink_to(root / "loop")  # the reference itself
     with pytest.raises(DatasetError):
         _open("loop", root)
+
+
+def test_palette_transparency_decodes_without_warnings(tmp_path: Path) -> None:
+    img = Image.new("P", (5, 5))
+    img.putpalette([0, 0, 0, 255, 0, 0] * 128)
+    img.save(tmp_path / "p.png", transparency=b"\x00\x01")  # tRNS as bytes: Pillow advises RGBA
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning on stderr would break `zoorank rank --quiet`
+        got = convert_channels(decode_image(tmp_path / "p.png"), 3)
+    assert got.mode == "RGB" and got.size == (5, 5)
 
 
 def test_zero_size_npz_images_count_as_unreadable(tmp_path: Path) -> None:

@@ -81,6 +81,9 @@ def decode_image(
     """
     try:
         with warnings.catch_warnings():
+            # Pillow's advice-style UserWarnings (e.g. palette transparency in bytes) are noise on a
+            # user's terminal and would break `--quiet`; the bomb warning is an error instead.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # We own the file object, so Pillow leaves the decoded image intact when it is closed
             # (``Image.close`` would destroy the pixel data); ``load`` reads everything it needs.
@@ -139,4 +142,6 @@ def convert_channels(img: Image.Image, channels: int) -> Image.Image:
         img = Image.fromarray((np.clip(arr, 0, 65535) >> 8).astype(np.uint8))
     elif img.mode == "F":
         img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8))
-    return img.convert(target)
+    with warnings.catch_warnings():  # "palette images with transparency ..." advice: alpha is dropped anyway
+        warnings.simplefilter("ignore", UserWarning)
+        return img.convert(target)
