@@ -144,6 +144,9 @@ def start_in_process_worker(
     broker = make_broker(settings)
     runtime = Runtime(settings)
     actors = declare_actors(broker, settings, runtime_factory=lambda: runtime)
+    # what Dramatiq's own CLI does in each worker process: starts the TimeLimit (and shutdown) watchers,
+    # without which no time limit would ever fire
+    broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, queues=set(chosen), worker_threads=1, worker_timeout=500)
     worker.queue_prefetch = 1  # a busy worker must not sit on messages another worker could run
     handle = WorkerHandle(

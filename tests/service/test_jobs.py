@@ -445,3 +445,22 @@ def test_reconcile_resends_the_parts_a_lost_queue_dropped(idle_engine: JobEngine
     assert idle_engine.queue_depths()["extract"] == len(MODELS)
     idle_engine.cancel(view.id)
     assert idle_engine.reconcile(idle_s=0) == []  # finished jobs are never resent
+
+
+def test_a_part_over_its_time_limit_fails_the_job_instead_of_hanging(
+    service_settings: Settings, start_worker: WorkerFactory, plugin_entries: None, redis_client: Redis
+) -> None:
+    # database 2 of the test Redis: only this test's worker (1 s extraction limit) listens there
+    url = str(service_settings.redis_url).rsplit("/", 1)[0] + "/2"
+    tight = service_settings.with_overrides(redis_url=url, extract_time_limit_s=1)
+    client = Redis.from_url(url)
+    client.flushdb()
+    start_worker(settings=tight, imports=("tests.service.zoo_plugin",))
+    engine = JobEngine(tight, client)
+    # slowtest.cnn4 sleeps 0.4 s per batch of 4: 15 images need 1.6 s, over the 1 s limit
+    view, _ = engine.submit(request(seed=50, models=["slowtest.cnn4"], scorers=["logme"]))
+    done = finished(engine, view.id)
+    assert done.status == JobStatus.failed and done.error is not None
+    assert done.error.code == "time-limit-exceeded" and done.error.part == "extract"
+    assert attempts(client, view.id, "extract:slowtest.cnn4") == 2  # the first run and its one retry
+    client.close()
