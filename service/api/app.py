@@ -28,6 +28,7 @@ from service.api import problems
 from service.api.auth import warn_if_open
 from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from service.api.routers import datasets, health, jobs, metrics, models, rankings, scorers
+from service.api.routers.rankings import RecentRankings
 from service.api.state import ApiState
 from service.metrics import ApiMetrics, stage_stats
 from service.settings import Settings, SettingsError
@@ -108,6 +109,7 @@ def build_state(settings: Settings, redis_client: Redis | None, metrics: ApiMetr
         metrics=metrics,
         api_key_digests=tuple(k.lower() for k in settings.api_keys),
         keys=keys,
+        rankings=RecentRankings(),
     )
 
 
@@ -129,11 +131,19 @@ def create_app(settings: Settings | None = None, *, redis_client: Redis | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "zoorank", None) is None:
             app.state.zoorank = build_state(settings, redis_client, api_metrics)
-        warn_if_open(app.state.zoorank.api_key_digests)
+        state: ApiState = app.state.zoorank
+        if settings.redis_url is not None:
+            import redis.asyncio
+
+            state.aredis = redis.asyncio.Redis.from_url(settings.redis_url, health_check_interval=30)
+        warn_if_open(state.api_key_digests)
         try:
             yield
         finally:
-            app.state.zoorank.redis.close()
+            if state.aredis is not None:
+                await state.aredis.aclose()
+                state.aredis = None
+            state.redis.close()
 
     app = FastAPI(
         title="zoorank",

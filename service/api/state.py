@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
     from redis import Redis
+    from redis.asyncio import Redis as AsyncRedis
 
     from service.jobs import JobEngine
     from service.metrics import ApiMetrics
@@ -26,6 +27,10 @@ class ApiState:
         metrics: the Prometheus collectors of this app.
         api_key_digests: lower-case SHA-256 digests of the accepted keys; empty = auth off.
         keys: the Redis key-template module (``service.keys``).
+        aredis: an asyncio client on the same Redis for the per-request hot path (quota counting),
+            created by the app's lifespan on the serving event loop; None before that, or when the app
+            was given a sync client and no URL.
+        rankings: finished rankings recently served (immutable; see ``routers.rankings``).
     """
 
     settings: Settings
@@ -34,6 +39,8 @@ class ApiState:
     metrics: ApiMetrics
     api_key_digests: tuple[str, ...]
     keys: Any
+    aredis: AsyncRedis | None = None
+    rankings: Any = None
 
 
 def api_state(conn: HTTPConnection) -> ApiState:

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
+from collections import OrderedDict
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from service.api.auth import ApiKeyDep, CurrentPrincipal
@@ -123,6 +127,60 @@ def create_ranking(
     return response
 
 
+class RecentRankings:
+    """Finished rankings this process served recently: ranking id -> (ETag, JSON bytes).
+
+    A succeeded job's ranking never changes (terminal statuses are final), so it can be served from
+    memory; the entry lifetime (``ttl_s``) bounds how long a ranking whose job expired from Redis is still
+    served. Bounded in entries and in bytes; least recently used first out. Thread-safe.
+    """
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 64 << 20, ttl_s: float = 60.0) -> None:
+        self.max_entries, self.max_bytes, self.ttl_s = max_entries, max_bytes, ttl_s
+        self._items: OrderedDict[str, tuple[float, str, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, ranking_id: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            item = self._items.get(ranking_id)
+            if item is None:
+                return None
+            if item[0] < time.monotonic():
+                self._drop(ranking_id)
+                return None
+            self._items.move_to_end(ranking_id)
+            return item[1], item[2]
+
+    def put(self, ranking_id: str, etag: str, body: bytes) -> None:
+        if len(body) > self.max_bytes // 4:
+            return  # one huge ranking must not evict everything else
+        with self._lock:
+            if ranking_id in self._items:
+                self._drop(ranking_id)
+            self._items[ranking_id] = (time.monotonic() + self.ttl_s, etag, body)
+            self._bytes += len(body)
+            while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
+                self._drop(next(iter(self._items)))
+
+    def _drop(self, ranking_id: str) -> None:
+        _, _, body = self._items.pop(ranking_id)
+        self._bytes -= len(body)
+
+
+def _fetch(state: ApiState, ranking_id: str) -> tuple[str, bytes]:
+    """ETag and document of a ranking from the engine (typed not-found / not-ready errors)."""
+    body = state.engine.ranking_json(ranking_id).encode("utf-8")
+    etag = f'"{state.engine.ranking_etag(ranking_id)}"'
+    state.rankings.put(ranking_id, etag, body)
+    return etag, body
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return if_none_match.strip() == "*" or etag in tags
+
+
 @router.get(
     "/{ranking_id}",
     operation_id="get_ranking",
@@ -137,17 +195,15 @@ def create_ranking(
     },
     summary="A finished ranking",
 )
-def get_ranking(
+async def get_ranking(
     request: Request,
     ranking_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
-    engine = api_state(request).engine
-    etag = f'"{engine.ranking_etag(ranking_id)}"'
+    state = api_state(request)
+    hit = state.rankings.get(ranking_id)
+    etag, body = hit if hit is not None else await run_in_threadpool(_fetch, state, ranking_id)
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
-    if if_none_match is not None and (
-        if_none_match.strip() == "*"
-        or etag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    ):
+    if if_none_match is not None and _matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    return Response(engine.ranking_json(ranking_id), media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

@@ -28,6 +28,19 @@ from .ranking import Ranking
 from .ranking_dataset import RankingDataset
 from .ranking_dataset_class_counts import RankingDatasetClassCounts
 from .ranking_dataset_sampling import RankingDatasetSampling
+from .ranking_ensembles import RankingEnsembles
+from .ranking_ensembles_mode import RankingEnsemblesMode
+from .ranking_ensembles_results_item import RankingEnsemblesResultsItem
+from .ranking_ensembles_results_item_error_type_0 import RankingEnsemblesResultsItemErrorType0
+from .ranking_ensembles_results_item_ineligible import RankingEnsemblesResultsItemIneligible
+from .ranking_ensembles_results_item_ineligible_additional_property import RankingEnsemblesResultsItemIneligibleAdditionalProperty
+from .ranking_ensembles_results_item_info import RankingEnsemblesResultsItemInfo
+from .ranking_ensembles_results_item_members import RankingEnsemblesResultsItemMembers
+from .ranking_ensembles_results_item_members_additional_property import RankingEnsemblesResultsItemMembersAdditionalProperty
+from .ranking_ensembles_results_item_params import RankingEnsemblesResultsItemParams
+from .ranking_ensembles_results_item_steps_item import RankingEnsemblesResultsItemStepsItem
+from .ranking_ensembles_results_item_teams_item import RankingEnsemblesResultsItemTeamsItem
+from .ranking_ensembles_results_item_teams_item_terms import RankingEnsemblesResultsItemTeamsItemTerms
 from .ranking_models_item import RankingModelsItem
 from .ranking_models_item_error_type_0 import RankingModelsItemErrorType0
 from .ranking_models_item_errors import RankingModelsItemErrors
@@ -83,6 +96,19 @@ __all__ = (
     "RankingDataset",
     "RankingDatasetClassCounts",
     "RankingDatasetSampling",
+    "RankingEnsembles",
+    "RankingEnsemblesMode",
+    "RankingEnsemblesResultsItem",
+    "RankingEnsemblesResultsItemErrorType0",
+    "RankingEnsemblesResultsItemIneligible",
+    "RankingEnsemblesResultsItemIneligibleAdditionalProperty",
+    "RankingEnsemblesResultsItemInfo",
+    "RankingEnsemblesResultsItemMembers",
+    "RankingEnsemblesResultsItemMembersAdditionalProperty",
+    "RankingEnsemblesResultsItemParams",
+    "RankingEnsemblesResultsItemStepsItem",
+    "RankingEnsemblesResultsItemTeamsItem",
+    "RankingEnsemblesResultsItemTeamsItemTerms",
     "RankingModelsItem",
     "RankingModelsItemErrors",
     "RankingModelsItemErrorsAdditionalProperty",

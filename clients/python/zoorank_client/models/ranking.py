@@ -8,11 +8,13 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from ..types import UNSET, Unset
 from typing import cast
 from typing import Literal, cast
 
 if TYPE_CHECKING:
   from ..models.ranking_dataset import RankingDataset
+  from ..models.ranking_ensembles import RankingEnsembles
   from ..models.ranking_models_item import RankingModelsItem
   from ..models.ranking_provenance import RankingProvenance
   from ..models.ranking_scorers_item import RankingScorersItem
@@ -34,6 +36,7 @@ class Ranking:
             provenance (RankingProvenance):
             schema_version (Literal['1.1']):
             scorers (list[RankingScorersItem]):
+            ensembles (RankingEnsembles | Unset):
      """
 
     dataset: RankingDataset
@@ -41,6 +44,7 @@ class Ranking:
     provenance: RankingProvenance
     schema_version: Literal['1.1']
     scorers: list[RankingScorersItem]
+    ensembles: RankingEnsembles | Unset = UNSET
 
 
 
@@ -48,6 +52,7 @@ class Ranking:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.ranking_dataset import RankingDataset # noqa: PLC0415
+        from ..models.ranking_ensembles import RankingEnsembles # noqa: PLC0415
         from ..models.ranking_models_item import RankingModelsItem # noqa: PLC0415
         from ..models.ranking_provenance import RankingProvenance # noqa: PLC0415
         from ..models.ranking_scorers_item import RankingScorersItem # noqa: PLC0415
@@ -71,6 +76,10 @@ class Ranking:
 
 
 
+        ensembles: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.ensembles, Unset):
+            ensembles = self.ensembles.to_dict()
+
 
         field_dict: dict[str, Any] = {}
 
@@ -81,6 +90,8 @@ class Ranking:
             "schema_version": schema_version,
             "scorers": scorers,
         })
+        if ensembles is not UNSET:
+            field_dict["ensembles"] = ensembles
 
         return field_dict
 
@@ -89,6 +100,7 @@ class Ranking:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.ranking_dataset import RankingDataset # noqa: PLC0415
+        from ..models.ranking_ensembles import RankingEnsembles # noqa: PLC0415
         from ..models.ranking_models_item import RankingModelsItem # noqa: PLC0415
         from ..models.ranking_provenance import RankingProvenance # noqa: PLC0415
         from ..models.ranking_scorers_item import RankingScorersItem # noqa: PLC0415
@@ -127,12 +139,23 @@ class Ranking:
             scorers.append(scorers_item)
 
 
+        _ensembles = d.pop("ensembles", UNSET)
+        ensembles: RankingEnsembles | Unset
+        if isinstance(_ensembles,  Unset):
+            ensembles = UNSET
+        else:
+            ensembles = RankingEnsembles.from_dict(_ensembles)
+
+
+
+
         ranking = cls(
             dataset=dataset,
             models=models,
             provenance=provenance,
             schema_version=schema_version,
             scorers=scorers,
+            ensembles=ensembles,
         )
 
         return ranking

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, BinaryIO, TextIO, TYPE_CHECKING, Generator
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+from ..models.ranking_ensembles_mode import RankingEnsemblesMode
+from typing import cast
+
+if TYPE_CHECKING:
+  from ..models.ranking_ensembles_results_item import RankingEnsemblesResultsItem
+
+
+
+
+
+T = TypeVar("T", bound="RankingEnsembles")
+
+
+
+@_attrs_define
+class RankingEnsembles:
+    """ 
+        Attributes:
+            k (int):
+            mode (RankingEnsemblesMode):
+            results (list[RankingEnsemblesResultsItem]):
+     """
+
+    k: int
+    mode: RankingEnsemblesMode
+    results: list[RankingEnsemblesResultsItem]
+
+
+
+
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.ranking_ensembles_results_item import RankingEnsemblesResultsItem # noqa: PLC0415
+        k = self.k
+
+        mode = self.mode.value
+
+        results = []
+        for results_item_data in self.results:
+            results_item = results_item_data.to_dict()
+            results.append(results_item)
+
+
+
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({
+            "k": k,
+            "mode": mode,
+            "results": results,
+        })
+
+        return field_dict
+
+
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.ranking_ensembles_results_item import RankingEnsemblesResultsItem # noqa: PLC0415
+        d = dict(src_dict)
+        k = d.pop("k")
+
+        mode = RankingEnsemblesMode(d.pop("mode"))
+
+
+
+
+        results = []
+        _results = d.pop("results")
+        for results_item_data in (_results):
+            results_item = RankingEnsemblesResultsItem.from_dict(results_item_data)
+
+
+
+            results.append(results_item)
+
+
+        ranking_ensembles = cls(
+            k=k,
+            mode=mode,
+            results=results,
+        )
+
+        return ranking_ensembles
+
