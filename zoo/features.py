@@ -28,7 +28,7 @@ Rows keep the dataset's stable order (corrupt samples removed), so ``features[i]
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -330,6 +330,34 @@ def _no_collate(batch: Any) -> Any:
     return batch
 
 
+def _batches(source: _Decoded, batches: list[list[int]], num_workers: int, pin: bool) -> Iterator[Batch]:
+    """The decoded batches in order: the loader workers' output, with the first batch decoded here.
+
+    Starting worker processes takes tens of milliseconds (fork, worker set-up, the first decode), time
+    in which the model would sit idle. So the workers are started first and decode from the second
+    batch on, while this process decodes the first batch itself and runs the model on it; by the time it
+    asks for the second batch, the workers are running. The batches are the same either way.
+    """
+    if num_workers == 0 or len(batches) < 2:
+        loader: DataLoader[Batch] = DataLoader(
+            source, batch_sampler=batches, collate_fn=_no_collate, num_workers=0, pin_memory=pin
+        )
+        yield from loader
+        return
+    loader = DataLoader(
+        source,
+        batch_sampler=batches[1:],
+        collate_fn=_no_collate,
+        num_workers=num_workers,
+        prefetch_factor=4,
+        pin_memory=pin,
+    )
+    workers = iter(loader)  # forks the workers, which start prefetching at once
+    images, idx, failed = source.__getitems__(batches[0])
+    yield (images.pin_memory() if pin else images), idx, failed
+    yield from workers
+
+
 def _module_device(model: nn.Module) -> torch.device:
     for p in model.parameters():
         return p.device
@@ -495,15 +523,8 @@ def extract_features_many(
         m.to(memory_format=torch.channels_last)
     total = len(dataset)
     pin = any(d.type == "cuda" for d in devices)
-    loader: DataLoader[Batch] = DataLoader(
-        _Decoded(dataset, transform, as_tensor=pin),
-        batch_size=batch_size,
-        shuffle=False,
-        collate_fn=_no_collate,
-        num_workers=num_workers,
-        prefetch_factor=4 if num_workers > 0 else None,
-        pin_memory=pin,
-    )
+    source = _Decoded(dataset, transform, as_tensor=pin)
+    batches = [list(range(i, min(i + batch_size, total))) for i in range(0, total, batch_size)]
     # (x / 255 - mean) / std  ==  x * scale + shift, with scale = 1 / (255 std), shift = -mean / std
     affine: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
     for dev in dict.fromkeys(devices):
@@ -518,7 +539,7 @@ def extract_features_many(
     if progress is not None:
         progress(0, total)
     with torch.inference_mode():
-        for images, idx, failed in loader:
+        for images, idx, failed in _batches(source, batches, num_workers, pin):
             corrupt.extend(CorruptImage(dataset.keys[i], reason) for i, reason in failed)
             check_corrupt(corrupt, total, corrupt_threshold)
             if idx:
