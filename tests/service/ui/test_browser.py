@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 #: Five small trained models of different architectures and sources (32 px, seconds on a CPU).
-MODELS = ["cnn4.glyphs", "resnet8.fashion_mnist", "mobilenet_tiny.emoji", "cnn4.fashion_mnist", "resnet8.emoji"]
+MODELS = [
+    "cnn4.glyphs",
+    "resnet8.fashion_mnist",
+    "mobilenet_tiny.emoji",
+    "cnn4.fashion_mnist",
+    "resnet8.emoji",
+]
 JOB_TIMEOUT_MS = 120_000
 
 

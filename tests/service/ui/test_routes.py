@@ -1,0 +1,263 @@
+"""The dashboard's HTTP behaviour without a browser: mounting, auth, CSRF, cookies, pages, downloads.
+
+The app is the real one (``create_app``) on a real redis-server; jobs are submitted through the real job
+engine (validation, sampling and fingerprinting run; no worker is needed because a finished ranking is
+stored on the job with the engine's own ``succeed``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from service.api import create_app
+from service.settings import Settings
+from service.ui.routes import checked_form, require_user
+from tests.service.conftest import write_image_folder
+from tests.service.ui.test_views import make_ranking
+
+if TYPE_CHECKING:
+    from service.redis_server import RedisServer
+
+KEY = "ui-routes-test-key"
+DIGEST = hashlib.sha256(KEY.encode()).hexdigest()
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ui_routes") / "data"
+    write_image_folder(root / "shapes", per_class=6, size=16)
+    return root
+
+
+def make_settings(data_root: Path, redis_server: RedisServer, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "home": data_root.parent / "home",
+        "data_roots": {"data": data_root},
+        "redis_url": redis_server.url,
+        "api_keys": (DIGEST,),
+        "session_secret": "t" * 40,
+        "device": "cpu",
+        **overrides,
+    }
+    return Settings.from_env({}, **values)
+
+
+@pytest.fixture
+def client(data_root: Path, redis_server: RedisServer) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(data_root, redis_server)), base_url="https://testserver") as c:
+        yield c
+
+
+def token(html: str) -> str:
+    found = TOKEN.search(html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
+def log_in(client: TestClient) -> str:
+    """Log in; returns the session's CSRF token."""
+    page = client.get("/ui/login")
+    answer = client.post(
+        "/ui/login", data={"csrf_token": token(page.text), "api_key": KEY}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    return token(client.get("/ui/new").text)
+
+
+def test_dashboard_is_outside_the_openapi_schema(data_root: Path, redis_server: RedisServer) -> None:
+    app = create_app(make_settings(data_root, redis_server))
+    assert not [p for p in app.openapi()["paths"] if p.startswith("/ui")]
+
+
+def test_ui_off_means_no_dashboard(data_root: Path, redis_server: RedisServer) -> None:
+    with TestClient(create_app(make_settings(data_root, redis_server, ui=False))) as c:
+        assert c.get("/ui/login").status_code == 404
+        assert c.get("/health/live").status_code == 200
+
+
+def test_every_page_but_login_requires_a_session(data_root: Path, redis_server: RedisServer) -> None:
+    from starlette.routing import Mount
+
+    app = create_app(make_settings(data_root, redis_server))
+    ui = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/ui").app
+    public = {"/login", "/logout"}
+    routes = list(_api_routes(ui.routes))  # type: ignore[attr-defined]
+    assert len(routes) > 10
+    for route in routes:
+        calls = {d.call for d in route.dependant.dependencies}
+        if route.path in public:
+            assert require_user not in calls, route.path
+        else:
+            assert require_user in calls, f"{route.path} is not behind the login"
+        if "POST" in (route.methods or set()) and route.path != "/login":
+            flat = {d.call for d in _all_dependencies(route.dependant)}
+            assert checked_form in flat, f"{route.path} does not check the CSRF token"
+
+
+def _api_routes(routes: Any) -> Iterator[APIRoute]:
+    """Every APIRoute, also inside included routers (FastAPI keeps those as wrappers)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from _api_routes(route.original_router.routes)
+
+
+def _all_dependencies(dependant: Any) -> Iterator[Any]:
+    for d in dependant.dependencies:
+        yield d
+        yield from _all_dependencies(d)
+
+
+def test_not_logged_in_redirects_to_login_with_next(client: TestClient) -> None:
+    answer = client.get("/ui/jobs", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/login?next=%2Fui%2Fjobs"
+
+
+def test_session_cookie_flags(client: TestClient) -> None:
+    cookie = client.get("/ui/login").headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    assert "Secure" in cookie  # the test client speaks https here
+    assert KEY not in cookie and DIGEST not in cookie
+
+
+def test_wrong_key_is_refused_and_right_key_logs_in(client: TestClient) -> None:
+    page = client.get("/ui/login?next=/ui/jobs")
+    wrong = client.post(
+        "/ui/login", data={"csrf_token": token(page.text), "api_key": "nope", "next": "/ui/jobs"}
+    )
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    right = client.post(
+        "/ui/login",
+        data={"csrf_token": token(wrong.text), "api_key": KEY, "next": "/ui/jobs"},
+        follow_redirects=False,
+    )
+    assert right.status_code == 303 and right.headers["location"] == "/ui/jobs"
+    assert client.get("/ui/jobs").status_code == 200
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/v1/jobs", "/ui\\..\\x"])
+def test_login_never_redirects_off_the_dashboard(client: TestClient, target: str) -> None:
+    page = client.get("/ui/login")
+    answer = client.post(
+        "/ui/login",
+        data={"csrf_token": token(page.text), "api_key": KEY, "next": target},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/ui/new"
+
+
+def test_posts_without_the_csrf_token_are_refused(client: TestClient) -> None:
+    assert client.post("/ui/login", data={"api_key": KEY}).status_code == 403
+    good = log_in(client)
+    form = {"root": "data", "path": "shapes", "models": "cnn4.glyphs", "submitted": "1"}
+    assert client.post("/ui/rankings", data=form).status_code == 403
+    assert client.post("/ui/rankings", data={**form, "csrf_token": "x" + good}).status_code == 403
+    assert client.post("/ui/logout", data={}).status_code == 403
+    assert client.get("/ui/jobs").status_code == 200  # the refused logout did not log out
+
+
+def test_logout_ends_the_session(client: TestClient) -> None:
+    csrf = log_in(client)
+    assert client.post("/ui/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert client.get("/ui/jobs", follow_redirects=False).status_code == 303
+
+
+def test_auth_off_means_an_open_dashboard(data_root: Path, redis_server: RedisServer) -> None:
+    settings = make_settings(data_root, redis_server, api_keys=())
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/ui/jobs").status_code == 200
+        assert c.get("/ui/login", follow_redirects=False).status_code == 303
+
+
+def test_inspect_shows_counts_chart(client: TestClient) -> None:
+    csrf = log_in(client)
+    answer = client.post(
+        "/ui/inspect",
+        data={"csrf_token": csrf, "root": "data", "path": "shapes"},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    assert answer.text.count("<rect") == 3 and "No corrupt image" in answer.text
+    refused = client.post("/ui/inspect", data={"csrf_token": csrf, "root": "data", "path": "../.."})
+    assert refused.status_code == 403 and "path-not-allowed" in refused.text
+
+
+def test_submit_errors_come_back_on_the_form(client: TestClient) -> None:
+    csrf = log_in(client)
+    form = {"csrf_token": csrf, "root": "data", "path": "shapes", "models": "no_such_model", "submitted": "1"}
+    answer = client.post("/ui/rankings", data=form)
+    assert answer.status_code == 422 and "unknown-model" in answer.text
+    assert 'value="shapes"' in answer.text  # the user's input is kept
+    bad_seed = client.post("/ui/rankings", data={**form, "models": "cnn4.glyphs", "seed": "x"})
+    assert bad_seed.status_code == 422
+
+
+def submit(client: TestClient, csrf: str, **extra: str) -> str:
+    form = {"csrf_token": csrf, "root": "data", "path": "shapes", "models": "cnn4.glyphs", "scorers": "logme",
+            "submitted": "1", **extra}  # fmt: skip
+    answer = client.post("/ui/rankings", data=form, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    job_id = answer.headers["location"].rsplit("/", 1)[1]
+    assert client.get(f"/ui/jobs/{job_id}").status_code == 200
+    return job_id
+
+
+def test_job_ranking_model_and_downloads(client: TestClient) -> None:
+    csrf = log_in(client)
+    job_id = submit(client, csrf, seed="11")
+    page = client.get(f"/ui/jobs/{job_id}").text
+    assert "queued" in page and 'sse-connect="/ui/jobs/' in page and "cancel-button" in page
+    assert client.get(f"/ui/rankings/{job_id}").status_code == 409  # not ready yet
+
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    ranking = make_ranking({"m1": {"a": 3.0, "b": 1.0, "c": 2.0}, "m2": {"a": 1.0, "b": 2.0, "c": 1.0}})
+    assert engine.succeed(job_id, ranking.to_json())
+
+    finished = client.get(f"/ui/jobs/{job_id}").text
+    assert "100 %" in finished and "sse-connect" not in finished and f"/ui/rankings/{job_id}" in finished
+    assert [m.id for m in ranking.models] == ["m1", "m2"]  # by aggregate rank
+    table = client.get(f"/ui/rankings/{job_id}?sort=b&dir=asc")
+    assert table.status_code == 200
+    assert table.text.index('data-model="m2"') < table.text.index('data-model="m1"')  # b ranks m2 first
+    assert "<svg" in table.text and "Kendall" in table.text and ranking.dataset.fingerprint in table.text
+    assert client.get(f"/ui/rankings/{job_id}?dir=sideways").status_code == 422
+    model = client.get(f"/ui/rankings/{job_id}/models/m1")
+    assert model.status_code == 200 and "Aggregate rank" in model.text
+    assert client.get(f"/ui/rankings/{job_id}/models/zz").status_code == 404
+    as_json = client.get(f"/ui/rankings/{job_id}/download.json")
+    assert as_json.json() == ranking.to_dict() and "attachment" in as_json.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(client.get(f"/ui/rankings/{job_id}/download.csv").text)))
+    assert [r[1] for r in rows[1:]] == [m.id for m in ranking.models]
+
+
+def test_cancel_and_jobs_list(client: TestClient) -> None:
+    csrf = log_in(client)
+    job_id = submit(client, csrf, seed="12")
+    answer = client.post(f"/ui/jobs/{job_id}/cancel", data={"csrf_token": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert "cancelled" in client.get(f"/ui/jobs/{job_id}").text
+    assert job_id in client.get("/ui/jobs?status=cancelled").text
+    assert job_id not in client.get("/ui/jobs?status=succeeded").text
+    assert client.get("/ui/jobs?status=bogus").status_code == 422
+    assert client.get("/ui/jobs/unknown_job").status_code == 404
+
+
+def test_models_page_and_filters(client: TestClient) -> None:
+    log_in(client)
+    page = client.get("/ui/models?tag=trained&pattern=cnn4.*").text
+    assert 'data-model="cnn4.glyphs"' in page and 'data-model="resnet8.glyphs"' not in page
+    fragment = client.get("/ui/model-picker?pattern=resnet8.*", headers={"HX-Request": "true"}).text
+    assert "resnet8.glyphs" in fragment and "cnn4.glyphs" not in fragment
