@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,20 @@ def test_metrics_and_health(live: LiveApi, ranked: dict[str, Any]) -> None:
         assert series in text, series
     assert ready.status_code == 200 and ready.json()["workers"] >= 1 and ready.json()["redis"] is True
     assert live_.status_code == 200
+
+
+def test_the_readme_client_example_runs(live: LiveApi) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("### Python client", 1)[1].split("\n### ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    code = code.replace("http://localhost:8000", live.url).replace("data:animal-mnist", "data:shapes")
+    scope: dict[str, Any] = {"KEY": live.key}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["job"].status == "succeeded"
+    check_schema(scope["ranking"], RANKING_JSON_SCHEMA)
+    assert {m["id"] for m in scope["ranking"]["models"]} == {
+        "cnn4.emoji",
+        "cnn4.fashion_mnist",
+        "cnn4.glyphs",
+        "cnn4.random_init",
+    }
