@@ -26,6 +26,7 @@ from estimators import (  # noqa: F401  (imported for their registrations)
     osborn,
     parc,
     ped,
+    probe,
     sfda,
     tmi,
     transrate,

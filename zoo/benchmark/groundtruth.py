@@ -277,7 +277,7 @@ def run_units(
 ) -> int:
     """Run the units not yet recorded, in order; start none after the budget. Returns how many ran."""
     import torch
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     emit = log or (lambda line: sys.stdout.write(line + "\n") and sys.stdout.flush())
     torch.set_num_threads(threads)

