@@ -18,8 +18,10 @@ from zoo._api import Preprocessing
 from zoo.datasets import Dataset, open_dataset
 from zoo.errors import DatasetFormatError, ModelLoadError, TooManyCorruptImagesError
 from zoo.features import (
+    DeviceUnavailableError,
     FeatureSet,
     ImageTransform,
+    check_device,
     extract_features,
     extract_features_many,
     extractor_config,
@@ -350,3 +352,20 @@ def test_failed_images_are_dropped_in_the_worker(tmp_path: Path) -> None:
     # the forward pass only ever sees decoded images: batch 1 holds 2 of 3 (ant/1a.jpg failed), batch 2 two
     assert [c["shape"][0] for c in model.calls] == [2, 2]  # type: ignore[index]
     assert [c.key for c in fs.corrupt] == ["ant/1a.jpg"] and "\n" not in fs.corrupt[0].reason
+
+
+def test_check_device_refuses_devices_this_machine_lacks() -> None:
+    assert check_device("cpu") == "cpu"
+    with pytest.raises(DeviceUnavailableError, match="not supported|unknown"):
+        check_device("tpu")
+    with pytest.raises(DeviceUnavailableError, match="cuda:4096"):
+        check_device("cuda:4096")  # no machine has that many GPUs
+    if not torch.backends.mps.is_available():
+        with pytest.raises(DeviceUnavailableError, match="MPS") as info:
+            check_device("mps")
+        assert info.value.code == "device-unavailable"
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceUnavailableError, match="no usable CUDA GPU"):
+            check_device("cuda")
+    else:
+        assert check_device("cuda:0") == "cuda:0"
