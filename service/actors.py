@@ -340,13 +340,20 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _begin(rt: Runtime, job_id: str, part: str) -> dict[str, str] | None:
-    """Common start of every message: the job's state, or None when there is nothing (more) to do."""
+def _begin(rt: Runtime, job_id: str, part: str, defer: Callable[[int], None]) -> dict[str, str] | None:
+    """Common start of every message: the job's state, or None when there is nothing (more) to do.
+
+    A queued job whose owner already runs ``max_concurrent_jobs_per_key`` jobs does not start: the
+    message is sent again with a delay (``defer(ms)``) and this delivery ends.
+    """
     jobs = rt.jobs
     state = jobs.state(job_id)
     if state is None or state.get("status") not in ("queued", "running"):
         return None
     if jobs.check_deadline(job_id, state):
+        return None
+    if not jobs.mark_running(job_id, state.get("owner", "")):
+        defer(min(30_000, max(200, rt.settings.retry_backoff_ms * 2)))
         return None
     key = keys.job_attempts(job_id, part)
     pipe = rt.redis.pipeline(transaction=False)
@@ -356,7 +363,6 @@ def _begin(rt: Runtime, job_id: str, part: str) -> dict[str, str] | None:
     if jobs.cancelled(job_id):
         jobs.mark_cancelled(job_id)
         return None
-    jobs.mark_running(job_id)
     return state
 
 
@@ -404,7 +410,12 @@ def _run_extract(actors: Actors, job_id: str, model_id: str) -> None:
     from zoo.store import entry_digest
 
     rt = actors.runtime
-    state = _begin(rt, job_id, f"extract:{model_id}")
+    state = _begin(
+        rt,
+        job_id,
+        f"extract:{model_id}",
+        lambda ms: actors.extract.send_with_options(args=(job_id, model_id), delay=ms),
+    )
     if state is None or rt.jobs.is_done(job_id, model_id):
         return
     jobs = rt.jobs
@@ -477,7 +488,12 @@ def _run_score(actors: Actors, job_id: str, model_id: str) -> None:
     from zoo.store import entry_digest
 
     rt = actors.runtime
-    state = _begin(rt, job_id, f"score:{model_id}")
+    state = _begin(
+        rt,
+        job_id,
+        f"score:{model_id}",
+        lambda ms: actors.score.send_with_options(args=(job_id, model_id), delay=ms),
+    )
     if state is None or rt.jobs.is_done(job_id, model_id):
         return
     jobs = rt.jobs
@@ -531,7 +547,9 @@ def _run_finalise(actors: Actors, job_id: str) -> None:
     from service.schema import ErrorInfo
 
     rt = actors.runtime
-    state = _begin(rt, job_id, "finalise")
+    state = _begin(
+        rt, job_id, "finalise", lambda ms: actors.finalise.send_with_options(args=(job_id,), delay=ms)
+    )
     if state is None:
         return
     jobs = rt.jobs

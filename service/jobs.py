@@ -283,6 +283,22 @@ end
 return 0
 """
 
+# queued -> running under the owner's concurrency limit: 1 running before, 2 started now, 0 ended, -1 wait
+# KEYS = [job hash, owner's running set]; ARGV = [limit (0: none), job id, now]
+_START = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if st == 'running' then return 1 end
+if st ~= 'queued' then return 0 end
+local limit = tonumber(ARGV[1])
+if limit > 0 and redis.call('SCARD', KEYS[2]) >= limit then return -1 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3])
+if limit > 0 then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4] or '86400'))
+end
+return 2
+"""
+
 # delete KEYS[1] only when it still holds ARGV[1]
 _DELETE_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -304,6 +320,7 @@ class JobStore:
         self._transition = redis_client.register_script(_TRANSITION)
         self._complete = redis_client.register_script(_COMPLETE)
         self._delete_if = redis_client.register_script(_DELETE_IF)
+        self._start = redis_client.register_script(_START)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -385,10 +402,23 @@ class JobStore:
         spec = json.dumps({"allowed": list(allowed), "set": dict(values)})
         return bool(self._transition(keys=[keys.job(job_id)], args=[spec]))
 
-    def mark_running(self, job_id: str) -> None:
-        """``queued -> running`` (once; later calls do nothing)."""
-        if self.transition(job_id, ["queued"], {"status": "running", "started_at": _now()}):
+    def mark_running(self, job_id: str, owner: str = "") -> bool:
+        """``queued -> running`` unless the owner already runs ``max_concurrent_jobs_per_key`` jobs.
+
+        Returns:
+            False when the job must wait (the caller defers its message), True otherwise (it is running,
+            started now or before, or it already ended).
+        """
+        limit = self.settings.max_concurrent_jobs_per_key if owner else 0
+        started = int(
+            self._start(
+                keys=[keys.job(job_id), keys.jobs_running(owner)],
+                args=[limit, job_id, _now(), self.settings.job_deadline_s + self.settings.job_ttl_s],
+            )
+        )
+        if started == 2:
             self.emit(job_id, "status", {"status": "running"})
+        return started != -1
 
     def complete_part(self, job_id: str, model_id: str) -> bool:
         """Record that a model's part is done; True exactly once: for the caller that must send finalise."""
@@ -438,6 +468,7 @@ class JobStore:
             self._delete_if(keys=[keys.fingerprint_job(fp)], args=[job_id])
         if owner:
             self.redis.srem(keys.jobs_active(owner), job_id)
+            self.redis.srem(keys.jobs_running(owner), job_id)
         self.count(f"jobs_{status}")
         self.expire(job_id, self.settings.job_ttl_s)
         self.emit(job_id, "status", {"status": status})

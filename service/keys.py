@@ -22,7 +22,8 @@ key                                    type    what
 ``job:{id}:attempts:{part}``           string  executions of one part (``INCR``; reliability tests)
 ``jobs``                               zset    job id by creation time (ms): listing with a cursor
 ``jobs:owner:{owner}``                 zset    the same per API key owner
-``jobs:active:{owner}``                set     the owner's unfinished jobs (admission limits)
+``jobs:active:{owner}``                set     the owner's unfinished jobs (``max_queued_jobs_per_key``)
+``jobs:running:{owner}``               set     the owner's running jobs (``max_concurrent_jobs_per_key``)
 ``fp:{fingerprint}``                   string  the job id currently answering a request fingerprint
 ``rank:{fingerprint}``                 string  finished ranking JSON (TTL ``cache_ttl_s``)
 ``lock:{name}``                        string  redis-py ``Lock`` tokens (single flight)
@@ -59,6 +60,7 @@ __all__ = [
     "jobs_active",
     "jobs_index",
     "jobs_owner",
+    "jobs_running",
     "lock",
     "model_record",
     "ranking",
@@ -137,6 +139,11 @@ def jobs_owner(owner: str) -> str:
 def jobs_active(owner: str) -> str:
     """Set of one owner's unfinished job ids."""
     return f"{PREFIX}jobs:active:{owner}"
+
+
+def jobs_running(owner: str) -> str:
+    """Set of one owner's running job ids (``max_concurrent_jobs_per_key``)."""
+    return f"{PREFIX}jobs:running:{owner}"
 
 
 def fingerprint_job(fingerprint: str) -> str:

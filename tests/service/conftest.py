@@ -245,18 +245,21 @@ class WorkerProcess:
 WorkerFactory = Callable[..., WorkerProcess]
 
 
-def start_worker_process(
-    settings: Settings, *, queues: str = "extract,score", imports: tuple[str, ...] = (), timeout: float = 60.0
-) -> WorkerProcess:
-    """Start ``zoorank worker --device cpu`` (the real CLI command) with ``settings`` in its environment,
-    and wait for its ``ready`` line."""
+def spawn_worker_process(
+    settings: Settings, *, queues: str = "extract,score", imports: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """Launch ``zoorank worker --device cpu`` (the real CLI command) with ``settings`` in its environment."""
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-c", "from service.cli import app; app()", "worker", "--device", "cpu"]
     args += ["--queues", queues]
     for module in imports:
         args += ["--import", module]
     repo = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen(args, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(args, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def wait_worker_ready(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> WorkerProcess:
+    """Wait for a spawned worker's ``ready`` line (it then consumes its queues)."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -271,17 +274,29 @@ def start_worker_process(
     raise RuntimeError(f"worker did not start (exit code {proc.poll()})")
 
 
+def start_worker_process(
+    settings: Settings, *, queues: str = "extract,score", imports: tuple[str, ...] = (), timeout: float = 60.0
+) -> WorkerProcess:
+    """Start a worker (:func:`spawn_worker_process`) and wait until it is ready."""
+    return wait_worker_ready(spawn_worker_process(settings, queues=queues, imports=imports), timeout)
+
+
 @pytest.fixture
 def start_worker(service_settings: Settings) -> Iterator[WorkerFactory]:
     """Factory of worker processes on :func:`service_settings`; all are stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def start(**kwargs: Any) -> WorkerProcess:
+    def start(count: int = 1, **kwargs: Any) -> WorkerProcess:
+        """Start ``count`` workers at once (their start-ups overlap); returns the last one."""
         settings = kwargs.pop("settings", service_settings)
-        worker = start_worker_process(settings, **kwargs)
-        started.append(worker)
-        return worker
+        procs = [spawn_worker_process(settings, **kwargs) for _ in range(count)]
+        for proc in procs:
+            started.append(wait_worker_ready(proc))
+        return started[-1]
 
     yield start
+    for worker in started:  # all at once: their shutdowns overlap
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
     for worker in started:
         worker.stop()

@@ -79,15 +79,21 @@ def finished(engine: JobEngine, job_id: str, timeout: float = 90.0) -> JobView:
     return wait(engine, job_id, lambda v: v.status.terminal, timeout)
 
 
-def request(seed: int, models: list[str] | None = None, **kwargs: Any) -> RankingRequest:
+def request(seed: int, models: list[str] | None = None, per_class: int = 5, **kwargs: Any) -> RankingRequest:
     """A request on the shared dataset; tests use their own seed so that their features are fresh."""
     return RankingRequest(
         dataset="data:shapes",
         models=models or MODELS,
         scorers=kwargs.pop("scorers", SCORERS),
-        sampling=Sampling(max_per_class=5, seed=seed),
+        sampling=Sampling(max_per_class=per_class, seed=seed),
         **kwargs,
     )
+
+
+def slow(seed: int, scorers: list[str]) -> RankingRequest:
+    """A request whose one extraction takes 5 batches x SLOW_BATCH_SECONDS (18 images, batches of 4), so
+    that a test can reliably act while it runs, even on a loaded machine."""
+    return request(seed=seed, models=["slowtest.cnn4"], per_class=6, scorers=scorers)
 
 
 def extractions(engine: JobEngine) -> int:
@@ -244,7 +250,7 @@ def test_adding_one_model_extracts_only_that_model(
 
 
 def test_cancel_stops_a_running_job(engine: JobEngine, worker: WorkerProcess, redis_client: Redis) -> None:
-    req = request(seed=5, models=["slowtest.cnn4"], scorers=["logme"])
+    req = slow(5, ["logme"])
     view, _ = engine.submit(req)
     wait(
         engine,
@@ -414,7 +420,7 @@ def test_a_worker_killed_mid_extraction_does_not_lose_the_job(
 ) -> None:
     # last in the module: the victim may be the module's worker
     workers = [worker, start_worker(imports=("tests.service.zoo_plugin",))]
-    view, _ = engine.submit(request(seed=6, models=["slowtest.cnn4"], scorers=["logme", "leep"]))
+    view, _ = engine.submit(slow(6, ["logme", "leep"]))
     running = wait(
         engine,
         view.id,
@@ -457,10 +463,34 @@ def test_a_part_over_its_time_limit_fails_the_job_instead_of_hanging(
     client.flushdb()
     start_worker(settings=tight, imports=("tests.service.zoo_plugin",))
     engine = JobEngine(tight, client)
-    # slowtest.cnn4 sleeps 0.4 s per batch of 4: 15 images need 1.6 s, over the 1 s limit
-    view, _ = engine.submit(request(seed=50, models=["slowtest.cnn4"], scorers=["logme"]))
+    # the slow extraction takes 5 x 0.6 s = 3 s, over the 1 s limit
+    view, _ = engine.submit(slow(50, ["logme"]))
     done = finished(engine, view.id)
     assert done.status == JobStatus.failed and done.error is not None
     assert done.error.code == "time-limit-exceeded" and done.error.part == "extract"
     assert attempts(client, view.id, "extract:slowtest.cnn4") == 2  # the first run and its one retry
+    client.close()
+
+
+def test_an_owner_runs_at_most_its_concurrent_job_limit(
+    service_settings: Settings, start_worker: WorkerFactory, plugin_entries: None, redis_client: Redis
+) -> None:
+    # database 3: only this test's two workers (one running job per owner) listen there
+    url = str(service_settings.redis_url).rsplit("/", 1)[0] + "/3"
+    one = service_settings.with_overrides(redis_url=url, max_concurrent_jobs_per_key=1)
+    client = Redis.from_url(url)
+    client.flushdb()
+    engine = JobEngine(one, client)
+    start_worker(2, settings=one, imports=("tests.service.zoo_plugin",))
+    first, _ = engine.submit(slow(60, ["logme"]), owner="k")
+    wait(engine, first.id, lambda v: v.status == JobStatus.running)
+    second, _ = engine.submit(request(seed=61, models=["cnn4.glyphs"], scorers=["logme"]), owner="k")
+    other, _ = engine.submit(request(seed=62, models=["cnn4.glyphs"], scorers=["logme"]), owner="j")
+    # the idle worker takes the other owner's job at once, but defers the second job of "k"
+    assert finished(engine, other.id).status == JobStatus.succeeded
+    assert engine.get(second.id).status == JobStatus.queued
+    a, b = finished(engine, first.id), finished(engine, second.id)
+    assert a.status == b.status == JobStatus.succeeded
+    assert a.finished_at is not None and b.started_at is not None and b.started_at >= a.finished_at
+    assert attempts(client, second.id, "extract:cnn4.glyphs") == 1  # deferring is not an attempt
     client.close()

@@ -23,7 +23,7 @@ import zoo
 from zoo import ZooEntry
 
 #: Seconds every forward pass of ``slowtest.cnn4`` sleeps.
-SLOW_BATCH_SECONDS = 0.4
+SLOW_BATCH_SECONDS = 0.6
 
 
 def _sleep(module: nn.Module, args: Any) -> None:
