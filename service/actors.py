@@ -554,6 +554,7 @@ def _run_finalise(actors: Actors, job_id: str) -> None:
         return
     jobs = rt.jobs
     with _job_errors(rt, job_id, "finalise", None):
+        jobs.emit(job_id, "progress", {"stage": "finalise", "worker": rt.worker_id})
         plan = rt.plan(job_id, state)
         records = jobs.records(job_id)
         cells = jobs.cells(job_id)

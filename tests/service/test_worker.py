@@ -164,3 +164,26 @@ def test_worker_command_errors_are_one_line(
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
+
+
+def test_every_redis_key_comes_from_the_keys_module() -> None:
+    import ast
+    import inspect
+
+    from service import keys as k
+
+    made = [
+        fn(*(["x"] * len(inspect.signature(fn).parameters)))
+        for name, fn in vars(k).items()
+        if inspect.isfunction(fn) and fn.__module__ == k.__name__ and name != "broker_queue"
+    ]
+    assert made and all(key.startswith(k.PREFIX) for key in made) and len(set(made)) == len(made)
+    assert k.broker_queue("extract").startswith(k.BROKER_NAMESPACE)
+    # no other module spells a key: no string literal starting with the prefix outside service/keys.py
+    service = Path(k.__file__).parent
+    for path in service.rglob("*.py"):
+        if path.name == "keys.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not node.value.startswith("zoorank:v"), f"{path}: Redis key spelled outside keys.py"
