@@ -746,3 +746,10 @@ def worker_command(
 
         status = run_worker(_settings(), device=device, queues=queues.split(","), imports=imports or ())
     raise typer.Exit(status)
+
+
+# --- zoorank bench (the offline transfer benchmark; see service/bench_cli.py) --------------------
+
+from service.bench_cli import bench_app  # noqa: E402  (the sub-app is defined in its own module)
+
+app.add_typer(bench_app, name="bench")

@@ -1,0 +1,494 @@
+"""How well each scorer picks the model: ``zoorank bench quality`` (``make bench-quality``).
+
+Inputs: the ground truth in ``<results>/groundtruth.json`` (:mod:`zoo.benchmark.groundtruth`: linear-probe
+and fine-tune test accuracy per (model, target)) and fresh scores of every model scorer on each target's
+**train** split, sampled to 10, 25, 50 and all images per class (:data:`SIZES`) through the same pipeline
+``zoorank rank`` runs (:func:`service.ranking.rank`: stratified seeded sample, cached features, every
+scorer). Scores are cached in ``<results>/scores.json`` keyed by the split's content digest, the sample
+size and the scorer versions, so a rerun only scores what changed.
+
+For every (scorer, target, size, truth) it computes weighted Kendall τ_w, Kendall τ-b, Pearson r, rel@1
+and rel@3 (:mod:`estimators.evaluation`) over the models that have both a truth and a score, and the mean
+over targets. Besides the single scorers it evaluates **aggregates**, mean per-scorer rank over a set of
+scorers exactly as a ranking computes ``aggregate_rank``: ``agg_v0`` (the seven scorers that were
+zoorank's default before this benchmark), ``agg_default`` (the current ``DEFAULT_SCORERS``) and the
+candidates of :data:`CANDIDATE_AGGREGATES`.
+
+Outputs: ``quality.md`` (tables: coverage of the truth per target, mean τ_w per scorer and truth,
+per-target τ_w and rel@1, per-target winner, τ_w against samples per class), ``quality.json`` (every
+number) and two plots, ``quality_heatmap.png`` (scorer x target τ_w) and ``quality_sizes.png`` (τ_w against
+samples per class). Where the fine-tune truth of a target is incomplete the report says so and uses the
+models that have it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from estimators import evaluation, get_scorer, list_scorers
+from estimators.errors import ZoorankError
+from service.settings import DEFAULT_SCORERS, Settings
+
+__all__ = [
+    "AGG_V0",
+    "CANDIDATE_AGGREGATES",
+    "SIZES",
+    "QualityReport",
+    "evaluate",
+    "metrics",
+    "truth_tables",
+    "write_report",
+]
+
+#: Samples per class at which the scorers are evaluated (0 = the whole train split).
+SIZES: tuple[int, ...] = (10, 25, 50, 0)
+#: zoorank's default scorers before this benchmark (their mean rank was the default ordering).
+AGG_V0: tuple[str, ...] = ("logme", "leep", "nce", "hscore_shrinkage", "transrate", "sfda", "ped")
+#: Aggregates evaluated as candidates for the default (name -> scorers whose ranks are averaged).
+CANDIDATE_AGGREGATES: dict[str, tuple[str, ...]] = {
+    "agg_v0": AGG_V0,
+    "agg_probe_logme": ("probe_cv", "logme"),
+    "agg_probe_logme_leep": ("probe_cv", "logme", "leep"),
+    "agg_probe_logme_hscore": ("probe_cv", "logme", "hscore_shrinkage"),
+}
+TRUTHS = ("probe", "finetune")
+METRICS = ("tau_w", "kendall", "pearson", "rel1", "rel3")
+
+
+def _size_name(size: int) -> str:
+    return "all" if size == 0 else str(size)
+
+
+# --------------------------------------------------------------------------- truth
+
+
+def truth_tables(results: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """``{method: {target: {model: accuracy}}}`` from ``<results>/groundtruth.json`` (full targets only)."""
+    from zoo.benchmark.groundtruth import load_results
+
+    out: dict[str, dict[str, dict[str, float]]] = {m: {} for m in TRUTHS}
+    for run in load_results(results)["runs"]:
+        out[run["method"]].setdefault(run["target"], {})[run["model"]] = float(run["accuracy"])
+    return out
+
+
+def cpu_hours(results: Path) -> dict[str, float]:
+    """CPU hours the recorded ground-truth units took, per method."""
+    from zoo.benchmark.groundtruth import load_results
+
+    hours = dict.fromkeys(TRUTHS, 0.0)
+    for run in load_results(results)["runs"]:
+        hours[run["method"]] += float(run.get("cpu_seconds", 0.0)) / 3600.0
+    return hours
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def metrics(scores: Mapping[str, float], truth: Mapping[str, float]) -> dict[str, float | None]:
+    """τ_w, τ-b, Pearson, rel@1, rel@3 over the models present in both mappings (None when undefined)."""
+    common = sorted(set(scores) & set(truth))
+    s = {m: scores[m] for m in common}
+    a = {m: truth[m] for m in common}
+    fns: dict[str, Callable[[], float]] = {
+        "tau_w": lambda: evaluation.weighted_tau(s, a),
+        "kendall": lambda: evaluation.kendall_tau(s, a),
+        "pearson": lambda: evaluation.pearson(s, a),
+        "rel1": lambda: evaluation.rel_at_k(s, a, 1),
+        "rel3": lambda: evaluation.rel_at_k(s, a, 3),
+    }
+    out: dict[str, float | None] = {}
+    for name, fn in fns.items():
+        try:
+            out[name] = fn()
+        except ZoorankError:
+            out[name] = None
+    return out
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def _scores_cache(results: Path) -> dict[str, Any]:
+    path = results / "scores.json"
+    if path.is_file():
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return doc
+    return {}
+
+
+def _save_cache(results: Path, cache: Mapping[str, Any]) -> None:
+    path = results / "scores.json"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def score_target(
+    target: str,
+    size: int,
+    *,
+    models: Sequence[str],
+    scorers: Sequence[str],
+    settings: Settings,
+    targets_root: Path,
+    split: str = "train",
+) -> dict[str, Any]:
+    """Rank ``models`` on a target's split at ``size`` images per class; scores and ranks per scorer.
+
+    Returns:
+        ``{"scores": {model: {scorer: value}}, "ranks": {model: {scorer: rank}}, "errors": {...}}``
+        (scores already oriented so that higher is better).
+    """
+    from service.ranking import rank
+
+    ref = str((targets_root / target / f"{split}.npz").resolve())
+    local = settings.with_overrides(data_roots=(targets_root.resolve(),))
+    ranking = rank(
+        ref, models=list(models), scorers=list(scorers), max_per_class=size, seed=0, settings=local
+    )
+    signs = {s: 1.0 if getattr(get_scorer(s), "higher_is_better", True) else -1.0 for s in scorers}
+    return {
+        "scores": {m.id: {s: signs[s] * float(v) for s, v in m.scores.items()} for m in ranking.models},
+        "ranks": {m.id: {s: float(r) for s, r in m.ranks.items()} for m in ranking.models},
+        "errors": {m.id: {s: e.code for s, e in m.errors.items()} for m in ranking.models},
+        "num_samples": ranking.dataset.num_samples,
+    }
+
+
+def _aggregate(ranks: Mapping[str, Mapping[str, float]], members: Sequence[str]) -> dict[str, float]:
+    """Minus the mean rank over ``members`` (higher is better), for models ranked by at least one."""
+    out = {}
+    for model, r in ranks.items():
+        vals = [r[s] for s in members if s in r]
+        if vals:
+            out[model] = -float(np.mean(vals))
+    return out
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class QualityReport:
+    """Everything ``quality.md`` shows, as data.
+
+    Attributes:
+        rows: one dict per (scorer, target, size, truth) with the metrics.
+        truth: ``{method: {target: {model: accuracy}}}``.
+        coverage: ``{target: {method: models with truth}}`` and the number of default models.
+        in_domain: target -> models whose source data contain the target's material.
+        cpu_hours: per ground-truth method.
+        scorers: the single scorers evaluated; aggregates: name -> members.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    truth: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    coverage: dict[str, dict[str, int]] = field(default_factory=dict)
+    num_models: int = 0
+    in_domain: dict[str, list[str]] = field(default_factory=dict)
+    cpu_hours: dict[str, float] = field(default_factory=dict)
+    scorers: list[str] = field(default_factory=list)
+    aggregates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    sizes: tuple[int, ...] = SIZES
+
+    def mean(self, scorer: str, truth: str, metric: str = "tau_w", size: int = 0) -> float | None:
+        """Mean of ``metric`` over targets for one scorer, truth and size."""
+        return _mean(
+            [
+                r[metric]
+                for r in self.rows
+                if r["scorer"] == scorer and r["truth"] == truth and r["size"] == size
+            ]
+        )
+
+    def cell(
+        self, scorer: str, target: str, truth: str, metric: str = "tau_w", size: int = 0
+    ) -> float | None:
+        """One metric value (None when missing)."""
+        for r in self.rows:
+            if (r["scorer"], r["target"], r["truth"], r["size"]) == (scorer, target, truth, size):
+                value: float | None = r[metric]
+                return value
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``quality.json``)."""
+        return {
+            "rows": self.rows,
+            "truth": self.truth,
+            "coverage": self.coverage,
+            "num_models": self.num_models,
+            "in_domain": self.in_domain,
+            "cpu_hours": self.cpu_hours,
+            "scorers": self.scorers,
+            "aggregates": {k: list(v) for k, v in self.aggregates.items()},
+            "sizes": list(self.sizes),
+        }
+
+
+def evaluate(
+    results: Path,
+    *,
+    targets: Sequence[str] | None = None,
+    scorers: Sequence[str] | None = None,
+    sizes: Sequence[int] = SIZES,
+    models: Sequence[str] | None = None,
+    settings: Settings | None = None,
+    targets_root: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> QualityReport:
+    """Score every target at every size (cached) and compare with the stored truth.
+
+    Args:
+        results: folder with ``groundtruth.json``; ``scores.json`` is read and updated there.
+        targets: benchmark targets (default: all of :data:`zoo.benchmark.targets.TARGETS`).
+        scorers: single model scorers (default: every registered ``model`` scorer).
+        sizes: samples per class (0 = all).
+        models: zoo ids (default: the default zoo, ``builtin`` + ``trained``).
+        settings: zoorank settings (feature store, device, limits); default from the environment.
+        targets_root: where the target npz files are (default ``$ZOORANK_HOME/bench/targets``).
+        log: progress lines.
+    """
+    from zoo.benchmark import targets as tg
+    from zoo.benchmark.groundtruth import default_models
+
+    settings = settings or Settings.from_env()
+    root = targets_root or tg.targets_root()
+    names = list(targets or tg.TARGETS)
+    singles = list(scorers or list_scorers("model"))
+    model_ids = list(models or [e.id for e in default_models()])
+    aggregates = {**CANDIDATE_AGGREGATES, "agg_default": tuple(DEFAULT_SCORERS)}
+    aggregates = {k: v for k, v in aggregates.items() if set(v) <= set(singles)}
+    needed = sorted(set(singles))
+    cache = _scores_cache(results)
+    truth = truth_tables(results)
+    report = QualityReport(
+        truth=truth,
+        num_models=len(model_ids),
+        cpu_hours=cpu_hours(results),
+        scorers=singles,
+        aggregates=aggregates,
+        sizes=tuple(sizes),
+    )
+    versions = {s: get_scorer(s).version for s in needed}
+    for target in names:
+        tg.prepare_target(target, root)
+        digest = json.loads((root / target / "digests.json").read_text())["train"]
+        report.in_domain[target] = [
+            m for m in model_ids if any(fnmatch.fnmatchcase(m, p) for p in tg.TARGETS[target].in_domain)
+        ]
+        report.coverage[target] = {t: len(set(truth[t].get(target, {})) & set(model_ids)) for t in TRUTHS}
+        for size in sizes:
+            key = f"{target}|{size}"
+            entry = cache.get(key)
+            fresh = (
+                entry is not None
+                and entry["digest"] == digest
+                and entry["versions"] == versions
+                and entry["models"] == sorted(model_ids)
+            )
+            if not fresh:
+                if log is not None:
+                    log(f"scoring {target} at {_size_name(size)} per class")
+                got = score_target(
+                    target, size, models=model_ids, scorers=needed, settings=settings, targets_root=root
+                )
+                entry = {"digest": digest, "versions": versions, "models": sorted(model_ids), **got}
+                cache[key] = entry
+                _save_cache(results, cache)
+            assert entry is not None
+            per_scorer: dict[str, dict[str, float]] = {
+                s: {m: v[s] for m, v in entry["scores"].items() if s in v} for s in singles
+            }
+            for name, members in aggregates.items():
+                per_scorer[name] = _aggregate(entry["ranks"], members)
+            for scorer, values in per_scorer.items():
+                for method in TRUTHS:
+                    t = {m: a for m, a in truth[method].get(target, {}).items() if m in model_ids}
+                    row = {"scorer": scorer, "target": target, "size": size, "truth": method, "models": 0}
+                    row.update(
+                        metrics(values, t) if len(set(values) & set(t)) >= 2 else dict.fromkeys(METRICS)
+                    )
+                    row["models"] = len(set(values) & set(t))
+                    report.rows.append(row)
+    return report
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def best_default(report: QualityReport, truth: str = "probe") -> tuple[str, float | None, str, float | None]:
+    """``(best aggregate, its mean τ_w, best single scorer, its mean τ_w)`` at all samples per class."""
+    singles = [(report.mean(s, truth), s) for s in report.scorers]
+    aggs = [(report.mean(a, truth), a) for a in report.aggregates]
+    s_val, s_name = max(((v, n) for v, n in singles if v is not None), default=(None, ""))
+    a_val, a_name = max(((v, n) for v, n in aggs if v is not None), default=(None, ""))
+    return a_name, a_val, s_name, s_val
+
+
+def _plots(report: QualityReport, out: Path, targets: Sequence[str]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [*report.scorers, *report.aggregates]
+    grid = np.array(
+        [
+            [
+                report.cell(s, t, "probe") if report.cell(s, t, "probe") is not None else np.nan
+                for t in targets
+            ]
+            for s in names
+        ],
+        dtype=float,
+    )
+    fig, ax = plt.subplots(figsize=(1.2 * len(targets) + 3, 0.35 * len(names) + 1.5))
+    im = ax.imshow(grid, cmap="RdYlGn", vmin=-1, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(targets)), targets, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(targets)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, label="weighted Kendall tau (linear-probe truth)")
+    ax.set_title("tau_w per scorer and target (all train images)")
+    fig.tight_layout()
+    fig.savefig(out / "quality_heatmap.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    xs = list(range(len(report.sizes)))
+    ranked = sorted(names, key=lambda s: -(report.mean(s, "probe") or -9))
+    for s in ranked[:8]:
+        ys = [report.mean(s, "probe", size=z) for z in report.sizes]
+        ax.plot(xs, [np.nan if y is None else y for y in ys], marker="o", label=s)
+    ax.set_xticks(xs, [_size_name(z) for z in report.sizes])
+    ax.set_xlabel("samples per class")
+    ax.set_ylabel("mean tau_w over targets (probe truth)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "quality_sizes.png", dpi=110)
+    plt.close(fig)
+    return ["quality_heatmap.png", "quality_sizes.png"]
+
+
+def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequence[str]) -> str:
+    """``quality.md``."""
+    lines = ["# Scorer quality on the offline transfer benchmark", ""]
+    lines += [
+        "Generated by `zoorank bench quality` (`make bench-quality`) from `groundtruth.json` (see "
+        "`zoo/benchmark/`) and fresh scores on each target's train split. tau_w is scipy's weighted "
+        "Kendall tau between a scorer's values and the test accuracy of the models; rel@k is the best "
+        "accuracy among a scorer's top k over the best accuracy. Aggregates average the per-scorer ranks.",
+        "",
+        f"Ground-truth CPU time so far: probe {report.cpu_hours.get('probe', 0):.2f} h, fine-tune "
+        f"{report.cpu_hours.get('finetune', 0):.2f} h.",
+        "",
+        "## Coverage of the ground truth",
+        "",
+        "| target | linear probe | fine-tune | in-domain models (flagged) |",
+        "|---|---|---|---|",
+    ]
+    for t in targets:
+        cov = report.coverage.get(t, {})
+        state = {
+            m: f"{cov.get(m, 0)}/{report.num_models}"
+            + ("" if cov.get(m, 0) == report.num_models else " (incomplete)")
+            for m in TRUTHS
+        }
+        lines.append(
+            f"| {t} | {state['probe']} | {state['finetune']} | "
+            f"{', '.join(report.in_domain.get(t, [])) or '–'} |"
+        )
+    lines += ["", "Where a truth is incomplete, its metrics use only the models that have it.", ""]
+    names = [*report.scorers, *report.aggregates]
+    lines += ["## Mean over targets (all train images per class)", ""]
+    header = (
+        "| scorer | tau_w (probe) | tau_w (fine-tune) | Kendall (probe) | Pearson (probe) | rel@1 (probe) "
+        "| rel@3 (probe) | rel@1 (fine-tune) |"
+    )
+    lines += [header, "|---" * 8 + "|"]
+    order = sorted(names, key=lambda s: -(report.mean(s, "probe") or -9))
+    for s in order:
+        lines.append(
+            f"| {s} | {_fmt(report.mean(s, 'probe'))} | {_fmt(report.mean(s, 'finetune'))} | "
+            f"{_fmt(report.mean(s, 'probe', 'kendall'))} | {_fmt(report.mean(s, 'probe', 'pearson'))} | "
+            f"{_fmt(report.mean(s, 'probe', 'rel1'))} | {_fmt(report.mean(s, 'probe', 'rel3'))} | "
+            f"{_fmt(report.mean(s, 'finetune', 'rel1'))} |"
+        )
+    agg, agg_v, single, single_v = best_default(report)
+    lines += [
+        "",
+        f"Best single scorer: **{single}** ({_fmt(single_v)}); best aggregate: **{agg}** ({_fmt(agg_v)}); "
+        "current default aggregate `agg_default` = mean rank of "
+        f"{', '.join(report.aggregates.get('agg_default', ()))}"
+        f" ({_fmt(report.mean('agg_default', 'probe'))}).",
+        "",
+    ]
+    for truth in TRUTHS:
+        lines += [f"## tau_w per target ({truth} truth, all train images)", ""]
+        lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
+        for s in order:
+            lines.append(f"| {s} | " + " | ".join(_fmt(report.cell(s, t, truth)) for t in targets) + " |")
+        lines.append("")
+    lines += ["## rel@1 per target (probe truth / fine-tune truth)", ""]
+    lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
+    for s in order:
+        cells = [
+            f"{_fmt(report.cell(s, t, 'probe', 'rel1'))} / {_fmt(report.cell(s, t, 'finetune', 'rel1'))}"
+            for t in targets
+        ]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lines += ["", "## Winner per target (highest tau_w, probe truth; single scorers)", ""]
+    lines += ["| target | winner | tau_w | weakest | tau_w |", "|---|---|---|---|---|"]
+    for t in targets:
+        vals = [(report.cell(s, t, "probe"), s) for s in report.scorers]
+        vals = [(v, s) for v, s in vals if v is not None]
+        if vals:
+            hi, lo = max(vals), min(vals)
+            lines.append(f"| {t} | {hi[1]} | {_fmt(hi[0])} | {lo[1]} | {_fmt(lo[0])} |")
+    lines += ["", "## tau_w against samples per class (mean over targets, probe truth)", ""]
+    lines += [
+        "| scorer | " + " | ".join(_size_name(z) for z in report.sizes) + " |",
+        "|---" * (len(report.sizes) + 1) + "|",
+    ]
+    for s in order:
+        lines.append(
+            f"| {s} | " + " | ".join(_fmt(report.mean(s, "probe", size=z)) for z in report.sizes) + " |"
+        )
+    lines += [""]
+    for p in plots:
+        lines += [f"![{p}]({p})", ""]
+    return "\n".join(lines)
+
+
+def write_report(report: QualityReport, out: Path, targets: Sequence[str]) -> list[Path]:
+    """Write ``quality.md``, ``quality.json`` and the plots into ``out``; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(report, out, targets)
+    (out / "quality.md").write_text(render_markdown(report, targets, plots), encoding="utf-8")
+    (out / "quality.json").write_text(
+        json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return [out / "quality.md", out / "quality.json", *(out / p for p in plots)]
