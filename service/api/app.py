@@ -16,6 +16,7 @@ e.g. to dump its OpenAPI schema (``python -m service.api.openapi``), but it refu
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -137,6 +138,11 @@ def create_app(settings: Settings | None = None, *, redis_client: Redis | None =
 
             state.aredis = redis.asyncio.Redis.from_url(settings.redis_url, health_check_interval=30)
         warn_if_open(state.api_key_digests)
+        # Everything imported and built so far (torch, numpy, the zoo, the app) lives as long as the
+        # process: move it out of the collector's generations, so a full collection only scans what
+        # requests allocate instead of pausing every request in flight for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

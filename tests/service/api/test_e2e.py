@@ -206,6 +206,7 @@ def test_cancel_a_finished_job_leaves_it_and_unknown_jobs_are_404(
         for method, path in (
             ("GET", "/v1/jobs/nope"),
             ("POST", "/v1/jobs/nope/cancel"),
+            ("GET", "/v1/jobs/nope/events"),
             ("GET", "/v1/rankings/nope"),
         ):
             missing = http.request(method, path)
