@@ -494,3 +494,31 @@ def test_an_owner_runs_at_most_its_concurrent_job_limit(
     assert a.finished_at is not None and b.started_at is not None and b.started_at >= a.finished_at
     assert attempts(client, second.id, "extract:cnn4.glyphs") == 1  # deferring is not an attempt
     client.close()
+
+
+def test_a_job_past_its_deadline_fails(idle_engine: JobEngine) -> None:
+    short = JobEngine(idle_engine.settings.with_overrides(job_deadline_s=1), idle_engine.redis)
+    view, _ = short.submit(request(seed=70, models=["cnn4.glyphs"], scorers=["logme"]))
+    assert short.get(view.id).status == JobStatus.queued
+    time.sleep(1.1)
+    late = short.get(view.id)  # nobody ran it: the next look fails it
+    assert late.status == JobStatus.failed and late.error is not None
+    assert late.error.code == "deadline-exceeded" and "ZOORANK_JOB_DEADLINE_S" in late.error.message
+    # the fingerprint is free again: the same request starts a new job
+    assert short.submit(request(seed=70, models=["cnn4.glyphs"], scorers=["logme"]))[0].id != view.id
+
+
+def test_events_block_until_something_happens(idle_engine: JobEngine) -> None:
+    view, _ = idle_engine.submit(request(seed=71, models=["cnn4.glyphs"], scorers=["logme"]))
+    first = idle_engine.events(view.id, None, 0)
+    assert [name for _, name, _ in first] == ["status"] and first[0][2] == {"status": "queued"}
+    last_id = first[-1][0]
+    assert idle_engine.events(view.id, last_id, 100) == []  # nothing new within 100 ms
+    timer = threading.Timer(0.3, lambda: idle_engine.cancel(view.id))
+    timer.start()
+    started = time.monotonic()
+    got = idle_engine.events(view.id, last_id, 5000)
+    timer.join()
+    assert got and time.monotonic() - started < 4.5  # woke up on the event, not at the timeout
+    names = [name for _, name, _ in got + idle_engine.events(view.id, got[-1][0], 0)]
+    assert names[-1] == "done" and "status" in names
