@@ -35,6 +35,7 @@ can end with: any typed error of the pipeline, ``cancelled``, ``deadline-exceede
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import json
 import os
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from service.ranking import Cells
 
 __all__ = [
+    "EngineBusyError",
     "JobEngine",
     "JobError",
     "JobNotFoundError",
@@ -92,6 +94,12 @@ class TooManyJobsError(ZoorankError):
     """The owner already has ``max_queued_jobs_per_key`` unfinished jobs."""
 
     code = "too-many-jobs"
+
+
+class EngineBusyError(ZoorankError):
+    """Another submission of the same request held its single-flight lock too long; retry shortly."""
+
+    code = "unavailable"
 
 
 class JobStatus(StrEnum):
@@ -579,8 +587,9 @@ class JobEngine(JobStore):
             ranking was cached.
 
         Raises:
-            ZoorankError: a typed validation error (the request is refused; nothing was written), or
-                :class:`TooManyJobsError`.
+            ZoorankError: a typed validation error (the request is refused; nothing was written),
+                :class:`TooManyJobsError`, or :class:`EngineBusyError` (code ``unavailable``: the
+                single-flight lock of this request could not be taken within 60 s).
         """
         from service.pipeline import sample
 
@@ -590,8 +599,12 @@ class JobEngine(JobStore):
         hit = self._from_cache(fp, request, owner)
         if hit is not None:
             return hit, True
+        from redis.exceptions import LockError
+
         lock = self.redis.lock(keys.lock(f"fp:{fp}"), timeout=60, blocking_timeout=60, thread_local=False)
-        with lock:
+        if not lock.acquire():
+            raise EngineBusyError("an identical request is being submitted right now; retry in a moment")
+        try:
             hit = self._from_cache(fp, request, owner)  # double-checked after acquiring
             if hit is not None:
                 return hit, True
@@ -614,6 +627,9 @@ class JobEngine(JobStore):
                         param="owner",
                     )
             job_id = self._create(fp, request, plan, summary, owner)
+        finally:
+            with contextlib.suppress(LockError):  # expired meanwhile: another holder may own it now
+                lock.release()
         self._enqueue_parts(job_id, plan, summary)
         return self.get(job_id), False
 
