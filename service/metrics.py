@@ -24,6 +24,7 @@ Exported series:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -155,3 +156,47 @@ class ApiMetrics:
         """The text exposition of every series."""
         data: bytes = generate_latest(self.registry)
         return data
+
+
+def stage_timer(redis: Any, stat_key: Callable[[str], str]) -> Any:
+    """A Dramatiq middleware that adds each message's run time to its stage's counters.
+
+    The stage is the actor's name (``extract``, ``score``, ``finalise``); the counters are the ones
+    :func:`stage_stats` reads (``INCRBYFLOAT stats:stage_seconds:<stage>`` and
+    ``INCR stats:stage_count:<stage>``), so ``zoorank_stage_duration_seconds`` covers every worker.
+    Install it on the broker (``broker.add_middleware(stage_timer(client, keys.stat))``). Failures to
+    count are logged, never raised: metrics must not fail a message.
+    """
+    import dramatiq
+
+    class StageTimer(dramatiq.Middleware):
+        def __init__(self) -> None:
+            self._started: dict[str, float] = {}
+
+        def before_process_message(self, broker: Any, message: Any) -> None:
+            self._started[message.message_id] = time.perf_counter()
+
+        def after_process_message(
+            self,
+            broker: Any,
+            message: Any,
+            *,
+            result: Any = None,
+            exception: Any = None,
+        ) -> None:
+            started = self._started.pop(message.message_id, None)
+            if started is None or message.actor_name not in STAGES:
+                return
+            try:
+                pipe = redis.pipeline(transaction=False)
+                pipe.incrbyfloat(
+                    stat_key(f"stage_seconds:{message.actor_name}"), time.perf_counter() - started
+                )
+                pipe.incr(stat_key(f"stage_count:{message.actor_name}"))
+                pipe.execute()
+            except Exception as exc:
+                log.warning("metrics: cannot record the %s stage time: %s", message.actor_name, exc)
+
+        after_skip_message = after_process_message
+
+    return StageTimer()
