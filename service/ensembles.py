@@ -313,12 +313,15 @@ def render_tables(section: EnsembleSection) -> list[Table]:
 
     summary = Table(
         title=Text(f"zoorank ensembles: k={section.k}, {section.mode}"),
-        caption=Text("score: higher is better; pool: eligible models; see the terms tables below"),
+        caption=Text(
+            "score: higher is better; pool: eligible models; not eligible: how many were left out (the "
+            "reasons are printed as notes and are in the JSON)"
+        ),
         title_justify="left",
         caption_justify="left",
     )
     for column in ("scorer", "team", "score", "pool", "not eligible", "seconds"):
-        summary.add_column(column, justify="right" if column in ("score", "pool", "seconds") else "left")
+        summary.add_column(column, justify="left" if column in ("scorer", "team") else "right")
     out = [summary]
     for result in section.results:
         if result.error is not None or not result.teams:
@@ -334,7 +337,7 @@ def render_tables(section: EnsembleSection) -> list[Table]:
             team_cell,
             score_cell,
             Text(str(len(result.pool))),
-            Text(", ".join(result.ineligible) or "-"),
+            Text(str(len(result.ineligible))),
             Text(f"{result.seconds:.1f}"),
         )
         for team in result.teams[:1]:  # the selected team; the JSON output carries every reported team
