@@ -143,8 +143,8 @@ def _roots_hint() -> str:
         roots = Settings.from_env().data_roots
     except ZoorankError:
         return ""
-    listed = ", ".join(str(r) for r in roots)
-    return f" (allowed roots: {listed}; set ZOORANK_DATA_ROOTS to change them)"
+    listed = ", ".join(str(r) for r in (*roots, Path.cwd()))
+    return f" (allowed roots: {listed} (the working directory); set ZOORANK_DATA_ROOTS to change them)"
 
 
 def _settings(**overrides: Any) -> Settings:

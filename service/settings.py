@@ -15,9 +15,9 @@ Locations and the pipeline
 
 * ``ZOORANK_HOME``: cache root for features, data, fingerprints and the embedded Redis (``~/.cache/zoorank``).
 * ``ZOORANK_DATA_ROOTS``: allowed dataset roots, ``:``-separated ``name=/abs/path`` entries; a bare path is
-  named after its last component (working directory and ``$ZOORANK_HOME/data``). A reference may then be
-  ``name:relative/path`` (see :mod:`zoo.datasets.refs`). The CLI also ranks any local path its user passes;
-  the roots bound what the HTTP API may read.
+  named after its last component (``data=$ZOORANK_HOME/data``). A reference may then be
+  ``name:relative/path`` (see :mod:`zoo.datasets.refs`). The roots bound what the HTTP API may read; the
+  CLI also reads under its working directory (its user already has that access).
 * ``ZOORANK_FEATURE_STORE``: feature-store directory, shared by all workers (``$ZOORANK_HOME/features``).
 * ``ZOORANK_BATCH_SIZE``: images per forward pass, 1..65536 (64).
 * ``ZOORANK_WORKERS``: image-decoding worker processes, 0 decodes inline, at most 256 (0).
@@ -163,14 +163,9 @@ def _add_root(out: dict[str, Path], name: str, path: Path) -> None:
 
 
 def _default_roots(home: Path) -> dict[str, Path]:
-    cwd = Path.cwd()
-    out: dict[str, Path] = {}
-    for path, fallback in ((cwd, "cwd"), (home / "data", "data")):
-        name = path.name if _ROOT_NAME.match(path.name) else fallback
-        while name in out:  # e.g. a working directory that is itself called "data"
-            name = f"{name}_"
-        out[name] = path
-    return out
+    # Only the data folder: a server must not expose the directory it happens to be started in. The CLI
+    # reads under its working directory anyway (``service.pipeline.allowed_roots`` with ``base``).
+    return {"data": home / "data"}
 
 
 # The environment mapping ``from_env`` reads (None: ``os.environ``), seen by the settings source below.

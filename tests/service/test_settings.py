@@ -13,7 +13,8 @@ def test_defaults_follow_the_home_directory(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     s = Settings.from_env({"ZOORANK_HOME": "cache"})
     assert s.home == tmp_path / "cache"
-    assert s.data_roots == (tmp_path, tmp_path / "cache" / "data")
+    # only the data folder: a server started anywhere never exposes its working directory
+    assert s.named_roots == {"data": tmp_path / "cache" / "data"}
     assert s.store_dir == tmp_path / "cache" / "features"
     assert s.default_scorers == DEFAULT_SCORERS and s.default_max_per_class == 100
     assert s.resolve_device() in ("cpu", "cuda")
@@ -110,14 +111,6 @@ def test_named_roots(tmp_path: Path) -> None:
     # sequences and mappings are accepted by the constructor, as before
     assert Settings(data_roots=(tmp_path,)).named_roots == {tmp_path.name: tmp_path}
     assert Settings(data_roots={"x": tmp_path}).named_roots == {"x": tmp_path}
-
-
-def test_default_roots_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "data").mkdir()
-    monkeypatch.chdir(tmp_path / "data")  # a working directory called "data" must not clash with home/data
-    s = Settings.from_env({"ZOORANK_HOME": str(tmp_path / "h")})
-    assert list(s.named_roots.values()) == [tmp_path / "data", tmp_path / "h" / "data"]
-    assert len(set(s.named_roots)) == 2
 
 
 def test_service_settings_and_redis_url_aliases(tmp_path: Path) -> None:
