@@ -73,7 +73,18 @@ def list_jobs(
     "/{job_id}",
     operation_id="get_job",
     response_model=JobView,
-    responses=problem_responses(401, 404, 429),
+    responses={
+        200: {
+            "description": "The job",
+            "links": {
+                "GetRanking": {
+                    "operationId": "get_ranking",
+                    "parameters": {"ranking_id": "$response.body#/ranking_id"},
+                }
+            },
+        },
+        **problem_responses(401, 404, 429),
+    },
     summary="A job: status, progress per stage and per model, errors, timestamps",
 )
 def get_job(request: Request, job_id: JobId) -> JobView:

@@ -37,6 +37,11 @@ from service.requests import RankingRequest
 
 router = APIRouter(prefix="/v1/rankings", tags=["rankings"], dependencies=[ApiKeyDep])
 
+#: OpenAPI links from a job answer to the job routes (schemathesis' stateful phase follows them).
+JOB_LINKS = {
+    name: {"operationId": op, "parameters": {"job_id": "$response.body#/id"}}
+    for name, op in (("GetJob", "get_job"), ("JobEvents", "job_events"), ("CancelJob", "cancel_job"))
+}
 #: Seconds a client should wait before polling a job it was just given.
 RETRY_AFTER_S = 2
 #: How long an in-flight idempotency record blocks its key if the server dies mid-request.
@@ -105,8 +110,12 @@ def _submit_idempotent(
     status_code=202,
     response_model=JobView,
     responses={
-        200: {"model": JobView, "description": "Answered from the cache: the job has already succeeded"},
-        202: {"description": "Accepted: follow Location (the job) until it succeeds"},
+        200: {
+            "model": JobView,
+            "description": "Answered from the cache: the job has already succeeded",
+            "links": JOB_LINKS,
+        },
+        202: {"description": "Accepted: follow Location (the job) until it succeeds", "links": JOB_LINKS},
         **problem_responses(401, 403, 409, 413, 422, 429, 503),
     },
     summary="Submit a ranking request (202 + Location of the job; 200 when cached)",
