@@ -13,6 +13,8 @@ from starlette.testclient import TestClient
 
 from service.api import create_app
 from service.api.auth import authenticate, match_key
+from service.api.routers.rankings import _body_digest
+from service.requests import RankingRequest
 from service.settings import Settings
 from tests.service.api.conftest import API_KEY, API_KEY_DIGEST, MODELS
 from tests.service.conftest import write_image_folder
@@ -124,3 +126,37 @@ def test_every_route_has_an_explicit_snake_case_operation_id_and_documented_prob
                     assert list(response["content"]) == ["application/problem+json"], (path, status)
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     assert schema["components"]["schemas"]["Ranking"]["title"] == "Ranking"
+
+
+def test_idempotency_key_in_flight_is_409_and_failures_are_not_recorded(
+    tmp_path: Path, redis_url: str
+) -> None:
+    import json
+
+    import redis
+
+    from service import keys
+
+    write_image_folder(tmp_path / "shapes", per_class=4, size=16)
+    key = f"i-{tmp_path.name}"
+    settings = make_settings(tmp_path, redis_url, ZOORANK_API_KEYS=hashlib.sha256(key.encode()).hexdigest())
+    body = {"dataset": "data:shapes", "models": MODELS[:1], "sampling": {"seed": 7}}
+    with TestClient(create_app(settings), headers={"X-API-Key": key}) as client:
+        # A request that fails is not recorded: the same key may then carry another (valid) body.
+        bad = client.post(
+            "/v1/rankings", json={**body, "models": ["no.such"]}, headers={"Idempotency-Key": "a"}
+        )
+        good = client.post("/v1/rankings", json=body, headers={"Idempotency-Key": "a"})
+        assert bad.status_code == 422 and bad.json()["code"] == "unknown-model"
+        assert good.status_code == 202 and "idempotent-replayed" not in good.headers
+        # The first request with key "b" is still being processed (its in-flight record is in Redis).
+        owner = hashlib.sha256(key.encode()).hexdigest()[:16]
+        record = keys.idempotency(owner, hashlib.sha256(b"b").hexdigest())
+        pending = {"state": "in-flight", "body_sha256": _body_digest(RankingRequest.model_validate(body))}
+        redis.Redis.from_url(settings.redis_url or "").set(record, json.dumps(pending), ex=60)
+        busy = client.post("/v1/rankings", json=body, headers={"Idempotency-Key": "b"})
+        other = client.post(
+            "/v1/rankings", json={**body, "sampling": {"seed": 8}}, headers={"Idempotency-Key": "b"}
+        )
+    assert busy.status_code == 409 and busy.json()["code"] == "idempotency-in-flight"
+    assert other.status_code == 422 and other.json()["code"] == "idempotency-key-reused"
