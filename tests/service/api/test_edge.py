@@ -160,3 +160,20 @@ def test_idempotency_key_in_flight_is_409_and_failures_are_not_recorded(
         )
     assert busy.status_code == 409 and busy.json()["code"] == "idempotency-in-flight"
     assert other.status_code == 422 and other.json()["code"] == "idempotency-key-reused"
+
+
+def test_an_unreachable_redis_is_a_503_problem_and_not_ready(tmp_path: Path) -> None:
+    from tests.service.api.conftest import free_port
+
+    settings = make_settings(tmp_path, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
+        r = client.get("/v1/scorers")
+        ready = client.get("/health/ready")
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "unavailable" and r.headers["retry-after"]
+    assert ready.status_code == 503 and ready.json() == {
+        "status": "not-ready",
+        "redis": False,
+        "workers": 0,
+        "queues": {},
+    }
