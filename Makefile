@@ -52,8 +52,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# --dist loadgroup: tests marked xdist_group(name) share one xdist worker (the dashboard's browser tests
+# share one live stack); other tests are spread as before.
 pytest: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
-	$(VENV)/bin/pytest -n 2 -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
@@ -25,8 +25,17 @@ DOCKERFILES = {"cpu": REPO / "docker" / "Dockerfile", "gpu": REPO / "docker" / "
 #: Variables the compose file needs from .env; the test supplies throw-away values.
 REQUIRED = {"REDIS_PASSWORD": "test-redis-password", "ZOORANK_SESSION_SECRET": "t" * 40}
 #: Environment variables of zoorank containers that are not settings (read by torch or Python itself).
-NOT_SETTINGS = {"PATH", "PYTHONUNBUFFERED", "TORCH_HOME", "HF_HUB_OFFLINE", "VIRTUAL_ENV", "PIP_NO_CACHE_DIR",
-                "PIP_DISABLE_PIP_VERSION_CHECK", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES"}  # fmt: skip
+NOT_SETTINGS = {
+    "PATH",
+    "PYTHONUNBUFFERED",
+    "TORCH_HOME",
+    "HF_HUB_OFFLINE",
+    "VIRTUAL_ENV",
+    "PIP_NO_CACHE_DIR",
+    "PIP_DISABLE_PIP_VERSION_CHECK",
+    "NVIDIA_VISIBLE_DEVICES",
+    "NVIDIA_DRIVER_CAPABILITIES",
+}
 
 
 def settings_variables() -> set[str]:

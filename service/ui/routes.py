@@ -303,7 +303,10 @@ def _form_values(source: Mapping[str, Any] | FormData | None, settings: Any) -> 
         return [value] if isinstance(value, str) and value else []
 
     roots = list(settings.named_roots)
-    scorers = get_list("scorers")
+    checked = get_list("scorers")
+    # the defaults keep their configured order (the ranking's column order), then the others as ticked
+    scorers = [s for s in settings.default_scorers if s in checked]
+    scorers += [s for s in checked if s not in scorers]
     submitted = bool(get("submitted"))
     return {
         "root": get("root") or (roots[0] if roots else ""),

@@ -21,6 +21,9 @@ from tests.service.ui.conftest import ARTIFACTS, UiStack
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
+#: One xdist worker runs this module, so `make test -n 2` starts one live stack for it, not two.
+pytestmark = pytest.mark.xdist_group("ui-browser")
+
 #: Five small trained models of different architectures and sources (32 px, seconds on a CPU).
 MODELS = [
     "cnn4.glyphs",
@@ -103,9 +106,10 @@ def test_dashboard_flow(ui_stack: UiStack, context: BrowserContext) -> None:
     assert page.locator("#inspection strong").first.inner_text() == "31"  # 30 images + the broken file
 
     # filter the model list by tag (htmx), tick five models, keep the default scorers, 10 images a class
+    assert page.locator("#model-list input[value='digit_cnn.mnist']").count() == 1  # tagged builtin
     page.select_option("#tag", "trained")
-    page.wait_for_selector(f"#model-list input[value='{MODELS[0]}']")
-    assert page.locator("#model-list input[value='digit_cnn.mnist']").count() == 0  # not tagged trained
+    page.wait_for_selector("#model-list input[value='digit_cnn.mnist']", state="detached")
+    assert page.locator(f"#model-list input[value='{MODELS[0]}']").count() == 1
     for model in MODELS:
         page.check(f"#model-list input[value='{model}']")
     page.fill("input[name=max_per_class]", "10")
