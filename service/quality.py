@@ -206,8 +206,14 @@ class QualityReport:
     aggregates: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sizes: tuple[int, ...] = SIZES
 
-    def mean(self, scorer: str, truth: str, metric: str = "tau_w", size: int = 0) -> float | None:
-        """Mean of ``metric`` over targets for one scorer, truth and size."""
+    @property
+    def main_size(self) -> int:
+        """The sample size of the main tables: all images (0) when evaluated, else the largest size."""
+        return 0 if 0 in self.sizes else max(self.sizes)
+
+    def mean(self, scorer: str, truth: str, metric: str = "tau_w", size: int | None = None) -> float | None:
+        """Mean of ``metric`` over targets for one scorer, truth and size (default :attr:`main_size`)."""
+        size = self.main_size if size is None else size
         return _mean(
             [
                 r[metric]
@@ -217,9 +223,10 @@ class QualityReport:
         )
 
     def cell(
-        self, scorer: str, target: str, truth: str, metric: str = "tau_w", size: int = 0
+        self, scorer: str, target: str, truth: str, metric: str = "tau_w", size: int | None = None
     ) -> float | None:
-        """One metric value (None when missing)."""
+        """One metric value (None when missing); ``size`` defaults to :attr:`main_size`."""
+        size = self.main_size if size is None else size
         for r in self.rows:
             if (r["scorer"], r["target"], r["truth"], r["size"]) == (scorer, target, truth, size):
                 value: float | None = r[metric]
@@ -332,6 +339,10 @@ def evaluate(
 # --------------------------------------------------------------------------- report
 
 
+def _per_class(size: int) -> str:
+    return "all train images" if size == 0 else f"{size} train images per class"
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
@@ -371,7 +382,7 @@ def _plots(report: QualityReport, out: Path, targets: Sequence[str]) -> list[str
             if np.isfinite(grid[i, j]):
                 ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="weighted Kendall tau (linear-probe truth)")
-    ax.set_title("tau_w per scorer and target (all train images)")
+    ax.set_title(f"tau_w per scorer and target ({_per_class(report.main_size)})")
     fig.tight_layout()
     fig.savefig(out / "quality_heatmap.png", dpi=110)
     plt.close(fig)
@@ -423,7 +434,7 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         )
     lines += ["", "Where a truth is incomplete, its metrics use only the models that have it.", ""]
     names = [*report.scorers, *report.aggregates]
-    lines += ["## Mean over targets (all train images per class)", ""]
+    lines += [f"## Mean over targets ({_per_class(report.main_size)})", ""]
     header = (
         "| scorer | tau_w (probe) | tau_w (fine-tune) | Kendall (probe) | Pearson (probe) | rel@1 (probe) "
         "| rel@3 (probe) | rel@1 (fine-tune) |"
@@ -447,7 +458,7 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         "",
     ]
     for truth in TRUTHS:
-        lines += [f"## tau_w per target ({truth} truth, all train images)", ""]
+        lines += [f"## tau_w per target ({truth} truth, {_per_class(report.main_size)})", ""]
         lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
         for s in order:
             lines.append(f"| {s} | " + " | ".join(_fmt(report.cell(s, t, truth)) for t in targets) + " |")
