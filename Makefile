@@ -11,7 +11,7 @@ export TORCH_HOME ?= $(CURDIR)/.cache/torch
 export ZOORANK_HOME ?= $(CURDIR)/.cache/zoorank
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help venv system assets test lint typecheck pytest demo zoo bench clean serve client
+.PHONY: help venv system assets test lint typecheck pytest demo zoo bench clean serve client groundtruth bench-quality
 
 help:
 	@echo "make demo   - set everything up and rank the built-in offline zoo on a real dataset"
@@ -70,6 +70,15 @@ bench: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 	$(PY) bench/extraction.py
 	$(PY) bench/service.py
 	$(PY) bench/ensembles.py
+
+# Offline transfer benchmark (README "Ground truth and scorer quality"). The ground truth is hours of CPU
+# and resumable: rerun `make groundtruth` to continue it (GT_ARGS, e.g. --budget-seconds 3000).
+BENCH_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ZOORANK_THREADS=1
+groundtruth: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
+	$(BENCH_ENV) nice -n 19 $(PY) -u -m zoo.benchmark.groundtruth --threads 1 $(GT_ARGS)
+
+bench-quality: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
+	$(BENCH_ENV) $(VENV)/bin/zoorank bench quality $(QUALITY_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis
