@@ -385,3 +385,69 @@ def test_members_of_different_widths_and_dims_score() -> None:
         except ZoorankError:
             pass
     assert ok == 40
+
+
+@pytest.mark.unit
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 40),
+    widths=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+)
+def test_conditional_entropy_bounds(seed: int, n: int, widths: tuple[int, int]) -> None:
+    """0 ≤ H(A | B) ≤ H(A) ≤ log C_A, for any pair of label vectors (natural log)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, widths[0], n)
+    b = rng.integers(0, widths[1], n)
+    h = cohesion_matrix([a, b], list(widths))
+    marginal = np.bincount(a, minlength=widths[0]) / n
+    entropy_a = -float(np.sum(marginal[marginal > 0] * np.log(marginal[marginal > 0])))
+    # conditioning never increases entropy; 1e-12 absorbs the rounding of sums of <= 25 terms
+    assert 0.0 <= h[0, 1] <= entropy_a + 1e-12 <= math.log(widths[0]) + 2e-12
+    assert h[0, 0] == 0.0 and h[1, 1] == 0.0
+
+
+@pytest.mark.unit
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_s=st.integers(1, 12),
+    n_t=st.integers(2, 12),
+    d=st.integers(1, 3),
+)
+def test_emd_cost_is_at_most_the_independent_coupling(seed: int, n_s: int, n_t: int, d: int) -> None:
+    """The LP optimum costs no more than the product coupling (mean of all pairwise squared distances)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_t) % 2
+    member = {
+        "features": rng.standard_normal((n_t, d)),
+        "source_probs": _onehot_probs(rng.integers(0, 3, n_t), 3),
+        "source_features": rng.standard_normal((n_s, d)) * 2,
+        "source_predictions": rng.integers(0, 3, n_s),
+    }
+    obj = _objective({"a": member}, labels)
+    fs, ft = member["source_features"], member["features"]
+    product = float((((fs[:, None, :] - ft[None, :, :]) ** 2).sum(-1)).mean())
+    # relative 1e-9: float64 rounding of <= 144 products of O(10) costs
+    assert 0.0 <= obj.w_d_raw[0] <= product * (1 + 1e-9) + 1e-12
+    assert 0.0 <= obj.w_t_raw[0] <= math.log(3) + 1e-12  # H(Ŷ | Y) ≤ log C_s
+
+
+@pytest.mark.unit
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 30), min_size=1, max_size=5),
+    cap=st.integers(1, 60),
+    subset=st.sampled_from(["inverse_frequency", "balanced"]),
+    seed=st.integers(0, 1000),
+)
+def test_subset_indices_properties(counts: list[int], cap: int, subset: str, seed: int) -> None:
+    y = np.repeat(np.arange(len(counts)), counts)
+    idx = subset_indices(y, cap, subset=subset, seed=seed)
+    assert len(idx) == min(cap, len(y))
+    assert np.all(np.diff(idx) > 0) and idx.min() >= 0 and idx.max() < len(y)
+    if subset == "balanced" and cap < len(y):
+        got = np.bincount(y[idx], minlength=len(counts))
+        # water-filling: a class short of the largest quota gave all of its rows
+        top = int(got.max())
+        assert all(g >= top - 1 or g == c for g, c in zip(got, counts, strict=True))

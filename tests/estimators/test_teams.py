@@ -254,3 +254,19 @@ def test_team_weighted_tau() -> None:
     assert team_weighted_tau({t: -v for t, v in accuracy.items()}, accuracy) == pytest.approx(-1.0)
     with pytest.raises(InvalidInputError):
         team_weighted_tau({("a", "b"): 1.0, ("a", "c"): 2.0}, {("a", "b"): 1.0, ("a", "d"): 2.0})
+
+
+@pytest.mark.unit
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 20), c=st.integers(1, 4), size=st.integers(1, 4))
+def test_ensemble_accuracy_properties(seed: int, n: int, c: int, size: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, c, n)
+    probs = {f"m{i}": rng.dirichlet(np.ones(c), size=n) for i in range(size)}
+    team = list(probs)
+    value = ensemble_accuracy(probs, labels, team)
+    assert 0.0 <= value <= 1.0 and value * n == pytest.approx(round(value * n))
+    if size <= 2:  # member order is irrelevant (float addition of two terms commutes exactly)
+        assert ensemble_accuracy(probs, labels, team[::-1]) == value
+    single = ensemble_accuracy(probs, labels, team[:1])
+    assert single == float(np.mean(probs["m0"].argmax(1) == labels))
