@@ -40,6 +40,7 @@ from rich.text import Text
 
 from estimators.errors import InvalidParameterError, ZoorankError
 from service.settings import SEED_LIMIT, Settings, parse_names
+from service.text import one_line, printable
 
 if TYPE_CHECKING:
     from service.ranking import ProgressEvent
@@ -84,13 +85,8 @@ def _console() -> Console:
 
 
 def _plain(text: object) -> Text:
-    """A table cell that shows ``text`` exactly as it is (no markup, no emoji codes)."""
-    return Text(str(text))
-
-
-def one_line(message: str) -> str:
-    """``message`` on one line: library messages (pydantic, torch, OS errors) can span several."""
-    return " ".join(message.split())
+    """A table cell that shows ``text`` as it is (never markup), control characters escaped."""
+    return Text(printable(str(text)))
 
 
 def _fail(message: str, code: str) -> typer.Exit:
@@ -385,8 +381,8 @@ def inspect_command(
             counts.add_row(_plain(name), _plain(n))
         console.print(counts)
         for item in summary["corrupt_examples"]:
-            line = f"corrupt: {item['key']}: {one_line(item['reason'])} [{item['code']}]"
-            console.print(line, soft_wrap=True)
+            line = f"corrupt: {item['key']}: {item['reason']} [{item['code']}]"
+            console.print(one_line(line), soft_wrap=True)
         if summary["over_threshold"]:
             console.print(
                 f"warning: more than {summary['corrupt_threshold']:g} of the images are corrupt; "

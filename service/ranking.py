@@ -410,6 +410,8 @@ def render_table(ranking: Ranking) -> Table:
     from rich.table import Table
     from rich.text import Text
 
+    from service.text import printable
+
     ds = ranking.dataset
     saturated = any(m.saturated for m in ranking.models)
     caption = (
@@ -421,7 +423,7 @@ def render_table(ranking: Ranking) -> Table:
     if any(not s.higher_is_better for s in ranking.scorers):
         caption += "; ↓ = lower score is better"
     table = Table(
-        title=Text(f"zoorank: {ds.reference}"),
+        title=Text(f"zoorank: {printable(ds.reference)}"),
         caption=Text(caption),
         title_justify="left",
         caption_justify="left",
@@ -438,7 +440,7 @@ def render_table(ranking: Ranking) -> Table:
     for pos, m in enumerate(ranking.models, start=1):
         row: list[Text] = [
             Text(str(pos)),
-            Text(m.id),
+            Text(printable(m.id)),
             Text("-" if m.aggregate_rank is None else f"{m.aggregate_rank:.2f}"),
         ]
         for name in names:

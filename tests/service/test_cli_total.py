@@ -353,3 +353,27 @@ def test_quiet_prints_nothing_but_the_result(tiny: str, shapes: str, base_env: d
     assert result.exit_code == 0 and result.stderr == "", result.stderr
     data = json.loads(result.stdout)
     assert all(math.isfinite(v) for m in data["models"] for v in m["scores"].values())
+
+
+def test_control_characters_in_user_strings_are_escaped(
+    tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_env: dict[str, str]
+) -> None:
+    # a class name or a path can carry terminal escapes and newlines; shown raw they would recolour the
+    # terminal or split the one-line error
+    names = np.array(["cat\x1b[31m", "dog\nbird", "eel\x07"])
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "esc.npz",
+        images=rng.integers(0, 255, (9, 8, 8), dtype=np.uint8),
+        labels=np.arange(9) % 3,
+        classes=names,
+    )
+    monkeypatch.chdir(tmp_path)
+    result = _invoke(["inspect", "esc.npz"], base_env)
+    assert result.exit_code == 0 and "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "cat\\x1b[31m" in result.stdout and "dog\\nbird" in result.stdout
+    write_image_folder(tmp_path / "esc", per_class=2)
+    (tmp_path / "esc" / "circle" / "bad\x1b[2J.png").write_bytes(b"not a png")
+    result = _invoke(["inspect", "esc"], base_env)
+    assert result.exit_code == 0 and "\x1b" not in result.stdout
+    assert "corrupt: circle/bad\\x1b[2J.png:" in result.stdout
