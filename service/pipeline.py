@@ -1041,7 +1041,10 @@ def finalise(
 
         attach = getattr(ensembles, "attach_section", None)
         if callable(attach):
-            ranking = attach(ranking, inputs, labels, ensemble, entries={r.entry.id: r.entry for r in runs})
+            entries = {r.entry.id: r.entry for r in runs}
+            ranking = attach(
+                ranking, inputs, labels, ensemble, entries=entries, progress=progress, cancel=cancel
+            )
     return ranking
 
 
@@ -1064,7 +1067,12 @@ def run_in_process(
     progress: ProgressCallback = _no_progress,
     cancel: CancelCheck | None = None,
 ) -> Ranking:
-    """Every stage in this process, in order: what ``zoorank rank`` runs (``service.ranking.rank``)."""
+    """Every stage in this process, in order: what ``zoorank rank`` runs (``service.ranking.rank``).
+
+    Raises:
+        DeviceUnavailableError: ``settings.device`` names a device this machine lacks.
+    """
+    from zoo.features import check_device
     from zoo.store import FeatureStore
 
     progress(ProgressEvent("dataset", None, 0, 0, "reading and fingerprinting"))
@@ -1075,7 +1083,7 @@ def run_in_process(
         )
     )
     with _torch_threads(settings):
-        device = settings.resolve_device()
+        device = check_device(settings.resolve_device())  # a missing GPU: one typed error, not per model
         store = FeatureStore(settings.store_dir)
         runs: list[Extraction] = []
         n = len(request.entries)

@@ -77,3 +77,18 @@ def test_a_broken_model_in_a_shared_group_is_recorded_alone(
     assert np.isfinite(rows["shared.good"].scores["logme"]) and np.isfinite(
         rows["shared.other"].scores["logme"]
     )
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the machine has a GPU")
+def test_rank_refuses_a_missing_gpu_before_any_model(
+    dataset: Path, settings: Settings, tiny_entry: EntryFactory
+) -> None:
+    from zoo.features import DeviceUnavailableError
+
+    with pytest.raises(DeviceUnavailableError):
+        rank(
+            str(dataset),
+            models=[tiny_entry("gpu.a")],
+            scorers=["logme"],
+            settings=settings.with_overrides(device="cuda"),
+        )
