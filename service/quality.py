@@ -205,6 +205,8 @@ class QualityReport:
     scorers: list[str] = field(default_factory=list)
     aggregates: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sizes: tuple[int, ...] = SIZES
+    ensemble_rows: list[dict[str, Any]] = field(default_factory=list)
+    ensemble_status: dict[str, str] = field(default_factory=dict)
 
     @property
     def main_size(self) -> int:
@@ -245,6 +247,8 @@ class QualityReport:
             "scorers": self.scorers,
             "aggregates": {k: list(v) for k, v in self.aggregates.items()},
             "sizes": list(self.sizes),
+            "ensemble_rows": self.ensemble_rows,
+            "ensemble_status": self.ensemble_status,
         }
 
 
@@ -257,6 +261,7 @@ def evaluate(
     models: Sequence[str] | None = None,
     settings: Settings | None = None,
     targets_root: Path | None = None,
+    ensembles: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> QualityReport:
     """Score every target at every size (cached) and compare with the stored truth.
@@ -269,6 +274,7 @@ def evaluate(
         models: zoo ids (default: the default zoo, ``builtin`` + ``trained``).
         settings: zoorank settings (feature store, device, limits); default from the environment.
         targets_root: where the target npz files are (default ``$ZOORANK_HOME/bench/targets``).
+        ensembles: also rank every 3-team with the ensemble scorers (:func:`evaluate_ensembles`).
         log: progress lines.
     """
     from zoo.benchmark import targets as tg
@@ -333,7 +339,120 @@ def evaluate(
                     )
                     row["models"] = len(set(values) & set(t))
                     report.rows.append(row)
+    if ensembles:
+        evaluate_ensembles(report, results, names, root=root, log=log)
     return report
+
+
+ENSEMBLE_SCORERS = ("osborn", "ens_eep", "mean_leep")
+TEAM_SIZE = 3
+MIN_TEAM_POOL = 4  # with fewer fine-tuned members there are too few 3-teams to rank
+
+
+def _member_inputs(
+    target: str, model_ids: Sequence[str], size: int, root: Path
+) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+    """Target features and source probabilities of each model on the train split's stratified sample.
+
+    The sample is the same seeded stratified one the ranking takes (``SamplingSpec`` seed 0).
+    """
+    import torch
+
+    from zoo._api import get_entry
+    from zoo.benchmark import targets as tg
+    from zoo.benchmark.finetune import preprocess
+    from zoo.datasets import SamplingSpec, stratified_indices
+    from zoo.models import load_model
+
+    train = tg.load_split(target, "train", root)
+    idx = stratified_indices(train.labels, SamplingSpec(max_per_class=size or None, seed=0))
+    images, labels = train.images[idx], train.labels[idx]
+    inputs: dict[str, dict[str, np.ndarray]] = {}
+    for model_id in model_ids:
+        entry = get_entry(model_id)
+        model = load_model(entry, "cpu")
+        x = preprocess(images, entry.preprocessing)
+        with torch.inference_mode():
+            outs = [model(x[i : i + 256]) for i in range(0, len(x), 256)]
+        arrays = {"features": torch.cat([o[0] for o in outs]).double().numpy()}
+        if outs and outs[0][1] is not None:
+            logits = torch.cat([o[1] for o in outs if o[1] is not None]).double()
+            arrays["source_probs"] = torch.softmax(logits, dim=1).numpy()
+        inputs[model_id] = arrays
+    return inputs, labels
+
+
+def evaluate_ensembles(
+    report: QualityReport,
+    results: Path,
+    targets: Sequence[str],
+    *,
+    root: Path,
+    scorers: Sequence[str] = ENSEMBLE_SCORERS,
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Rank every 3-team of the fine-tuned models per target with each ensemble scorer (in ``report``).
+
+    Truth: the test accuracy of the team's averaged fine-tuned probabilities
+    (:func:`estimators.evaluation.ensemble_accuracy`, from ``<results>/probs/<target>/``). Teams are those
+    of the models that have fine-tuned probabilities *and* are eligible for the scorer (``select_team``
+    reports the others as ineligible); the scorer's score of every team comes from an exhaustive search.
+    """
+    from itertools import combinations
+
+    import estimators
+    from service.ensembles import member_arrays
+    from service.ranking import ModelInputs
+    from zoo._api import get_entry
+
+    available = [s for s in scorers if s in estimators.list_scorers("ensemble")]
+    for target in targets:
+        probs_dir = results / "probs" / target
+        models = sorted(p.stem for p in probs_dir.glob("*.npz") if p.stem != "labels")
+        if len(models) < MIN_TEAM_POOL or not available:
+            report.ensemble_status[target] = (
+                f"pending: fine-tuned probabilities for {len(models)} of {report.num_models} models "
+                f"(needs at least {MIN_TEAM_POOL})"
+            )
+            continue
+        if log is not None:
+            log(f"ensembles on {target}: {len(models)} fine-tuned models")
+        with np.load(probs_dir / "labels.npz") as z:
+            test_labels = np.asarray(z["labels"])
+        probs = {}
+        for m in models:
+            with np.load(probs_dir / f"{m}.npz") as z:
+                probs[m] = np.asarray(z["probs"], dtype=np.float64)
+        raw, labels = _member_inputs(target, models, report.main_size, root)
+        inputs = {
+            m: ModelInputs(
+                features=a["features"], source_probs=a.get("source_probs"), source_mean=None, source_std=None
+            )
+            for m, a in raw.items()
+        }
+        members, _ = member_arrays(inputs, {m: get_entry(m) for m in models}, need_profiles=True)
+        report.ensemble_status[target] = f"{len(models)} of {report.num_models} models fine-tuned"
+        for name in available:
+            try:
+                sel = estimators.select_team(
+                    name,
+                    members=members,
+                    labels=labels,
+                    k=TEAM_SIZE,
+                    mode="exhaustive",
+                    top=math.comb(len(models), TEAM_SIZE),
+                )
+            except ZoorankError as exc:
+                report.ensemble_rows.append({"scorer": name, "target": target, "error": exc.code, "teams": 0})
+                continue
+            scores = {"+".join(sorted(t.members)): t.score for t in sel.teams}
+            truth = {
+                "+".join(sorted(team)): evaluation.ensemble_accuracy(probs, test_labels, list(team))
+                for team in combinations(sel.pool, TEAM_SIZE)
+            }
+            row: dict[str, Any] = {"scorer": name, "target": target, "teams": len(scores)}
+            row.update(metrics(scores, truth))
+            report.ensemble_rows.append(row)
 
 
 # --------------------------------------------------------------------------- report
@@ -488,6 +607,22 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         lines.append(
             f"| {s} | " + " | ".join(_fmt(report.mean(s, "probe", size=z)) for z in report.sizes) + " |"
         )
+    lines += [
+        "",
+        "## Ensemble scorers over all 3-teams (fine-tune truth: accuracy of averaged probabilities)",
+        "",
+    ]
+    lines += ["| target | status | scorer | teams | tau_w | Kendall | rel@1 | rel@3 |", "|---" * 8 + "|"]
+    for t in targets:
+        rows = [r for r in report.ensemble_rows if r["target"] == t]
+        status = report.ensemble_status.get(t, "not evaluated")
+        if not rows:
+            lines.append(f"| {t} | {status} | – | – | – | – | – | – |")
+        for r in rows:
+            lines.append(
+                f"| {t} | {status} | {r['scorer']} | {r['teams']} | {_fmt(r.get('tau_w'))} | "
+                f"{_fmt(r.get('kendall'))} | {_fmt(r.get('rel1'))} | {_fmt(r.get('rel3'))} |"
+            )
     lines += [""]
     for p in plots:
         lines += [f"![{p}]({p})", ""]
