@@ -15,13 +15,13 @@ after ``timeout``. It is also killed if this process dies: ``PR_SET_PDEATHSIG`` 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -55,13 +55,22 @@ def free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(Exception):
+def _death_signal() -> Callable[[], None] | None:
+    """A function for the child (between fork and exec) that makes the kernel SIGKILL it when this
+    process dies (``PR_SET_PDEATHSIG``, Linux). libc is loaded here, in the parent: the child must not
+    import anything (another thread may hold the import lock at fork time)."""
+    try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    os.setpgrp()  # a Ctrl-C in the terminal goes to the server, not to its private Redis
+    except OSError:  # not glibc Linux: the child then outlives a crashed parent, as any daemon would
+        return None
+    prctl = libc.prctl
+
+    def child() -> None:  # pragma: no cover - runs in the child
+        prctl(1, signal.SIGKILL)
+
+    return child
 
 
 @dataclass
@@ -174,7 +183,8 @@ def start_redis_server(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_death_signal(),  # one prctl call in the child, nothing imported or locked
+        process_group=0,  # a Ctrl-C in the terminal goes to the server, not to its private Redis
     )
     server = RedisServer(process=process, url=url, directory=directory, _cleanup=cleanup)
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)

@@ -187,3 +187,39 @@ def test_every_redis_key_comes_from_the_keys_module() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert not node.value.startswith("zoorank:v"), f"{path}: Redis key spelled outside keys.py"
+
+
+def test_the_private_redis_dies_with_its_parent(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    # a parent that starts a private Redis, prints its pid, then waits to be killed
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from service.redis_server import start_redis_server, free_port\n"
+        f"s = start_redis_server(directory=Path({str(tmp_path)!r}), port=free_port(), persistent=False)\n"
+        "print(s.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # running
+    parent.send_signal(signal.SIGKILL)  # no cleanup code runs in the parent
+    parent.wait(10)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        # a zombie re-parented to init disappears once reaped; /proc says whether it still runs
+        state = Path(f"/proc/{child}/stat")
+        if state.exists() and state.read_text().split(")")[-1].split()[0] == "Z":
+            break
+        assert time.monotonic() < deadline, "the private redis-server outlived its parent"
+        time.sleep(0.05)
