@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -236,6 +236,8 @@ def build_section(
     options: EnsembleOptions,
     *,
     entries: Mapping[str, ZooEntry] | None = None,
+    progress: Callable[[Any], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> EnsembleSection:
     """Run every requested ensemble scorer's team search over the ranked models.
 
@@ -245,6 +247,8 @@ def build_section(
         labels: ``(N,)`` target labels of those rows.
         options: k, scorers, mode and parameter overrides.
         entries: model id -> zoo entry, to load source profiles the inputs do not carry.
+        progress: receives a ``score`` :class:`~service.ranking.ProgressEvent` before each scorer.
+        cancel: polled before each scorer; True raises ``service.pipeline.JobCancelledError``.
 
     Returns:
         The section: one :class:`~service.schema.EnsembleResult` per scorer, in ``options.scorers`` order.
@@ -257,8 +261,18 @@ def build_section(
         for n in options.scorers
     )
     members, notes = member_arrays(inputs, entries, need_profiles=need_profiles)
-    results = tuple(_run_scorer(name, members, labels, options, notes) for name in options.scorers)
-    return EnsembleSection(k=options.k, mode=options.mode, results=results)
+    results = []
+    for i, name in enumerate(options.scorers):
+        if cancel is not None and cancel():
+            from service.pipeline import JobCancelledError
+
+            raise JobCancelledError("the job was cancelled")
+        if progress is not None:
+            from service.ranking import ProgressEvent
+
+            progress(ProgressEvent("score", None, i, len(options.scorers), f"ensemble {name}"))
+        results.append(_run_scorer(name, members, labels, options, notes))
+    return EnsembleSection(k=options.k, mode=options.mode, results=tuple(results))
 
 
 def attach_section(
@@ -268,10 +282,12 @@ def attach_section(
     options: EnsembleOptions | Mapping[str, Any],
     *,
     entries: Mapping[str, ZooEntry] | None = None,
+    progress: Callable[[Any], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> Ranking:
     """``ranking`` with its ``ensembles`` section (the hook :func:`service.pipeline.finalise` calls)."""
     chosen = options if isinstance(options, EnsembleOptions) else EnsembleOptions.model_validate(options)
-    section = build_section(inputs, labels, chosen, entries=entries)
+    section = build_section(inputs, labels, chosen, entries=entries, progress=progress, cancel=cancel)
     return dataclasses.replace(ranking, ensembles=section)
 
 

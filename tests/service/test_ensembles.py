@@ -167,3 +167,21 @@ def test_cli_ensemble(ranked: tuple[Ranking, Settings, Path]) -> None:
     bad = CliRunner().invoke(app, ["ensemble", str(data), "--scorers", "leep", "-q"], env=env)
     assert bad.exit_code == 1 and "[invalid-parameter]" in bad.stderr
     assert zoo.get_entry(NO_PROFILE).profile is None  # the premise of the eligibility checks
+
+
+@pytest.mark.unit
+def test_section_reports_progress_and_honours_cancel() -> None:
+    from service.pipeline import JobCancelledError
+
+    rng = np.random.default_rng(1)
+    labels = np.arange(9) % 3
+    inputs = {
+        f"m{i}": ModelInputs(features=rng.standard_normal((9, 2)), source_probs=rng.dirichlet(np.ones(3), 9))
+        for i in range(2)
+    }
+    events: list[Any] = []
+    options = EnsembleOptions(k=1, scorers=["ens_eep", "mean_leep"])
+    build_section(inputs, labels, options, progress=events.append)
+    assert [(e.stage, e.done, e.total) for e in events] == [("score", 0, 2), ("score", 1, 2)]
+    with pytest.raises(JobCancelledError):
+        build_section(inputs, labels, options, cancel=lambda: True)
