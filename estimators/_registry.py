@@ -93,6 +93,9 @@ class ScorerSpec:
         min_classes / min_per_class / min_samples: requirements checked by the gate.
         accepts_targets: whether 2-D float targets (regression / multi-label) are accepted as labels.
         version: bumped whenever the scorer's numbers change (part of every cache key).
+        higher_is_better: the scorer's orientation. True for every published transferability score; False
+            for a component kept as published with the opposite sense (``ncti_vc``: lower = more collapsed
+            = better). Anything that ranks models by a score (``service.ranking``) must read this.
         citation: the paper, for provenance in rankings.
         summary: first line of the docstring.
     """
@@ -109,6 +112,7 @@ class ScorerSpec:
     min_samples: int = 2
     accepts_targets: bool = False
     version: str = "1"
+    higher_is_better: bool = True
     citation: str = ""
     summary: str = ""
 
@@ -128,7 +132,7 @@ class ScorerSpec:
             "version": self.version,
             "citation": self.citation,
             "summary": self.summary,
-            "higher_is_better": True,
+            "higher_is_better": self.higher_is_better,
         }
 
 
@@ -147,12 +151,14 @@ def register_scorer(
     min_samples: int = 2,
     accepts_targets: bool = False,
     version: str = "1",
+    higher_is_better: bool = True,
     citation: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Class-free registration decorator for a scorer implementation.
 
     The decorated function takes the validated data as its only positional argument and every parameter
     as a keyword-only argument with a default; those defaults become the published defaults.
+    ``higher_is_better=False`` declares a score whose smaller values predict better transfer.
     """
     unknown = set(needs) | set(optional)
     unknown -= set(INPUT_NAMES)
@@ -186,6 +192,7 @@ def register_scorer(
                 min_samples=min_samples,
                 accepts_targets=accepts_targets,
                 version=version,
+                higher_is_better=higher_is_better,
                 citation=citation,
                 summary=doc.splitlines()[0] if doc else "",
             ),

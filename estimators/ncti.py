@@ -15,7 +15,7 @@ The three are on unrelated scales, so NCTI is defined over a candidate set: each
 scaled over the candidates and ``NCTI = ncc' + seli' - vc'``. The set-level scorer ``ncti`` does that; the
 model scorers ``ncti_seli``, ``ncti_ncc`` and ``ncti_vc`` expose the raw components (all oriented as
 published: ``ncti_vc`` is *lower* = better collapse, it is kept as the reference reports it so that the
-set combination reproduces the paper).
+set combination reproduces the paper, and registered with ``higher_is_better=False``).
 
 Reference: ``BUserName/NCTI`` ``metrics.py::NCTI_Score`` and ``evaluate_metric_group1_cpu.py``. To match
 it the computation goes through scikit-learn exactly as the reference does: ``PCA(n_components=q)`` with
@@ -266,11 +266,13 @@ def ncti_ncc(data: ScoringData, *, pca_dims: int = 64) -> ScoreResult:
     min_per_class=1,
     citation=CITATION,
     version="1",
+    higher_is_better=False,
 )
 def ncti_vc(data: ScoringData, *, pca_dims: int = 64) -> ScoreResult:
     """NCTI's VC component: log Σ_c ‖P_c‖_* of the class posterior blocks (as published: lower = better).
 
-    Reported un-negated, like the reference, because the set-level ``ncti`` subtracts its scaled value.
+    Reported un-negated, like the reference, because the set-level ``ncti`` subtracts its scaled value;
+    registered with ``higher_is_better=False`` so that whatever ranks by it ranks the smallest first.
 
     Args:
         data: validated inputs: ``features`` ``(N, D)``, ``labels`` ``(N,)``.
