@@ -522,3 +522,20 @@ def test_events_block_until_something_happens(idle_engine: JobEngine) -> None:
     assert got and time.monotonic() - started < 4.5  # woke up on the event, not at the timeout
     names = [name for _, name, _ in got + idle_engine.events(view.id, got[-1][0], 0)]
     assert names[-1] == "done" and "status" in names
+
+
+def test_a_job_with_ensemble_options_carries_the_ensembles_section(
+    engine: JobEngine, worker: WorkerProcess
+) -> None:
+    from service.ensembles import EnsembleOptions
+
+    plain, _ = engine.submit(request(seed=80, scorers=["logme", "leep"]))
+    teams, _ = engine.submit(
+        request(seed=80, scorers=["logme", "leep"], ensemble=EnsembleOptions(k=2, scorers=["mean_leep"]))
+    )
+    assert teams.id != plain.id  # the options are part of the request fingerprint
+    for job_id in (plain.id, teams.id):
+        assert finished(engine, job_id).status == JobStatus.succeeded
+    assert json.loads(engine.ranking_json(plain.id)).get("ensembles") is None
+    section = json.loads(engine.ranking_json(teams.id))["ensembles"]
+    assert section["k"] == 2 and [r["scorer"] for r in section["results"]] == ["mean_leep"]
