@@ -48,7 +48,8 @@ RETRY_AFTER_S = 2
 _IN_FLIGHT_TTL_S = 60
 
 
-def _body_digest(body: RankingRequest) -> str:
+def body_digest(body: RankingRequest) -> str:
+    """What "the same body" means for ``Idempotency-Key``: the validated request, canonically serialised."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -70,7 +71,7 @@ def _submit_idempotent(
     state: ApiState, body: RankingRequest, owner: str | None, quota_id: str, key: str
 ) -> JSONResponse:
     redis_key = state.keys.idempotency(quota_id, hashlib.sha256(key.encode("utf-8")).hexdigest())
-    digest = _body_digest(body)
+    digest = body_digest(body)
     pending = json.dumps({"state": "in-flight", "body_sha256": digest})
     if not state.redis.set(redis_key, pending, nx=True, ex=_IN_FLIGHT_TTL_S):
         raw = cast("bytes | None", state.redis.get(redis_key))

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from service.api import create_app
 from service.api.auth import authenticate, match_key
-from service.api.routers.rankings import _body_digest
+from service.api.routers.rankings import body_digest
 from service.requests import RankingRequest
 from service.settings import Settings
 from tests.service.api.conftest import API_KEY, API_KEY_DIGEST, MODELS
@@ -152,7 +152,7 @@ def test_idempotency_key_in_flight_is_409_and_failures_are_not_recorded(
         # The first request with key "b" is still being processed (its in-flight record is in Redis).
         owner = hashlib.sha256(key.encode()).hexdigest()[:16]
         record = keys.idempotency(owner, hashlib.sha256(b"b").hexdigest())
-        pending = {"state": "in-flight", "body_sha256": _body_digest(RankingRequest.model_validate(body))}
+        pending = {"state": "in-flight", "body_sha256": body_digest(RankingRequest.model_validate(body))}
         redis.Redis.from_url(settings.redis_url or "").set(record, json.dumps(pending), ex=60)
         busy = client.post("/v1/rankings", json=body, headers={"Idempotency-Key": "b"})
         other = client.post(
