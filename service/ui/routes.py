@@ -246,6 +246,9 @@ def login(request: Request, form: Form) -> Response:
     target = _safe_next(request, str(form.get("next") or ""))
     if not _auth_on(state):
         return redirect(target)
+    # login attempts count against the client address's request quota: no unthrottled key guessing
+    client = request.client.host if request.client else "unknown"
+    charge_request(request, Principal(owner=None, quota_id="ip:" + client))
     key = form.get("api_key")
     matched = match_key(key, state.api_key_digests) if isinstance(key, str) and key else None
     if matched is None:

@@ -119,7 +119,7 @@ class RankingView:
     Attributes:
         ranking_id: the job / ranking id (the API's ``/v1/rankings/{id}``).
         ranking: the parsed document.
-        document: the raw document (keeps sections this version does not model, e.g. ``ensembles``).
+        document: the raw document as stored (the downloads serve exactly this).
         sort, descending: the table order asked for.
     """
 
@@ -207,11 +207,6 @@ class RankingView:
         """The agreement matrix as SVG."""
         matrix = self.agreement()
         return charts.tau_matrix(self.scorer_names, [[c.value for c in row] for row in matrix])
-
-    @property
-    def ensembles(self) -> Any:
-        """The ranking's ``ensembles`` section when the request asked for team selection, else None."""
-        return self.document.get("ensembles")
 
     def model(self, model_id: str) -> tuple[int, ModelResult] | None:
         """``(position, result)`` of one model, or None."""

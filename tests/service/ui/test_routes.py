@@ -261,3 +261,88 @@ def test_models_page_and_filters(client: TestClient) -> None:
     assert 'data-model="cnn4.glyphs"' in page and 'data-model="resnet8.glyphs"' not in page
     fragment = client.get("/ui/model-picker?pattern=resnet8.*", headers={"HX-Request": "true"}).text
     assert "resnet8.glyphs" in fragment and "cnn4.glyphs" not in fragment
+
+
+def test_security_headers(client: TestClient) -> None:
+    page = client.get("/ui/login")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"  # the page carries a CSRF token
+    assert "no-store" not in client.get("/ui/static/htmx.min.js").headers.get("cache-control", "")
+
+
+def test_login_attempts_are_rate_limited(data_root: Path, redis_server: RedisServer) -> None:
+    import time
+
+    import redis
+
+    from service import keys
+
+    settings = make_settings(data_root, redis_server, requests_per_minute=3)
+    with TestClient(create_app(settings)) as c:
+        csrf = token(c.get("/ui/login").text)
+        if time.time() % 60 > 55:  # keep the four attempts inside one per-minute window
+            time.sleep(6)
+        window = int(time.time() // 60)
+        redis.Redis.from_url(redis_server.url).delete(keys.ratelimit("ip:testclient", window))  # other tests
+        codes = [
+            c.post("/ui/login", data={"csrf_token": csrf, "api_key": f"guess{i}"}).status_code
+            for i in range(4)
+        ]
+    assert codes[:3] == [401, 401, 401] and codes[3] == 429
+
+
+def test_event_stream_of_a_finished_job_sends_the_panel_then_done(client: TestClient) -> None:
+    csrf = log_in(client)
+    job_id = submit(client, csrf, seed="13")
+    client.post(f"/ui/jobs/{job_id}/cancel", data={"csrf_token": csrf})
+    with client.stream("GET", f"/ui/jobs/{job_id}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        body = "".join(stream.iter_text())
+    assert body.index("event: panel") < body.index("event: done")
+    assert 'data-status="cancelled"' in body
+
+
+def test_jobs_list_pages(client: TestClient) -> None:
+    from service.jobs import JobStatus
+    from service.requests import RankingRequest, Sampling
+
+    log_in(client)
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    for seed in range(100, 100 + 22):  # more than a page (20), all owned by the logged-in key
+        body = RankingRequest(dataset="data:shapes", models=["cnn4.glyphs"], sampling=Sampling(seed=seed))
+        view, _ = engine.submit(body, owner=DIGEST[:16])
+        engine.cancel(view.id)
+    first = client.get("/ui/jobs?status=cancelled").text
+    match = re.search(r'href="(/ui/jobs\?status=cancelled&amp;cursor=[^"]+)" id="next-page"', first)
+    assert match is not None
+    second = client.get(match.group(1).replace("&amp;", "&")).text
+
+    def ids(html: str) -> set[str]:
+        return set(re.findall(r'href="/ui/jobs/([A-Za-z0-9_-]+)"', html))
+
+    assert len(ids(first)) == 20 and ids(second) and not ids(first) & ids(second)
+    assert len(engine.list(JobStatus.cancelled, None, 200, DIGEST[:16])[0]) >= 22
+
+
+def test_ensembles_section_is_shown(client: TestClient) -> None:
+    from dataclasses import replace
+
+    from service.schema import EnsembleResult, EnsembleSection, ErrorInfo, TeamResult
+
+    csrf = log_in(client)
+    job_id = submit(client, csrf, seed="14")
+    ranking = make_ranking({"m1": {"a": 3.0, "b": 1.0, "c": 2.0}, "m2": {"a": 1.0, "b": 2.0, "c": 1.0}})
+    team = TeamResult(members=("m1", "m2"), score=0.75, terms={"cohesion": {"m1": 0.1}})
+    section = EnsembleSection(k=2, mode="greedy", results=(
+        EnsembleResult("osborn", "1", {}, (team,), ("m1", "m2"), {}, {}),
+        EnsembleResult("ens_eep", "1", {}, (), (), {"m1": ErrorInfo("not-applicable", "no head")}, {},
+                       error=ErrorInfo("team-size", "fewer eligible models than k")),
+    ))  # fmt: skip
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    assert engine.succeed(job_id, replace(ranking, ensembles=section).to_json())
+    page = client.get(f"/ui/rankings/{job_id}").text
+    ensembles = page[page.index('id="ensembles"') : page.index('id="provenance"')]
+    assert "osborn" in ensembles and "<code>m1</code>, <code>m2</code>" in ensembles
+    assert "fewer eligible models than k" in ensembles and "not-applicable" in ensembles
