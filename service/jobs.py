@@ -335,7 +335,9 @@ class JobStore:
     def state(self, job_id: str) -> dict[str, str] | None:
         """The job hash (decoded), or None when there is no such job."""
         raw = self.redis.hgetall(keys.job(job_id))
-        return _h(cast(Mapping[Any, Any], raw)) if raw else None
+        state = _h(cast(Mapping[Any, Any], raw)) if raw else None
+        # a late write of a worker may leave fields of an expired job behind: without a status, no job
+        return state if state is not None and "status" in state else None
 
     def cancelled(self, job_id: str) -> bool:
         """Whether the cancel flag is set."""
