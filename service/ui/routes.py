@@ -61,6 +61,9 @@ JOBS_PAGE_SIZE = 20
 #: How long one read of a job's event stream blocks before checking for a closed connection.
 _READ_BLOCK_MS = 1000
 _SSE_PING_S = 15
+#: Event-stream reads that may block worker threads at once: open job pages never starve the page routes,
+#: which share anyio's default thread pool.
+_SSE_THREADS = anyio.CapacityLimiter(64)
 _ID = r"^[A-Za-z0-9_-]+$"
 JobId = Annotated[str, Path(min_length=1, max_length=128, pattern=_ID)]
 #: Statuses of errors the dashboard raises itself (the rest: :func:`service.api.problems.status_for`).
@@ -547,13 +550,17 @@ async def job_events(request: Request, user: User, job_id: JobId) -> EventSource
         meter = RateMeter()
         last_id: str | None = None
         while True:
-            events = await anyio.to_thread.run_sync(partial(engine.events, job_id, last_id, _READ_BLOCK_MS))
+            events = await anyio.to_thread.run_sync(
+                partial(engine.events, job_id, last_id, _READ_BLOCK_MS), limiter=_SSE_THREADS
+            )
             if not events and await request.is_disconnected():
                 return
             meter.feed(events)
             if events:
                 last_id = events[-1][0]
-            panel = await anyio.to_thread.run_sync(partial(_panel, request, meter, job_id))
+            panel = await anyio.to_thread.run_sync(
+                partial(_panel, request, meter, job_id), limiter=_SSE_THREADS
+            )
             if events or panel.finished:
                 yield ServerSentEvent(data=fragment(panel), event="panel", id=last_id)
             if panel.finished:
