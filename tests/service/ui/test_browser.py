@@ -184,3 +184,41 @@ def test_dashboard_flow(ui_stack: UiStack, context: BrowserContext) -> None:
     page.wait_for_selector("#job-status:has-text('cancelled')", timeout=JOB_TIMEOUT_MS)
     assert page.locator("#cancel-button").count() == 0
     shot(page, "job_cancelled")
+
+
+def test_every_step_works_without_javascript(ui_stack: UiStack, browser: Browser) -> None:
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, java_script_enabled=False)
+    ctx.set_default_timeout(30_000)
+    try:
+        page = ctx.new_page()
+        log_in(page, ui_stack)
+        # folder links, the inspect button and the model filter are plain links and forms
+        page.click("#browser a[data-entry=shapes]")
+        page.wait_for_url(re.compile(r".*/ui/new\?root=data&path=shapes$"))
+        assert page.input_value("#path") == "shapes"
+        page.click("#inspect-button")
+        assert "broken.png" in page.inner_text("#inspection") and page.locator("#inspection svg.bars").count()
+        page.select_option("#tag", "trained")
+        page.click("#model-filter-button")
+        page.wait_for_url(re.compile(r".*tag=trained.*"))
+        assert page.input_value("#path") == "shapes"  # the filter keeps the chosen dataset
+        assert page.locator("#model-list input[value='digit_cnn.mnist']").count() == 0
+        page.check("#model-list input[value='cnn4.glyphs']")
+        page.fill("input[name=max_per_class]", "5")
+        page.click("#submit-button")
+        page.wait_for_url(re.compile(r".*/ui/jobs/[A-Za-z0-9_-]+$"))
+        # without the event stream the page reloads itself (meta refresh) until the job ends
+        for _ in range(JOB_TIMEOUT_MS // 1000):
+            if page.inner_text("#job-status") in ("succeeded", "failed", "cancelled"):
+                break
+            assert page.locator("noscript").count() == 1
+            page.wait_for_timeout(1000)
+            page.reload()
+        assert page.inner_text("#job-status") == "succeeded"
+        page.click("#ranking-link")
+        page.click("#ranking-table a[data-sort=id]")
+        page.wait_for_selector("#ranking-table[data-sort=id]")
+        assert page.locator("#ranking-table tbody tr").count() == 1
+        shot(page, "ranking_without_javascript")
+    finally:
+        ctx.close()
