@@ -242,7 +242,7 @@ class WorkerProcess:
         return self.process.returncode
 
 
-WorkerFactory = Callable[..., WorkerProcess]
+WorkerFactory = Callable[..., list[WorkerProcess]]
 
 
 def spawn_worker_process(
@@ -286,13 +286,13 @@ def start_worker(service_settings: Settings) -> Iterator[WorkerFactory]:
     """Factory of worker processes on :func:`service_settings`; all are stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def start(count: int = 1, **kwargs: Any) -> WorkerProcess:
-        """Start ``count`` workers at once (their start-ups overlap); returns the last one."""
+    def start(count: int = 1, **kwargs: Any) -> list[WorkerProcess]:
+        """Start ``count`` workers at once (their start-ups overlap) and return them once all are ready."""
         settings = kwargs.pop("settings", service_settings)
         procs = [spawn_worker_process(settings, **kwargs) for _ in range(count)]
-        for proc in procs:
-            started.append(wait_worker_ready(proc))
-        return started[-1]
+        ready = [wait_worker_ready(proc) for proc in procs]
+        started.extend(ready)
+        return ready
 
     yield start
     for worker in started:  # all at once: their shutdowns overlap

@@ -416,17 +416,22 @@ def test_per_owner_queue_limit(idle_engine: JobEngine) -> None:
 
 
 def test_a_worker_killed_mid_extraction_does_not_lose_the_job(
-    engine: JobEngine, worker: WorkerProcess, start_worker: WorkerFactory, redis_client: Redis
+    service_settings: Settings, start_worker: WorkerFactory, plugin_entries: None, redis_client: Redis
 ) -> None:
-    # last in the module: the victim may be the module's worker
-    workers = [worker, start_worker(imports=("tests.service.zoo_plugin",))]
+    # database 4: only this test's two workers listen there (the module's worker is never the victim)
+    url = str(service_settings.redis_url).rsplit("/", 1)[0] + "/4"
+    own = service_settings.with_overrides(redis_url=url)
+    client = Redis.from_url(url)
+    client.flushdb()
+    engine = JobEngine(own, client)
+    workers = start_worker(2, settings=own, imports=("tests.service.zoo_plugin",))
     view, _ = engine.submit(slow(6, ["logme", "leep"]))
     running = wait(
         engine,
         view.id,
         lambda v: v.progress.models[0].status == "extracting" and v.progress.models[0].done > 0,
     )
-    entry = json.loads(redis_client.hget(keys.job_models(view.id), "slowtest.cnn4") or b"{}")
+    entry = json.loads(client.hget(keys.job_models(view.id), "slowtest.cnn4") or b"{}")
     victim = next(w for w in workers if w.worker_id == entry["worker"])
     os.kill(victim.pid, signal.SIGKILL)
     victim.process.wait(10)
@@ -434,10 +439,11 @@ def test_a_worker_killed_mid_extraction_does_not_lose_the_job(
     # redelivered after the broker heartbeat times out (2 s here), extracted again on the survivor
     done = finished(engine, view.id, timeout=120)
     assert done.status == JobStatus.succeeded, done.errors
-    assert attempts(redis_client, view.id, "extract:slowtest.cnn4") == 2
-    assert attempts(redis_client, view.id, "finalise") == 1
+    assert attempts(client, view.id, "extract:slowtest.cnn4") == 2
+    assert attempts(client, view.id, "finalise") == 1
     ranking = json.loads(engine.ranking_json(view.id))
     assert set(ranking["models"][0]["scores"]) == {"logme", "leep"}
+    client.close()
 
 
 def test_reconcile_resends_the_parts_a_lost_queue_dropped(idle_engine: JobEngine) -> None:
