@@ -16,6 +16,10 @@ fingerprint (:func:`service.requests.request_fingerprint`) and then:
    cached and its features are in the store: it needs no message at all), or one ``score`` message when
    only some cells are missing. Adding one model to a cached ranking therefore extracts only that model.
 
+The request fingerprint does not include the device: a ranking, record or cell computed from GPU
+features (bf16 autocast) answers a later request served by CPU workers and vice versa; the feature store
+keeps both feature sets apart (their keys differ), the caches treat them as the same answer.
+
 Workers (:mod:`service.actors`) run ``extract`` -> ``score`` per model; the part that completes last
 enqueues ``finalise`` exactly once (fan-in guard in :class:`JobStore`), which runs the set-level scorers,
 assembles the ranking with :func:`service.pipeline.finalise`, stores it on the job and in the cache.
