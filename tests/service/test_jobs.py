@@ -545,3 +545,30 @@ def test_a_job_with_ensemble_options_carries_the_ensembles_section(
     assert json.loads(engine.ranking_json(plain.id)).get("ensembles") is None
     section = json.loads(engine.ranking_json(teams.id))["ensembles"]
     assert section["k"] == 2 and [r["scorer"] for r in section["results"]] == ["mean_leep"]
+
+
+def test_sigterm_finishes_the_running_part_and_the_job_completes_elsewhere(
+    service_settings: Settings, start_worker: WorkerFactory, plugin_entries: None
+) -> None:
+    # database 5: only this test's workers listen there
+    url = str(service_settings.redis_url).rsplit("/", 1)[0] + "/5"
+    own = service_settings.with_overrides(redis_url=url)
+    client = Redis.from_url(url)
+    client.flushdb()
+    engine = JobEngine(own, client)
+    (first,) = start_worker(settings=own, imports=("tests.service.zoo_plugin",))
+    view, _ = engine.submit(slow(7, ["logme"]))
+    wait(
+        engine,
+        view.id,
+        lambda v: v.progress.models[0].status == "extracting" and v.progress.models[0].done > 0,
+    )
+    first.process.send_signal(signal.SIGTERM)  # a deploy: stop after the current message
+    assert first.process.wait(60) == 0
+    # the extraction in flight was finished and recorded, not abandoned
+    assert client.hexists(keys.job_records(view.id), "slowtest.cnn4")
+    assert engine.get(view.id).status == JobStatus.running
+    start_worker(settings=own, imports=("tests.service.zoo_plugin",))
+    assert finished(engine, view.id).status == JobStatus.succeeded
+    assert attempts(client, view.id, "extract:slowtest.cnn4") == 1  # not redone
+    client.close()
