@@ -68,6 +68,9 @@ _ID = r"^[A-Za-z0-9_-]+$"
 JobId = Annotated[str, Path(min_length=1, max_length=128, pattern=_ID)]
 #: Statuses of errors the dashboard raises itself (the rest: :func:`service.api.problems.status_for`).
 _UI_STATUS = {LoginRequiredError.code: 401, CsrfTokenError.code: 403}
+#: A key's owner id is the first 16 hex characters of its digest, as in the API (``Principal.owner``), so
+#: jobs submitted from the dashboard belong to the same owner as the key's API calls.
+_OWNER_CHARS = 16
 
 
 # --- sessions and helpers -----------------------------------------------------------------------
@@ -103,7 +106,7 @@ def _logged_in(state: ApiState, session: Session) -> bool:
     return (
         session.authenticated
         and session.owner is not None
-        and any(d[: len(session.owner)] == session.owner for d in state.api_key_digests)
+        and any(d[:_OWNER_CHARS] == session.owner for d in state.api_key_digests)
     )
 
 
@@ -257,7 +260,7 @@ def login(request: Request, form: Form) -> Response:
     if matched is None:
         error = UnauthorizedError("the API key is not valid")
         return render(request, "login.html", 401, next=target, error=error.message)
-    _set_session(request, current_session(request).logged_in(matched[:16]))
+    _set_session(request, current_session(request).logged_in(matched[:_OWNER_CHARS]))
     return redirect(target)
 
 

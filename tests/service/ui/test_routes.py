@@ -346,3 +346,17 @@ def test_ensembles_section_is_shown(client: TestClient) -> None:
     ensembles = page[page.index('id="ensembles"') : page.index('id="provenance"')]
     assert "osborn" in ensembles and "<code>m1</code>, <code>m2</code>" in ensembles
     assert "fewer eligible models than k" in ensembles and "not-applicable" in ensembles
+
+
+def test_a_revoked_key_ends_its_sessions(
+    client: TestClient, data_root: Path, redis_server: RedisServer
+) -> None:
+    log_in(client)
+    cookie = client.cookies.get("zoorank_session")
+    assert cookie
+    other = hashlib.sha256(b"another key").hexdigest()  # same session secret, the logged-in key removed
+    with TestClient(
+        create_app(make_settings(data_root, redis_server, api_keys=(other,))), base_url="https://testserver"
+    ) as c:
+        c.cookies.set("zoorank_session", cookie, path="/ui")
+        assert c.get("/ui/jobs", follow_redirects=False).status_code == 303
