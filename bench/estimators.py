@@ -8,8 +8,8 @@ candidates (``D``, ``D/2``, ``D/4`` features), through the public API (the valid
 
 Per scorer it reports:
 
-* **median s** over ``--repeats`` timed calls after one warm-up call (one call if the warm-up took over
-  20 s, or over 2 s with ``--quick``);
+* **median s** over ``--repeats`` timed calls after one warm-up call (a warm-up over 20 s, or over 2 s
+  with ``--quick``, is itself the one timed call);
 * **peak MiB**: the resident-memory high-water mark of the warm-up call above the process's resident
   memory just before it (Linux: the peak is reset through ``/proc/self/clear_refs``; elsewhere the
   ``ru_maxrss`` growth, which needs the fresh process). numpy, torch-CPU and scikit-learn allocations all
@@ -19,6 +19,14 @@ Per scorer it reports:
   same process, so both see the same machine load: the median of the paired ratios, and the best-of ratio
   (fastest call / fastest floor), the steadier figure on a busy shared machine. A Gram-based scorer
   (LogME, H-score, shrinkage H-score, TransRate, SFDA) should stay at or below 1.5.
+
+**NLEEP against its baseline.** Whenever ``nleep`` is selected, the same run also measures the baseline:
+the version-1 code path (kept here as :func:`nleep_v1`: scikit-learn's ``GaussianMixture``, the SFDA
+reference's fit, which loops over K components with K d'×d' matrices), at every selected size and at the
+extra ``mid`` size (N=4,000, D=1,024, C=40), where both finish. At the large size the baseline needs
+about K·d'²·8·3 bytes (≈ 14 GB for K=500, d'=1,077; it was killed at 15 GB after 10 minutes, and the SFDA
+reference took ~1,450 s on this machine), so it is skipped above ``--baseline-max-gib`` and says so. The
+note column shows each score, so that the new default can be seen to equal the baseline.
 
 Each (size, scorer) runs in a fresh subprocess (so memory figures do not mix); ``--quick`` runs each size
 in one process instead, to finish in well under a minute. Run ``make bench`` or
@@ -58,6 +66,9 @@ QUICK_SIZES: dict[str, dict[str, int]] = {
     "quick-a": {"n": 600, "d": 128, "c": 8, "c_s": 100},
     "quick-b": {"n": 200, "d": 32, "c": 4, "c_s": 50},
 }
+#: sizes run only for NLEEP and its baseline (a size where the baseline finishes in a few minutes)
+NLEEP_SIZES: dict[str, dict[str, int]] = {"mid": {"n": 4_000, "d": 1_024, "c": 40, "c_s": 1_000}}
+NLEEP_BASELINE = "nleep baseline (v1: sklearn GaussianMixture)"
 SLOW_CALL_S = 20.0  # a scorer whose warm-up call takes longer gets a single timed call
 GRAM_BASED = {"logme", "hscore", "hscore_shrinkage", "transrate", "sfda"}
 TARGET_RATIO = 1.5
@@ -148,7 +159,47 @@ def floor_kernel(x64: torch.Tensor) -> None:
     torch.linalg.eigh(gram)
 
 
-def _call(name: str, inputs: dict[str, Any]) -> Callable[[], Any]:
+class Skipped(Exception):
+    """A measurement that is not run, with the reason (printed in the row)."""
+
+
+def nleep_v1(features: np.ndarray, labels: np.ndarray, max_gib: float) -> float:
+    """NLEEP as version 1 computed it: the same preprocessing, then scikit-learn's ``GaussianMixture``
+    (full covariances, k-means start, ``random_state=0``) and LEEP (with log) of its posteriors.
+
+    Raises:
+        Skipped: the mixture's parameter arrays (covariances, their Cholesky factors and precisions, K×d'×d'
+            float64 each, plus a temporary) would exceed ``max_gib``.
+    """
+    import warnings
+
+    from sklearn.decomposition import PCA
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    from estimators.leep import expected_empirical_prediction
+    from estimators.nleep import _round_to_float32
+
+    codes = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    k = 5 * (int(codes.max()) + 1)
+    reduced = PCA(n_components=0.8).fit_transform(_round_to_float32(features.astype(np.float64)))
+    reduced /= np.sqrt(np.mean(np.square(reduced)))
+    need = 3 * 8 * k * reduced.shape[1] ** 2 / 2**30
+    if need > max_gib:
+        raise Skipped(
+            f"skipped: needs ≈{need:.0f} GiB (3 arrays of K×d'×d' float64, K={k}, d'={reduced.shape[1]}) "
+            f"> --baseline-max-gib {max_gib:g}"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        posteriors = GaussianMixture(n_components=k, random_state=0).fit(reduced).predict_proba(reduced)
+    eep, _ = expected_empirical_prediction(torch.from_numpy(posteriors), torch.from_numpy(codes), k // 5)
+    return float(torch.log(eep).mean())
+
+
+def _call(name: str, inputs: dict[str, Any], baseline_max_gib: float = 6.0) -> Callable[[], Any]:
+    if name == NLEEP_BASELINE:
+        return lambda: nleep_v1(inputs["features"], inputs["labels"], baseline_max_gib)
     spec = estimators.get_scorer(name)
     if spec.kind == "set":
         cands = {k: {"features": v} for k, v in inputs["candidates"].items()}
@@ -158,18 +209,32 @@ def _call(name: str, inputs: dict[str, Any]) -> Callable[[], Any]:
     return lambda: estimators.score(name, **kwargs)
 
 
-def run_one(name: str, inputs: dict[str, Any], repeats: int, slow_s: float) -> dict[str, Any]:
-    """Warm-up (memory) then ``repeats`` paired timings of the floor and of scorer ``name``."""
+def run_one(
+    name: str, inputs: dict[str, Any], repeats: int, slow_s: float, baseline_max_gib: float = 6.0
+) -> dict[str, Any]:
+    """Warm-up (memory) then ``repeats`` paired timings of the floor and of scorer ``name``.
+
+    A warm-up slower than ``slow_s`` is the only timed call (paired with one floor call after it).
+    """
     x64 = torch.from_numpy(inputs["features"]).to(torch.float64)
-    fn: Callable[[], Any] = (lambda: floor_kernel(x64)) if name == FLOOR else _call(name, inputs)
+    fn: Callable[[], Any] = (
+        (lambda: floor_kernel(x64)) if name == FLOOR else _call(name, inputs, baseline_max_gib)
+    )
     start = time.perf_counter()
     try:
-        mib, _ = peak_mib(fn)
+        mib, value = peak_mib(fn)
+    except Skipped as exc:
+        return {"name": name, "error": str(exc)}
     except estimators.ZoorankError as exc:
         return {"name": name, "error": f"{type(exc).__name__}: {exc}"}
-    if time.perf_counter() - start > slow_s:
-        repeats = 1
+    warm = time.perf_counter() - start
     times, floors = [], []
+    if warm > slow_s:
+        start = time.perf_counter()
+        floor_kernel(x64)
+        floors.append(time.perf_counter() - start)
+        times.append(warm)
+        repeats = 0
     for _ in range(repeats):
         start = time.perf_counter()
         floor_kernel(x64)
@@ -177,7 +242,7 @@ def run_one(name: str, inputs: dict[str, Any], repeats: int, slow_s: float) -> d
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return {
+    out = {
         "name": name,
         "seconds": statistics.median(times),
         "floor": statistics.median(floors),
@@ -185,6 +250,9 @@ def run_one(name: str, inputs: dict[str, Any], repeats: int, slow_s: float) -> d
         "best_ratio": min(times) / min(floors),
         "peak_mib": mib,
     }
+    if isinstance(value, float):
+        out["value"] = value
+    return out
 
 
 def _child(payload: str) -> int:
@@ -193,14 +261,22 @@ def _child(payload: str) -> int:
         torch.set_num_threads(job["threads"])
     inputs = make_inputs(**job["size"])
     for name in job["names"]:
-        print(json.dumps(run_one(name, inputs, job["repeats"], job["slow_s"])), flush=True)
+        result = run_one(name, inputs, job["repeats"], job["slow_s"], job["baseline_max_gib"])
+        print(json.dumps(result), flush=True)
     return 0
 
 
 def _spawn(names: list[str], size: dict[str, int], args: argparse.Namespace) -> list[dict[str, Any]]:
     slow_s = 2.0 if args.quick else SLOW_CALL_S
     job = json.dumps(
-        {"names": names, "size": size, "repeats": args.repeats, "threads": args.threads, "slow_s": slow_s}
+        {
+            "names": names,
+            "size": size,
+            "repeats": args.repeats,
+            "threads": args.threads,
+            "slow_s": slow_s,
+            "baseline_max_gib": args.baseline_max_gib,
+        }
     )
     try:
         proc = subprocess.run(
@@ -219,8 +295,12 @@ def _spawn(names: list[str], size: dict[str, int], args: argparse.Namespace) -> 
 
 
 def scorer_names(pattern: list[str] | None) -> list[str]:
+    """Selected scorers (substring match), with the NLEEP baseline right after ``nleep``."""
     names = estimators.list_scorers("model") + estimators.list_scorers("set")
-    return [n for n in names if not pattern or any(p in n for p in pattern)]
+    picked = [n for n in names if not pattern or any(p in n for p in pattern)]
+    if "nleep" in picked:
+        picked.insert(picked.index("nleep") + 1, NLEEP_BASELINE)
+    return picked
 
 
 def _row(size: str, r: dict[str, Any], flag_targets: bool) -> str:
@@ -229,6 +309,8 @@ def _row(size: str, r: dict[str, Any], flag_targets: bool) -> str:
         return f"| {size} | {name} | — | — | — | — | {r['error'][:90]} |"
     over = flag_targets and r["name"] in GRAM_BASED and r["best_ratio"] > TARGET_RATIO
     flag = "over target" if over else ""
+    if "value" in r:
+        flag = (flag + f" score {r['value']:.6g}").strip()
     return (
         f"| {size} | {name} | {r['seconds']:.3f} | {r['peak_mib']:.0f} | {r['ratio']:.2f} | "
         f"{r['best_ratio']:.2f} | {flag} |"
@@ -245,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="*", help="only these sizes (large, small; quick-a, quick-b)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per scorer subprocess")
+    parser.add_argument(
+        "--baseline-max-gib",
+        type=float,
+        default=6.0,
+        help="skip the NLEEP baseline where its parameter arrays would exceed this many GiB (default 6)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -258,13 +346,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# estimator benchmark ({'quick' if args.quick else 'full'}; {threads} torch threads)\n")
     print("| size | scorer | median s | peak MiB | × floor (median) | × floor (best) | note |")
     print("|---|---|---|---|---|---|---|")
-    for label, size in sizes.items():
+    plan = [(label, size, names) for label, size in sizes.items()]
+    if NLEEP_BASELINE in names and not args.quick:
+        # Always, whatever --sizes says: the size where the baseline finishes, for a side-by-side pair.
+        plan += [(label, size, ["nleep", NLEEP_BASELINE]) for label, size in NLEEP_SIZES.items()]
+    for label, size, picked in plan:
         desc = ", ".join(f"{k}={v}" for k, v in size.items())
         if args.quick:
-            results = _spawn([FLOOR, *names], size, args)
+            results = _spawn([FLOOR, *picked], size, args)
         else:
             results = _spawn([FLOOR], size, args)
-            for name in names:
+            for name in picked:
                 results += _spawn([name], size, args)
         for r in results:
             print(_row(f"{label} ({desc})" if r["name"] == FLOOR else label, r, not args.quick), flush=True)
@@ -275,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Gram-based scorers ({', '.join(sorted(GRAM_BASED))}) target ≤ {TARGET_RATIO} (best) at full sizes;"
     )
     print("at --quick sizes the floor takes milliseconds and fixed per-call overhead dominates the ratios.")
+    if NLEEP_BASELINE in names:
+        print(
+            f"{NLEEP_BASELINE}: the version-1 code path (SFDA's reference fit), measured in this run "
+            "beside the batched EM of `nleep`; the note column holds both scores."
+        )
     return 0
 
 

@@ -75,6 +75,13 @@ class UnknownScorerError(ScoringError, LookupError):
         return self.message
 
 
+class LimitExceededError(ZoorankError):
+    """A request would exceed a configured limit: images or models per job, or a scorer's estimated
+    time / memory budget (refused before the work starts, naming the ways out)."""
+
+    code = "limit-exceeded"
+
+
 class DuplicateRegistrationError(ZoorankError, ValueError):
     """A plugin (scorer, zoo entry, dataset reader) was registered twice under one name."""
 

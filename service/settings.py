@@ -78,7 +78,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
-from estimators.errors import ZoorankError
+from estimators.errors import LimitExceededError, ZoorankError  # LimitExceededError: re-exported
 
 __all__ = [
     "DEFAULT_SCORERS",
@@ -109,12 +109,6 @@ class SettingsError(ZoorankError):
     """A ``ZOORANK_*`` variable or a settings override has an invalid value."""
 
     code = "invalid-settings"
-
-
-class LimitExceededError(ZoorankError):
-    """A request asks for more than a configured limit allows (images, models or classes per job)."""
-
-    code = "limit-exceeded"
 
 
 def default_home() -> Path:
