@@ -23,7 +23,7 @@ from service.api import create_app
 from service.settings import Settings
 from service.ui.routes import checked_form, require_user
 from tests.service.conftest import write_image_folder
-from tests.service.ui.test_views import make_ranking
+from tests.service.ui.rankings import make_ranking
 
 if TYPE_CHECKING:
     from service.redis_server import RedisServer

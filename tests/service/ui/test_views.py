@@ -7,41 +7,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.schema import DatasetInfo, ErrorInfo, ModelResult, Provenance, Ranking, SamplingInfo, ScorerInfo
 from service.ui.views import AGGREGATE, JobPanel, RankingView, RateMeter, agreement, format_duration
-
-SCORERS = ("a", "b", "c")
-
-
-def make_ranking(rows: dict[str, dict[str, float]], *, failed: tuple[str, ...] = ()) -> Ranking:
-    """A ranking of synthetic scores, ranked and aggregated with the service's own functions."""
-    from service.ranking import rank_values
-
-    ranks = {s: rank_values({m: v[s] for m, v in rows.items() if s in v}) for s in SCORERS}
-    models = []
-    for m, values in rows.items():
-        per = {s: ranks[s][m] for s in SCORERS if m in ranks[s]}
-        models.append(
-            ModelResult(
-                id=m,
-                scores=dict(values),
-                ranks=per,
-                aggregate_rank=sum(per.values()) / len(per) if per else None,
-                errors={s: ErrorInfo("not-applicable", "no head") for s in SCORERS if s not in values},
-                weights_sha256="ab" * 32,
-            )
-        )
-    for m in failed:
-        models.append(ModelResult(id=m, error=ErrorInfo("weights-not-found", "missing")))
-    models.sort(key=lambda r: (r.aggregate_rank is None, r.aggregate_rank or 0.0, r.id))
-    return Ranking(
-        dataset=DatasetInfo("data:x", "f" * 64, "imagefolder", 30, 3, ("p", "q", "r"),
-                            {"p": 10, "q": 10, "r": 10}, 0, SamplingInfo("stratified-v1", 10, None, 0, 30)),
-        models=tuple(models),
-        scorers=tuple(ScorerInfo(s, "model", "1", {}) for s in SCORERS),
-        provenance=Provenance("0.1.0", "1", "2025-01-01T00:00:00Z", "cpu", "2"),
-    )  # fmt: skip
-
+from tests.service.ui.rankings import SCORERS, make_ranking
 
 ROWS = {
     "m1": {"a": 3.0, "b": 30.0, "c": 1.0},
