@@ -124,7 +124,11 @@ def write_datasets(data: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real in-memory ``redis-server`` on a free TCP port for the whole session."""
+    """A real in-memory ``redis-server`` on a free TCP port for the whole session.
+
+    Not the engine tests' ``redis_server``: their ``redis_client`` fixture flushes that server before each
+    test, which would wipe the live stack's jobs in the middle of this session.
+    """
     from service.redis_server import start_redis_server
 
     server = start_redis_server(
