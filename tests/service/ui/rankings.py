@@ -9,18 +9,21 @@ SCORERS = ("a", "b", "c")
 
 def make_ranking(rows: dict[str, dict[str, float]], *, failed: tuple[str, ...] = ()) -> Ranking:
     """A ranking of synthetic scores, ranked and aggregated with the service's own functions."""
-    from service.ranking import rank_values
+    from service.ranking import Cells, aggregate
 
-    ranks = {s: rank_values({m: v[s] for m, v in rows.items() if s in v}) for s in SCORERS}
+    cells = {m: Cells() for m in rows}
+    for m, values in rows.items():
+        cells[m].scores.update(values)
+    ranked = aggregate(cells, SCORERS, orientation=dict.fromkeys(SCORERS, True))
     models = []
     for m, values in rows.items():
-        per = {s: ranks[s][m] for s in SCORERS if m in ranks[s]}
+        per, agg = ranked[m]
         models.append(
             ModelResult(
                 id=m,
                 scores=dict(values),
                 ranks=per,
-                aggregate_rank=sum(per.values()) / len(per) if per else None,
+                aggregate_rank=agg,
                 errors={s: ErrorInfo("not-applicable", "no head") for s in SCORERS if s not in values},
                 weights_sha256="ab" * 32,
             )
