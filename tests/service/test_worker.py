@@ -223,3 +223,51 @@ def test_the_private_redis_dies_with_its_parent(tmp_path: Path) -> None:
             break
         assert time.monotonic() < deadline, "the private redis-server outlived its parent"
         time.sleep(0.05)
+
+
+def test_duplicate_deliveries_of_every_part_leave_one_result(
+    service_settings: Settings, redis_client: Redis, service_root: Path
+) -> None:
+    """reliability.md §B1 Q2: each part delivered twice, concurrently (the actor functions called
+    directly, as two workers would after a redelivery): one record, one forward pass, one cell set, one
+    finalise message, one ranking."""
+    from service.actors import Runtime, declare_actors, make_broker
+
+    url = str(service_settings.redis_url).rsplit("/", 1)[0] + "/6"  # no worker listens here
+    settings = service_settings.with_overrides(redis_url=url)
+    client = Redis.from_url(url)
+    client.flushdb()
+    engine = JobEngine(settings, client)
+    model = "cnn4.fashion_mnist"
+    view, _ = engine.submit(
+        RankingRequest(
+            dataset="data:shapes",
+            models=[model],
+            scorers=["logme"],
+            sampling=Sampling(max_per_class=3, seed=90),
+        )
+    )
+    runtime = Runtime(settings)
+    actors = declare_actors(make_broker(settings), settings, runtime_factory=lambda: runtime)
+
+    def twice(fn: Any, *args: str) -> None:
+        threads = [threading.Thread(target=fn, args=args) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def queued(actor: str) -> int:
+        raw = client.hvals(keys.broker_queue("score") + ".msgs")
+        return sum(json.loads(m)["actor_name"] == actor for m in raw)
+
+    twice(actors.extract.fn, view.id, model)
+    assert engine.stats()["extractions"] == 1  # the second delivery found the features in the store
+    assert client.hlen(keys.job_records(view.id)) == 1
+    twice(actors.score.fn, view.id, model)
+    assert client.hlen(keys.job_cells(view.id)) == 1 and queued("finalise") == 1
+    twice(actors.finalise.fn, view.id)
+    done = engine.get(view.id)
+    assert done.status == JobStatus.succeeded and engine.stats()["jobs_succeeded"] == 1
+    assert [name for _, name, _ in engine.events(view.id, None, 0)].count("done") == 1
+    client.close()
