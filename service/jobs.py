@@ -24,6 +24,9 @@ Workers (:mod:`service.actors`) run ``extract`` -> ``score`` per model; the part
 enqueues ``finalise`` exactly once (fan-in guard in :class:`JobStore`), which runs the set-level scorers,
 assembles the ranking with :func:`service.pipeline.finalise`, stores it on the job and in the cache.
 
+After a Redis restart that lost queued messages, :meth:`JobEngine.reconcile` re-sends the parts of
+unfinished jobs that show no activity (the API may call it at start-up; parts are idempotent).
+
 Redis keys: :mod:`service.keys`. Job state lives in the job hash; progress per model in
 ``job:{id}:models``; events (``progress``, ``status``, ``done``) in the ``job:{id}:events`` stream (SSE).
 Statuses: ``queued -> running -> succeeded | failed | cancelled``; terminal statuses never change again
