@@ -206,7 +206,7 @@ def _call(name: str, inputs: dict[str, Any], baseline_max_gib: float = 6.0) -> C
         return lambda: estimators.score_set(name, candidates=cands, labels=inputs["labels"])
     used = set(spec.needs) | set(spec.optional) | {"labels"}
     kwargs = {k: inputs[k] for k in used}
-    return lambda: estimators.score(name, **kwargs)
+    return lambda: estimators.score_details(name, **kwargs)
 
 
 def run_one(
@@ -250,7 +250,18 @@ def run_one(
         "best_ratio": min(times) / min(floors),
         "peak_mib": mib,
     }
-    if isinstance(value, float):
+    if isinstance(value, estimators.ScoreResult):
+        out["value"] = value.value
+        if name == "nleep":  # what the fit did, and the estimate its budget check used
+            keys = (
+                "pca_components",
+                "mixture_components",
+                "iterations",
+                "estimated_seconds",
+                "estimated_mib",
+            )
+            out["info"] = {k: value.info[k] for k in keys if k in value.info}
+    elif isinstance(value, float):
         out["value"] = value
     return out
 
@@ -311,6 +322,8 @@ def _row(size: str, r: dict[str, Any], flag_targets: bool) -> str:
     flag = "over target" if over else ""
     if "value" in r:
         flag = (flag + f" score {r['value']:.6g}").strip()
+    if "info" in r:
+        flag += " (" + ", ".join(f"{k} {v}" for k, v in r["info"].items()) + ")"
     return (
         f"| {size} | {name} | {r['seconds']:.3f} | {r['peak_mib']:.0f} | {r['ratio']:.2f} | "
         f"{r['best_ratio']:.2f} | {flag} |"
