@@ -377,10 +377,16 @@ def saturation_notes(ranking: Ranking) -> list[str]:
         tied = [m for m in ranking.models if name in m.saturated]
         if tied:
             value = _fmt_score(tied[0].scores[name])
+            n = ranking.dataset.num_samples
+            dims = [m.feature_dim for m in tied if m.feature_dim is not None]
+            why = (
+                f"{n} samples but up to {max(dims)} feature dimensions: more images per class help"
+                if dims and n < max(dims)
+                else "the scorer cannot separate these models on this sample"
+            )
             notes.append(
-                f"{name} is saturated: {len(tied)} models tie at its best score {value} "
-                f"(within a relative {SATURATION_RTOL:g}), so it cannot order them; their shared rank "
-                "is no verdict (often fewer samples than feature dimensions: raise --max-per-class)"
+                f"{name} is saturated: {len(tied)} models tie at its best score {value} (within a relative "
+                f"{SATURATION_RTOL:g}), so their shared rank is no verdict ({why})"
             )
     return notes
 

@@ -188,6 +188,7 @@ def test_cli_notes_saturation_on_stderr_unless_quiet(
     assert loud.exit_code == 0, loud.output
     notes = [line for line in loud.stderr.splitlines() if line.startswith("note: ")]
     assert len(notes) == 1 and "hscore is saturated: 2 models" in notes[0]
+    assert "24 samples but up to 64 feature dimensions" in notes[0]
     assert SATURATED_MARK in loud.stdout
     quiet = CliRunner().invoke(app, [*args, "-q"], env=env)
     assert quiet.exit_code == 0 and quiet.stderr == "" and SATURATED_MARK in quiet.stdout
