@@ -43,6 +43,12 @@ class UnauthorizedError(HttpError):
     code = "unauthorized"
 
 
+class NotOwnerError(HttpError):
+    """Only the API key that created a job may cancel it (other keys may share and read it)."""
+
+    code = "not-owner"
+
+
 class RateLimitedError(HttpError):
     """A per-key quota (requests per minute, concurrent or queued jobs) is used up; retry later."""
 

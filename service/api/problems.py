@@ -50,6 +50,7 @@ STATUS: dict[str, int] = {
     "not-found": 404,
     "method-not-allowed": 405,
     "unauthorized": 401,
+    "not-owner": 403,
     "rate-limited": 429,
     "too-many-jobs": 429,
     "body-too-large": 413,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from service.api.auth import ApiKeyDep, CurrentPrincipal
+from service.api.errors import NotOwnerError
 from service.api.problems import problem_responses
 from service.api.state import api_state
 from service.jobs import JobStatus, JobView
@@ -95,11 +96,19 @@ def get_job(request: Request, job_id: JobId) -> JobView:
     "/{job_id}/cancel",
     operation_id="cancel_job",
     response_model=JobView,
-    responses=problem_responses(401, 404, 429),
+    responses=problem_responses(401, 403, 404, 429),
     summary="Ask a job to stop (cooperative; a finished job is returned unchanged)",
 )
-def cancel_job(request: Request, job_id: JobId) -> JobView:
-    return api_state(request).engine.cancel(job_id)
+def cancel_job(request: Request, principal: CurrentPrincipal, job_id: JobId) -> JobView:
+    """Identical requests of several keys share one job, so only the key that created it may stop it."""
+    engine = api_state(request).engine
+    state = engine.state(job_id)
+    owner = None if state is None else (state.get("owner") or None)
+    if principal.owner is not None and owner is not None and owner != principal.owner:
+        raise NotOwnerError(
+            f"job {job_id} was created by another API key; only that key may cancel it", param="job_id"
+        )
+    return engine.cancel(job_id)
 
 
 async def _stream(

@@ -177,3 +177,21 @@ def test_an_unreachable_redis_is_a_503_problem_and_not_ready(tmp_path: Path) -> 
         "workers": 0,
         "queues": {},
     }
+
+
+def test_only_the_key_that_created_a_job_may_cancel_it(tmp_path: Path, redis_url: str) -> None:
+    write_image_folder(tmp_path / "shapes", per_class=4, size=16)
+    key_a, key_b = f"a-{tmp_path.name}", f"b-{tmp_path.name}"
+    digests = ",".join(hashlib.sha256(k.encode()).hexdigest() for k in (key_a, key_b))
+    settings = make_settings(tmp_path, redis_url, ZOORANK_API_KEYS=digests)
+    body = {"dataset": "data:shapes", "models": MODELS[:1], "sampling": {"seed": 11}}
+    with TestClient(create_app(settings)) as client:
+        job = client.post("/v1/rankings", json=body, headers={"X-API-Key": key_a}).json()
+        shared = client.post("/v1/rankings", json=body, headers={"X-API-Key": key_b}).json()
+        refused = client.post(f"/v1/jobs/{job['id']}/cancel", headers={"X-API-Key": key_b})
+        read = client.get(f"/v1/jobs/{job['id']}", headers={"X-API-Key": key_b})
+        cancelled = client.post(f"/v1/jobs/{job['id']}/cancel", headers={"X-API-Key": key_a})
+    assert shared["id"] == job["id"]  # B's identical request joined A's job
+    assert refused.status_code == 403 and refused.json()["code"] == "not-owner"
+    assert read.status_code == 200 and read.json()["status"] == "queued"
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

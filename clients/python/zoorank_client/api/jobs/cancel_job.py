@@ -49,6 +49,13 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_401
 
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+
+
+        return response_403
+
     if response.status_code == 404:
         response_404 = Problem.from_dict(response.json())
 
@@ -93,6 +100,8 @@ def sync_detailed(
 ) -> Response[JobView | Problem]:
     """ Ask a job to stop (cooperative; a finished job is returned unchanged)
 
+     Identical requests of several keys share one job, so only the key that created it may stop it.
+
     Args:
         job_id (str):
 
@@ -124,6 +133,8 @@ def sync(
 ) -> JobView | Problem | None:
     """ Ask a job to stop (cooperative; a finished job is returned unchanged)
 
+     Identical requests of several keys share one job, so only the key that created it may stop it.
+
     Args:
         job_id (str):
 
@@ -149,6 +160,8 @@ async def asyncio_detailed(
 
 ) -> Response[JobView | Problem]:
     """ Ask a job to stop (cooperative; a finished job is returned unchanged)
+
+     Identical requests of several keys share one job, so only the key that created it may stop it.
 
     Args:
         job_id (str):
@@ -180,6 +193,8 @@ async def asyncio(
 
 ) -> JobView | Problem | None:
     """ Ask a job to stop (cooperative; a finished job is returned unchanged)
+
+     Identical requests of several keys share one job, so only the key that created it may stop it.
 
     Args:
         job_id (str):
