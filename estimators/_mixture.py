@@ -204,7 +204,7 @@ def _full_log_density(
     m = torch.bincount(comp, minlength=k)
     starts = torch.cumsum(m, 0) - m
     scale = torch.sqrt(resp[rows, comp] / nk[comp])
-    m_list = m.tolist()
+    m_list, start_list = m.tolist(), starts.tolist()  # host copies: no device sync per component
     order = sorted(range(k), key=lambda j: m_list[j])
     for batch, dense in _batches(order, m_list, d, chunk_bytes // 2):
         idx = torch.tensor(batch, device=x.device)
@@ -213,7 +213,7 @@ def _full_log_density(
         # A: (b, width, d), zero rows past each component's support (exact padding, see above).
         a = torch.zeros(b, max(m_list[batch[-1]], 1), d, dtype=x.dtype, device=x.device)
         for slot, j in enumerate(batch):
-            s, c = int(starts[j]), m_list[j]
+            s, c = start_list[j], m_list[j]
             if c:
                 a[slot, :c] = scale[s : s + c, None] * (x[rows[s : s + c]] - means[j])
         mu = means[idx]  # (b, d)
