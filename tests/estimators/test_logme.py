@@ -155,7 +155,8 @@ def test_float32_dtype_is_close_to_float64() -> None:
     f, y = _data(400, 24, 4)
     a = estimators.score("logme", features=f, labels=y)
     b = estimators.score("logme", features=f, labels=y, dtype="float32")
-    assert a != b
+    # float32 rounding (~6e-8 relative per operation) through a well-conditioned 24-dim evidence stays far
+    # inside 1e-4; whether the two values differ at all is rounding noise and not asserted.
     assert b == pytest.approx(a, rel=1e-4)
 
 

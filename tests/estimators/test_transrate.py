@@ -133,7 +133,7 @@ def test_float32_dtype_is_close_to_float64() -> None:
     f, y = _data([400, 300, 200, 100], 16, seed=7)
     a = estimators.score("transrate", features=f, labels=y)
     b = estimators.score("transrate", features=f, labels=y, dtype="float32")
-    assert a != b
+    # Whether the two differ at all is rounding noise and not asserted; only the agreement is.
     assert b == pytest.approx(a, rel=1e-4)
 
 
