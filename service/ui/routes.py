@@ -110,15 +110,20 @@ def _logged_in(state: ApiState, session: Session) -> bool:
     )
 
 
+def principal(request: Request, session: Session) -> Principal:
+    """The API's view of this browser: its key's owner id (None with auth off), quotas counted under it."""
+    owner = session.owner if _auth_on(api_state(request)) else None
+    client = request.client.host if request.client else "unknown"
+    return Principal(owner=owner, quota_id=owner or "ip:" + client)
+
+
 def require_user(request: Request, session: Annotated[Session, Depends(current_session)]) -> Session:
     """The dependency of every dashboard page: a logged-in session (when keys are configured), charged
     one request against the key's per-minute quota like an API call."""
     state = api_state(request)
     if not _logged_in(state, session):
         raise LoginRequiredError("log in with an API key to use the dashboard")
-    owner = session.owner if _auth_on(state) else None
-    client = request.client.host if request.client else "unknown"
-    charge_request(request, Principal(owner=owner, quota_id=owner or "ip:" + client))
+    charge_request(request, principal(request, session))
     return session
 
 
@@ -522,15 +527,23 @@ def _panel(request: Request, meter: RateMeter, job_id: str) -> JobPanel:
     return JobPanel(api_state(request).engine.get(job_id), meter.rates())
 
 
+def _may_cancel(request: Request, session: Session, job_id: str) -> bool:
+    """Whether the cancel button is offered: the API lets only the key that created a job cancel it."""
+    owner = principal(request, session).owner
+    state = api_state(request).engine.state(job_id) or {}
+    return owner is None or not state.get("owner") or state.get("owner") == owner
+
+
 @router.get("/jobs/{job_id}", name="job_page")
-def job_page(request: Request, job_id: JobId) -> Response:
+def job_page(request: Request, user: User, job_id: JobId) -> Response:
     """A job: overall and per-stage progress, per-model speed and ETA, errors, cancel; live via SSE."""
     engine = api_state(request).engine
     engine.get(job_id)  # not-found before reading the stream
     meter = RateMeter()
     meter.feed(engine.events(job_id, None, 0))
     panel = _panel(request, meter, job_id)
-    return render(request, "job.html", panel=panel, job=panel.job)
+    may_cancel = _may_cancel(request, user, job_id)
+    return render(request, "job.html", panel=panel, job=panel.job, may_cancel=may_cancel)
 
 
 @router.get("/jobs/{job_id}/events", name="job_events")
@@ -543,10 +556,16 @@ async def job_events(request: Request, user: User, job_id: JobId) -> EventSource
     engine = api_state(request).engine
     templates = ui_context(request).templates
     await anyio.to_thread.run_sync(partial(engine.get, job_id))  # not-found before the stream starts
-    session = user
+    may_cancel = await anyio.to_thread.run_sync(partial(_may_cancel, request, user, job_id))
 
     def fragment(panel: JobPanel) -> str:
-        context = {"request": request, "panel": panel, "job": panel.job, "csrf": session.csrf}
+        context = {
+            "request": request,
+            "panel": panel,
+            "job": panel.job,
+            "csrf": user.csrf,
+            "may_cancel": may_cancel,
+        }
         return templates.get_template("_job_panel.html").render(context)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
@@ -576,9 +595,12 @@ async def job_events(request: Request, user: User, job_id: JobId) -> EventSource
 
 
 @router.post("/jobs/{job_id}/cancel", name="cancel_job", dependencies=[Depends(checked_form)])
-def cancel_job(request: Request, job_id: JobId) -> Response:
-    """Ask the job to stop (cooperative); back to the job page."""
-    api_state(request).engine.cancel(job_id)
+def cancel_job(request: Request, user: User, job_id: JobId) -> Response:
+    """Ask the job to stop (cooperative), with the API's own rule (only the key that created the job may
+    cancel it: identical requests of several keys share one job); back to the job page."""
+    from service.api.routers.jobs import cancel_job as api_cancel_job
+
+    api_cancel_job(request, principal(request, user), job_id)
     return redirect(url(request, "job_page", job_id=job_id))
 
 

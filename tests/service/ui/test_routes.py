@@ -360,3 +360,20 @@ def test_a_revoked_key_ends_its_sessions(
     ) as c:
         c.cookies.set("zoorank_session", cookie, path="/ui")
         assert c.get("/ui/jobs", follow_redirects=False).status_code == 303
+
+
+def test_only_the_key_that_created_a_job_may_cancel_it(client: TestClient) -> None:
+    from service.requests import RankingRequest, Sampling
+
+    csrf = log_in(client)
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    body = RankingRequest(dataset="data:shapes", models=["cnn4.glyphs"], sampling=Sampling(seed=15))
+    view, _ = engine.submit(body, owner="0123456789abcdef")  # another key's job
+    page = client.get(f"/ui/jobs/{view.id}").text
+    assert 'id="job-status"' in page and "cancel-button" not in page
+    refused = client.post(f"/ui/jobs/{view.id}/cancel", data={"csrf_token": csrf})
+    assert refused.status_code == 403 and "not-owner" in refused.text
+    assert engine.get(view.id).status.value == "queued"
+    own = submit(client, csrf, seed="16")
+    assert "cancel-button" in client.get(f"/ui/jobs/{own}").text
+    engine.cancel(view.id)
