@@ -250,7 +250,7 @@ def scorers_command(
             table.add_column(col, overflow="fold")
         for s in specs:
             params = ", ".join(f"{k}={v!r}" for k, v in s.defaults.items())
-            lower = not getattr(s, "higher_is_better", True)
+            lower = not s.higher_is_better
             cells = (
                 s.name + (" ↓" if lower else "") + (" *" if s.name in defaults else ""),
                 s.kind,

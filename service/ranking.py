@@ -98,7 +98,7 @@ class ScorerPlan:
             version=self.spec.version,
             params=dict(self.params),
             citation=self.spec.citation,
-            higher_is_better=bool(getattr(self.spec, "higher_is_better", True)),
+            higher_is_better=self.spec.higher_is_better,
         )
 
 
@@ -241,7 +241,7 @@ def higher_is_better(name: str) -> bool:
         spec = estimators.get_scorer(name)
     except ZoorankError:
         return True
-    return bool(getattr(spec, "higher_is_better", True))  # the field is being added to ScorerSpec
+    return spec.higher_is_better
 
 
 def _best_first(values: Mapping[str, float], higher: bool) -> list[str]:

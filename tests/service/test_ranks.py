@@ -87,9 +87,22 @@ def test_aggregate_honours_each_scorers_orientation() -> None:
 
 def test_registry_orientation_is_used_for_every_registered_scorer() -> None:
     for name in estimators.list_scorers():
-        spec = estimators.get_scorer(name)
-        assert higher_is_better(name) is bool(getattr(spec, "higher_is_better", True))
+        assert higher_is_better(name) is estimators.get_scorer(name).higher_is_better
+    assert higher_is_better("ncti_vc") is False  # the published NCTI component: smaller is better
     assert higher_is_better("not-a-scorer") is True
+
+
+def test_a_lower_is_better_scorer_ranks_by_the_registry(
+    dataset: Path, settings: Settings, tiny_entry: EntryFactory
+) -> None:
+    models = [tiny_entry(f"orient.{i}", seed=i) for i in range(3)]
+    ranking = rank(str(dataset), models=models, scorers=["ncti_vc", "logme"], settings=settings)
+    info = {s.name: s.higher_is_better for s in ranking.scorers}
+    assert info == {"ncti_vc": False, "logme": True}
+    # the registry's orientation drives aggregate() when no explicit orientation is given
+    cells = {"small": Cells(scores={"ncti_vc": 1.0}), "large": Cells(scores={"ncti_vc": 2.0})}
+    ranked = aggregate(cells, ["ncti_vc"])
+    assert ranked["small"][0] == {"ncti_vc": 1.0} and ranked["large"][0] == {"ncti_vc": 2.0}
 
 
 # --- saturation -------------------------------------------------------------------------------------
