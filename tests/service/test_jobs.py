@@ -492,12 +492,12 @@ def test_an_owner_runs_at_most_its_concurrent_job_limit(
     wait(engine, first.id, lambda v: v.status == JobStatus.running)
     second, _ = engine.submit(request(seed=61, models=["cnn4.glyphs"], scorers=["logme"]), owner="k")
     other, _ = engine.submit(request(seed=62, models=["cnn4.glyphs"], scorers=["logme"]), owner="j")
-    # the idle worker takes the other owner's job at once, but defers the second job of "k"
-    assert finished(engine, other.id).status == JobStatus.succeeded
-    assert engine.get(second.id).status == JobStatus.queued
-    a, b = finished(engine, first.id), finished(engine, second.id)
-    assert a.status == b.status == JobStatus.succeeded
+    # the idle worker defers the second job of "k" but starts the other owner's job at once (while the
+    # first job still extracts; the extraction itself then waits for the device)
+    o, a, b = (finished(engine, j.id) for j in (other, first, second))
+    assert o.status == a.status == b.status == JobStatus.succeeded
     assert a.finished_at is not None and b.started_at is not None and b.started_at >= a.finished_at
+    assert o.started_at is not None and o.started_at < a.finished_at
     assert attempts(client, second.id, "extract:cnn4.glyphs") == 1  # deferring is not an attempt
     client.close()
 
