@@ -309,19 +309,33 @@ def evaluate(
         for size in sizes:
             key = f"{target}|{size}"
             entry = cache.get(key)
-            fresh = (
-                entry is not None
-                and entry["digest"] == digest
-                and entry["versions"] == versions
-                and entry["models"] == sorted(model_ids)
+            same_data = (
+                entry is not None and entry["digest"] == digest and entry["models"] == sorted(model_ids)
             )
-            if not fresh:
+            if entry is None or not same_data:
+                entry = {
+                    "digest": digest,
+                    "versions": {},
+                    "models": sorted(model_ids),
+                    "scores": {},
+                    "ranks": {},
+                }
+                entry["errors"] = {}
+            # only the scorers that are missing or whose version changed are (re)computed: a scorer's
+            # scores and ranks depend on nothing but its own outputs over the same models
+            stale = [sc for sc in needed if entry["versions"].get(sc) != versions[sc]]
+            if stale:
                 if log is not None:
-                    log(f"scoring {target} at {_size_name(size)} per class")
+                    log(f"scoring {target} at {_size_name(size)} per class: {', '.join(stale)}")
                 got = score_target(
-                    target, size, models=model_ids, scorers=needed, settings=settings, targets_root=root
+                    target, size, models=model_ids, scorers=stale, settings=settings, targets_root=root
                 )
-                entry = {"digest": digest, "versions": versions, "models": sorted(model_ids), **got}
+                for part in ("scores", "ranks", "errors"):
+                    for model, values in got[part].items():
+                        kept = {k: v for k, v in entry[part].get(model, {}).items() if k not in stale}
+                        entry[part][model] = {**kept, **values}
+                entry["versions"].update({sc: versions[sc] for sc in stale})
+                entry["num_samples"] = got["num_samples"]
                 cache[key] = entry
                 _save_cache(results, cache)
             assert entry is not None
