@@ -56,6 +56,7 @@ from dramatiq.encoder import JSONEncoder
 from estimators.errors import ZoorankError
 from service import keys
 from service.jobs import JobError, JobStore, cell_digest, model_digest
+from service.metrics import stage_timer
 from service.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -129,12 +130,16 @@ def make_broker(settings: Settings, *, client: Redis | None = None) -> Any:
         "dead_message_ttl": settings.job_ttl_s * 1000,
     }
     if client is not None:
-        return RedisBroker(client=client, **options)  # type: ignore[no-untyped-call]
-    if settings.redis_url is None:
+        broker = RedisBroker(client=client, **options)  # type: ignore[no-untyped-call]
+    elif settings.redis_url is None:
         raise SettingsError(
             "the job engine needs Redis: set REDIS_URL (or ZOORANK_REDIS_URL)", param="redis_url"
         )
-    return RedisBroker(url=settings.redis_url, **options)  # type: ignore[no-untyped-call]
+    else:
+        broker = RedisBroker(url=settings.redis_url, **options)  # type: ignore[no-untyped-call]
+    # per-stage run times for /metrics (zoorank_stage_duration_seconds), shared by every worker
+    broker.add_middleware(stage_timer(broker.client, keys.stat))
+    return broker
 
 
 # --- worker-side state ----------------------------------------------------------------------------

@@ -251,6 +251,9 @@ def test_metrics_and_health(live: LiveApi, ranked: dict[str, Any]) -> None:
         "zoorank_submissions_total",
     ):
         assert series in text, series
+    # the workers time their stages through the broker middleware: the finished job ran finalise once at least
+    finalised = re.search(r'zoorank_stage_duration_seconds_count\{stage="finalise"\} ([0-9.e+]+)', text)
+    assert finalised is not None and float(finalised.group(1)) >= 1, text
     assert ready.status_code == 200 and ready.json()["workers"] >= 1 and ready.json()["redis"] is True
     assert live_.status_code == 200
 
