@@ -9,10 +9,19 @@ Pipeline, and why each step is where it is:
 * **Decoding and geometry in DataLoader workers** (``num_workers`` processes; 0 decodes inline): each
   worker decodes one image under the pixel limit, converts its channels first (grey -> RGB by
   replication, RGB -> grey by luma, as the entry's ``Preprocessing.channels`` demands), resizes/crops
-  with Pillow and returns **uint8 HWC**. uint8 is 4x less inter-process and host-to-device traffic than
-  float, and a stack of HWC images *is* an NCHW batch in ``channels_last`` layout after a free permute.
+  with Pillow and writes it into the batch's one **uint8 HWC** array; images that fail are dropped there,
+  so the main process receives a ready batch of decoded images and does no per-image work. uint8 is 4x
+  less inter-process and host-to-device traffic than float, and a stack of HWC images *is* an NCHW batch
+  in ``channels_last`` layout after a free permute. The first batch is decoded in the calling process
+  while the workers start, which hides their start-up.
+* **One host-to-device copy per batch**, from pinned memory when a model is on CUDA (the loader pins
+  the batch in a background thread, so the copy is asynchronous).
 * **Normalisation on the model's device**, batched: ``(x / 255 - mean) / std`` as one fused
   multiply-add per element, on the GPU when there is one.
+* **Several models, one decode**: :func:`extract_features_many` feeds every batch to all models that
+  share a preprocessing config (copied and normalised once per device), so a ranking of ten 32 px
+  models decodes each image once instead of ten times. Each model's numbers are exactly those of
+  :func:`extract_features` (same batches, same arithmetic), so no store key changes.
 * **Forward** under ``torch.inference_mode`` with the model and input in ``channels_last`` (faster
   convolutions on CPU/oneDNN and tensor cores), in **bf16 autocast on CUDA only** (CPU bf16 is slower on
   most hosts and changes numbers for nothing).
