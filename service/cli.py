@@ -495,7 +495,7 @@ def rank_command(
         typer.Option("--param", metavar="SCORER.KEY=VALUE", help="scorer parameter (repeatable)"),
     ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
+        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, metavar="N", help="images per batch")
@@ -622,7 +622,7 @@ def ensemble_command(
         Path | None, typer.Option("--output", "-o", metavar="FILE", help="write the result to this file")
     ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
+        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="print nothing but the result and errors")
