@@ -56,6 +56,9 @@ Service (API, job engine, workers)
 * ``ZOORANK_UI``: serve the dashboard, ``true``/``false`` (true).
 * ``ZOORANK_SESSION_SECRET``: dashboard cookie signing secret, at least 32 characters (none: random per
   process).
+* ``ZOORANK_SESSION_MAX_AGE_S``: how long a dashboard login lasts (28800).
+* ``ZOORANK_UI_PAGE_SIZE`` / ``ZOORANK_UI_BROWSE_MAX_ENTRIES``: jobs per dashboard page, entries listed per
+  folder in the dataset browser (20 / 200).
 """
 
 from __future__ import annotations
@@ -288,6 +291,13 @@ class Settings(BaseSettings):
     ui: bool = Field(default=True, validation_alias=_env("ZOORANK_UI"))
     session_secret: SecretStr | None = Field(
         default=None, min_length=32, validation_alias=_env("ZOORANK_SESSION_SECRET")
+    )
+    session_max_age_s: int = Field(
+        default=8 * 3600, ge=60, le=30 * 86400, validation_alias=_env("ZOORANK_SESSION_MAX_AGE_S")
+    )
+    ui_page_size: int = Field(default=20, ge=1, le=500, validation_alias=_env("ZOORANK_UI_PAGE_SIZE"))
+    ui_browse_max_entries: int = Field(
+        default=200, ge=1, le=100_000, validation_alias=_env("ZOORANK_UI_BROWSE_MAX_ENTRIES")
     )
 
     # --- construction ---------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def create_ui_app(settings: Settings, *, state: Any = None) -> FastAPI:
     ui = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, title="zoorank dashboard")
     if state is not None:
         ui.state = state
-    codec = SessionCodec(_secret(settings))
+    codec = SessionCodec(_secret(settings), max_age_s=settings.session_max_age_s)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     routes.install_template_globals(templates)
     ui.state.zoorank_ui = UiContext(settings=settings, codec=codec, templates=templates)

@@ -16,12 +16,10 @@ from service.settings import Settings
 from zoo.datasets.refs import AllowedRoots, resolve_reference
 from zoo.errors import PathNotAllowedError
 
-__all__ = ["DATASET_SUFFIXES", "MAX_ENTRIES", "Entry", "Listing", "list_folder"]
+__all__ = ["DATASET_SUFFIXES", "Entry", "Listing", "list_folder"]
 
 #: Files that are datasets by themselves (manifest or array file), besides ImageFolder directories.
 DATASET_SUFFIXES = (".csv", ".parquet", ".npz")
-#: Most entries listed per folder (a folder of 100,000 images must not become a 100,000-line page).
-MAX_ENTRIES = 200
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,8 @@ class Listing:
         root: the root name.
         relative: the folder, relative to the root ("" for the root itself).
         parent: the parent folder relative to the root, or None at the root.
-        entries: folders first, then dataset files, each sorted by name, at most :data:`MAX_ENTRIES`.
+        entries: folders first, then dataset files, each sorted by name, at most
+            ``settings.ui_browse_max_entries`` (a folder of 100,000 images is not a 100,000-line page).
         truncated: entries left out beyond the cap.
         images: image files directly in this folder (a class folder of an ImageFolder has many).
     """
@@ -119,7 +118,7 @@ def list_folder(settings: Settings, root: str, relative: str = "") -> Listing:
         root=root,
         relative=rel,
         parent=parent,
-        entries=tuple(ordered[:MAX_ENTRIES]),
-        truncated=max(0, len(ordered) - MAX_ENTRIES),
+        entries=tuple(ordered[: settings.ui_browse_max_entries]),
+        truncated=max(0, len(ordered) - settings.ui_browse_max_entries),
         images=images,
     )

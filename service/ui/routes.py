@@ -56,8 +56,6 @@ __all__ = [
 ]
 
 
-#: Jobs per page of the jobs list.
-JOBS_PAGE_SIZE = 20
 #: How long one read of a job's event stream blocks before checking for a closed connection.
 _READ_BLOCK_MS = 1000
 _SSE_PING_S = 15
@@ -511,7 +509,7 @@ def jobs(
     """The caller's jobs, newest first, with a status filter and "next page" links."""
     state = api_state(request)
     owner = user.owner if _auth_on(state) else None
-    items, next_cursor = state.engine.list(status, cursor or None, JOBS_PAGE_SIZE, owner)
+    items, next_cursor = state.engine.list(status, cursor or None, state.settings.ui_page_size, owner)
     return render(
         request,
         "jobs.html",

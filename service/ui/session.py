@@ -6,7 +6,7 @@ constant-time digest comparison (:func:`service.api.auth.match_key`) and stores 
 
 * signed and time-stamped with :class:`itsdangerous.URLSafeTimedSerializer` (``ZOORANK_SESSION_SECRET``, or a
   random per-process secret when unset, which logs everyone out at a restart and does not work across
-  several API replicas), and refused after :data:`SESSION_MAX_AGE_S`;
+  several API replicas), and refused after ``Settings.session_max_age_s``;
 * ``HttpOnly`` (page scripts cannot read it), ``SameSite=Strict`` (never sent on cross-site requests),
   ``Path=/ui``, and ``Secure`` when the request came over HTTPS.
 
@@ -32,7 +32,6 @@ from estimators.errors import ZoorankError
 __all__ = [
     "COOKIE_NAME",
     "CSRF_FIELD",
-    "SESSION_MAX_AGE_S",
     "CsrfTokenError",
     "LoginRequiredError",
     "Session",
@@ -43,8 +42,6 @@ __all__ = [
 COOKIE_NAME = "zoorank_session"
 #: Name of the hidden form field (and of the ``X-CSRF-Token`` header alternative) holding the token.
 CSRF_FIELD = "csrf_token"
-#: How long a login lasts; the cookie's ``Max-Age`` and the signature's accepted age.
-SESSION_MAX_AGE_S = 8 * 3600
 _SALT = "zoorank.ui.session.v1"
 
 
@@ -95,8 +92,11 @@ class Session:
 class SessionCodec:
     """Signs sessions into cookie values and reads them back (expired or forged values are dropped)."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, max_age_s: int) -> None:
+        """``max_age_s`` (``Settings.session_max_age_s``): the cookie's ``Max-Age`` and the signature's
+        accepted age, i.e. how long a login lasts."""
         self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+        self.max_age_s = max_age_s
 
     def dumps(self, session: Session) -> str:
         """The cookie value of ``session``."""
@@ -108,7 +108,7 @@ class SessionCodec:
         if not value:
             return None
         try:
-            data = self._serializer.loads(value, max_age=SESSION_MAX_AGE_S)
+            data = self._serializer.loads(value, max_age=self.max_age_s)
         except BadSignature:  # also SignatureExpired
             return None
         if not isinstance(data, dict):
@@ -125,7 +125,7 @@ class SessionCodec:
         response.set_cookie(
             COOKIE_NAME,
             self.dumps(session),
-            max_age=SESSION_MAX_AGE_S,
+            max_age=self.max_age_s,
             path=_cookie_path(request),
             httponly=True,
             samesite="strict",

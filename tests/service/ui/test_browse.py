@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.settings import Settings
-from service.ui.browse import MAX_ENTRIES, list_folder
+from service.ui.browse import list_folder
 from zoo.errors import DatasetNotFoundError, PathNotAllowedError
 
 
@@ -55,8 +55,10 @@ def test_unknown_root_and_missing_folder(roots: tuple[Settings, Path, Path]) -> 
 
 def test_long_folders_are_truncated(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    for i in range(MAX_ENTRIES + 5):
+    for i in range(12 + 5):
         (data / f"d{i:04d}").mkdir(parents=True)
-    settings = Settings.from_env({}, home=tmp_path / "home", data_roots={"data": data})
+    settings = Settings.from_env(
+        {}, home=tmp_path / "home", data_roots={"data": data}, ui_browse_max_entries=12
+    )
     listing = list_folder(settings, "data")
-    assert len(listing.entries) == MAX_ENTRIES and listing.truncated == 5
+    assert len(listing.entries) == 12 and listing.truncated == 5
