@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,23 @@ if TYPE_CHECKING:
     from redis import Redis
 
 log = logging.getLogger("zoorank.api")
+
+
+def reconcile_at_start(state: ApiState) -> None:
+    """Re-send the parts of unfinished jobs that a Redis restart left without messages (reliability §B2).
+
+    Runs once per API start, in the background so start-up does not wait on it; parts are idempotent,
+    so several replicas starting together only re-send a message twice. Errors are logged, never raised:
+    an unreachable Redis is what ``/health/ready`` reports.
+    """
+    try:
+        resent = state.engine.reconcile(idle_s=state.settings.reconcile_idle_s)
+    except Exception as exc:
+        log.warning("start-up reconcile skipped: %s", exc)
+        return
+    if resent:
+        log.warning("re-sent the parts of %d idle unfinished job(s): %s", len(resent), ", ".join(resent[:10]))
+
 
 API_DESCRIPTION = """\
 Rank a zoo of pre-trained models for a labelled image dataset without fine-tuning.
@@ -138,6 +156,9 @@ def create_app(settings: Settings | None = None, *, redis_client: Redis | None =
 
             state.aredis = redis.asyncio.Redis.from_url(settings.redis_url, health_check_interval=30)
         warn_if_open(state.api_key_digests)
+        reconciler = threading.Thread(target=reconcile_at_start, args=(state,), name="zoorank-reconcile")
+        reconciler.daemon = True
+        reconciler.start()
         # Everything imported and built so far (torch, numpy, the zoo, the app) lives as long as the
         # process: move it out of the collector's generations, so a full collection only scans what
         # requests allocate instead of pausing every request in flight for tens of milliseconds.

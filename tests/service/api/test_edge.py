@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
+from redis import Redis
 from starlette.testclient import TestClient
 
+from service import keys
 from service.api import create_app
 from service.api.auth import authenticate, match_key
 from service.api.routers.rankings import body_digest
+from service.jobs import JobEngine
 from service.requests import RankingRequest
 from service.settings import Settings
 from tests.service.api.conftest import API_KEY, API_KEY_DIGEST, MODELS
@@ -210,3 +214,27 @@ def test_only_the_key_that_created_a_job_may_cancel_it(tmp_path: Path, redis_url
     assert refused.status_code == 403 and refused.json()["code"] == "not-owner"
     assert read.status_code == 200 and read.json()["status"] == "queued"
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+
+def test_start_up_resends_the_parts_of_jobs_a_redis_restart_left_without_messages(
+    tmp_path: Path, redis_url: str
+) -> None:
+    write_image_folder(tmp_path / "shapes", per_class=4, size=16)
+    # database 4: no worker listens there, so the job stays queued and its queue is ours to empty
+    url = redis_url.rsplit("/", 1)[0] + "/4"
+    settings = make_settings(tmp_path, redis_url, REDIS_URL=url, ZOORANK_RECONCILE_IDLE_S="0")
+    client = Redis.from_url(url)
+    client.flushdb()
+    engine = JobEngine(settings, client)
+    view, _ = engine.submit(RankingRequest(dataset="data:shapes", models=MODELS, scorers=["logme"]))
+    assert engine.queue_depths()["extract"] == len(MODELS)
+    # Redis restarted without its queue (reliability.md §B2): the job is queued, its messages are gone
+    client.delete(keys.broker_queue("extract"), keys.broker_queue("extract") + ".msgs")
+    assert engine.queue_depths()["extract"] == 0
+    with TestClient(create_app(settings)):
+        deadline = time.monotonic() + 30
+        while engine.queue_depths()["extract"] < len(MODELS) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert engine.queue_depths()["extract"] == len(MODELS)
+    engine.cancel(view.id)
+    client.close()
