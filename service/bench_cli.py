@@ -62,6 +62,12 @@ def quality_command(
     models: Annotated[
         list[str] | None, typer.Option("--models", "-m", help="zoo ids (default: the default zoo)")
     ] = None,
+    cached_only: Annotated[
+        bool, typer.Option("--cached-only", help="score nothing: report what scores.json already holds")
+    ] = False,
+    ensembles: Annotated[
+        bool, typer.Option("--ensembles/--no-ensembles", help="evaluate the ensemble scorers on 3-teams")
+    ] = True,
 ) -> None:
     """Compare fresh scores with the stored ground truth; write quality.md, quality.json and plots."""
     from service.quality import evaluate, write_report
@@ -84,6 +90,8 @@ def quality_command(
             scorers=_names(scorers),
             sizes=size_list,
             models=_names(models),
+            cached_only=cached_only,
+            ensembles=ensembles,
             log=_log,
         )
         paths = write_report(report, results, names)
