@@ -208,6 +208,7 @@ class QualityReport:
     ensemble_rows: list[dict[str, Any]] = field(default_factory=list)
     ensemble_status: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    few_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def main_size(self) -> int:
@@ -251,6 +252,7 @@ class QualityReport:
             "ensemble_rows": self.ensemble_rows,
             "ensemble_status": self.ensemble_status,
             "missing": self.missing,
+            "few_rows": self.few_rows,
         }
 
 
@@ -264,6 +266,7 @@ def evaluate(
     settings: Settings | None = None,
     targets_root: Path | None = None,
     ensembles: bool = True,
+    few_shot: bool = True,
     cached_only: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> QualityReport:
@@ -278,12 +281,15 @@ def evaluate(
         settings: zoorank settings (feature store, device, limits); default from the environment.
         targets_root: where the target npz files are (default ``$ZOORANK_HOME/bench/targets``).
         ensembles: also rank every 3-team with the ensemble scorers (:func:`evaluate_ensembles`).
+        few_shot: also score each target's 10-shot variant (its whole ``train10`` split) against the
+            10-shot truth (``report.few_rows``).
         cached_only: score nothing; report only what ``scores.json`` holds (the missing (target, size,
             scorer) cells are listed in ``report.missing`` and left out of the means).
         log: progress lines.
     """
     from zoo.benchmark import targets as tg
-    from zoo.benchmark.groundtruth import default_models
+    from zoo.benchmark.groundtruth import SHOT_SUFFIX, default_models
+    from zoo.benchmark.targets import SHOTS
 
     settings = settings or Settings.from_env()
     root = targets_root or tg.targets_root()
@@ -306,13 +312,18 @@ def evaluate(
     versions = {s: get_scorer(s).version for s in needed}
     for target in names:
         tg.prepare_target(target, root)
-        digest = json.loads((root / target / "digests.json").read_text())["train"]
         report.in_domain[target] = [
             m for m in model_ids if any(fnmatch.fnmatchcase(m, p) for p in tg.TARGETS[target].in_domain)
         ]
         report.coverage[target] = {t: len(set(truth[t].get(target, {})) & set(model_ids)) for t in TRUTHS}
-        for size in sizes:
-            key = f"{target}|{size}"
+        digests = json.loads((root / target / "digests.json").read_text())
+        few = f"{target}{SHOT_SUFFIX}"
+        jobs = [(target, "train", size, target, report.rows) for size in sizes]
+        if few_shot:  # the 10-shot variant: all of its train split against its own truth
+            jobs.append((few, f"train{SHOTS}", 0, few, report.few_rows))
+        for name, split, size, truth_key, sink in jobs:
+            digest = digests[split]
+            key = f"{name}|{size}"
             entry = cache.get(key)
             same_data = (
                 entry is not None and entry["digest"] == digest and entry["models"] == sorted(model_ids)
@@ -330,15 +341,21 @@ def evaluate(
             # scores and ranks depend on nothing but its own outputs over the same models
             stale = [sc for sc in needed if entry["versions"].get(sc) != versions[sc]]
             if stale and cached_only:
-                report.missing.append(f"{target} at {_size_name(size)} per class: {', '.join(stale)}")
+                report.missing.append(f"{name} at {_size_name(size)} per class: {', '.join(stale)}")
                 for sc in stale:  # a cached value of another version is not this scorer's score
                     for values in entry["scores"].values():
                         values.pop(sc, None)
             elif stale:
                 if log is not None:
-                    log(f"scoring {target} at {_size_name(size)} per class: {', '.join(stale)}")
+                    log(f"scoring {name} at {_size_name(size)} per class: {', '.join(stale)}")
                 got = score_target(
-                    target, size, models=model_ids, scorers=stale, settings=settings, targets_root=root
+                    target,
+                    size,
+                    models=model_ids,
+                    scorers=stale,
+                    settings=settings,
+                    targets_root=root,
+                    split=split,
                 )
                 for part in ("scores", "ranks", "errors"):
                     for model, values in got[part].items():
@@ -356,13 +373,13 @@ def evaluate(
                 per_scorer[name] = _aggregate(entry["ranks"], members)
             for scorer, values in per_scorer.items():
                 for method in TRUTHS:
-                    t = {m: a for m, a in truth[method].get(target, {}).items() if m in model_ids}
-                    row = {"scorer": scorer, "target": target, "size": size, "truth": method, "models": 0}
+                    t = {m: a for m, a in truth[method].get(truth_key, {}).items() if m in model_ids}
+                    row = {"scorer": scorer, "target": name, "size": size, "truth": method, "models": 0}
                     row.update(
                         metrics(values, t) if len(set(values) & set(t)) >= 2 else dict.fromkeys(METRICS)
                     )
                     row["models"] = len(set(values) & set(t))
-                    report.rows.append(row)
+                    sink.append(row)
     if ensembles:
         evaluate_ensembles(report, results, names, root=root, log=log)
     return report
@@ -635,6 +652,24 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         lines.append(
             f"| {s} | " + " | ".join(_fmt(report.mean(s, "probe", size=z)) for z in report.sizes) + " |"
         )
+    few_targets = sorted({r["target"] for r in report.few_rows})
+    if few_targets:
+        lines += ["", "## 10-shot variants (scores on the 10-per-class train split, 10-shot probe truth)", ""]
+        lines += ["| scorer | mean tau_w | " + " | ".join(few_targets) + " |"]
+        lines += ["|---" * (len(few_targets) + 2) + "|"]
+
+        def few(scorer: str, target: str | None) -> float | None:
+            vals = [
+                r["tau_w"]
+                for r in report.few_rows
+                if r["scorer"] == scorer and r["truth"] == "probe" and target in (None, r["target"])
+            ]
+            return _mean(vals)
+
+        for s in sorted(names, key=lambda n: -(few(n, None) or -9)):
+            lines.append(
+                f"| {s} | {_fmt(few(s, None))} | " + " | ".join(_fmt(few(s, t)) for t in few_targets) + " |"
+            )
     lines += [
         "",
         "## Ensemble scorers over all 3-teams (fine-tune truth: accuracy of averaged probabilities)",
