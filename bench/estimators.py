@@ -317,7 +317,7 @@ def scorer_names(pattern: list[str] | None) -> list[str]:
 def _row(size: str, r: dict[str, Any], flag_targets: bool) -> str:
     name = r["name"] + (" (3 candidates)" if r["name"] in estimators.list_scorers("set") else "")
     if "error" in r:
-        return f"| {size} | {name} | — | — | — | — | {r['error'][:90]} |"
+        return f"| {size} | {name} | — | — | — | — | {r['error'][:160]} |"
     over = flag_targets and r["name"] in GRAM_BASED and r["best_ratio"] > TARGET_RATIO
     flag = "over target" if over else ""
     if "value" in r:
