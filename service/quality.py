@@ -82,12 +82,13 @@ def truth_tables(results: Path) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def cpu_hours(results: Path) -> dict[str, float]:
-    """CPU hours the recorded ground-truth units took, per method."""
+    """CPU hours (process time) and wall hours (``<method>_wall``) of the recorded ground-truth units."""
     from zoo.benchmark.groundtruth import load_results
 
-    hours = dict.fromkeys(TRUTHS, 0.0)
+    hours = dict.fromkeys([*TRUTHS, *(f"{t}_wall" for t in TRUTHS)], 0.0)
     for run in load_results(results)["runs"]:
         hours[run["method"]] += float(run.get("cpu_seconds", 0.0)) / 3600.0
+        hours[f"{run['method']}_wall"] += float(run.get("seconds", 0.0)) / 3600.0
     return hours
 
 
@@ -573,8 +574,11 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         "Kendall tau between a scorer's values and the test accuracy of the models; rel@k is the best "
         "accuracy among a scorer's top k over the best accuracy. Aggregates average the per-scorer ranks.",
         "",
-        f"Ground-truth CPU time so far: probe {report.cpu_hours.get('probe', 0):.2f} h, fine-tune "
-        f"{report.cpu_hours.get('finetune', 0):.2f} h.",
+        f"Ground-truth build so far: linear probes {report.cpu_hours.get('probe', 0):.2f} CPU h "
+        f"({report.cpu_hours.get('probe_wall', 0):.2f} h wall), fine-tunes "
+        f"{report.cpu_hours.get('finetune', 0):.2f} CPU h "
+        f"({report.cpu_hours.get('finetune_wall', 0):.2f} h wall) "
+        "on a shared 2-core machine, one thread, nice 19.",
         "",
         "## Coverage of the ground truth",
         "",
