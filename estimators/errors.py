@@ -76,8 +76,11 @@ class UnknownScorerError(ScoringError, LookupError):
 
 
 class LimitExceededError(ZoorankError):
-    """A request would exceed a configured limit: images or models per job, or a scorer's estimated
-    time / memory budget (refused before the work starts, naming the ways out)."""
+    """A request would exceed a configured limit: images or models per job, or a scorer's cost budget.
+
+    Scorers with budget parameters (NLEEP's ``time_budget_s`` / ``memory_budget_mb``) raise it before the
+    work starts, when their estimate exceeds the budget, and name the ways out in the message.
+    """
 
     code = "limit-exceeded"
 
