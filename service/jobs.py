@@ -463,17 +463,19 @@ class JobStore:
     def succeed(self, job_id: str, ranking_json: str) -> bool:
         """Store the ranking on the job and in the cache; end the job as ``succeeded``."""
         etag = hashlib.sha256(ranking_json.encode("utf-8")).hexdigest()[:32]
-        if not self._end(job_id, "succeeded", {"ranking": ranking_json, "etag": etag}):
-            return False
         state = self.state(job_id) or {}
+        if state.get("status") not in _ACTIVE:
+            return False
         fp = state.get("fingerprint")
         if fp:
+            # Cached before the job reads succeeded: a client that resubmits the moment it sees
+            # succeeded must get the cache, not a second computation.
             ttl = self.settings.cache_ttl_s
             pipe = self.redis.pipeline(transaction=False)
             pipe.set(keys.ranking(fp), ranking_json, ex=ttl)
             pipe.set(keys.fingerprint_job(fp), job_id, ex=ttl)
             pipe.execute()
-        return True
+        return self._end(job_id, "succeeded", {"ranking": ranking_json, "etag": etag})
 
     def _end(self, job_id: str, status: str, values: Mapping[str, str]) -> bool:
         done = self.transition(job_id, _ACTIVE, {"status": status, "finished_at": _now(), **values})

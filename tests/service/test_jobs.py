@@ -21,7 +21,7 @@ import pytest
 from redis import Redis
 
 from service import keys
-from service.jobs import JobEngine, JobStatus, JobView
+from service.jobs import JobEngine, JobStatus, JobStore, JobView
 from service.requests import RankingRequest, Sampling
 from service.settings import Settings
 from tests.service.conftest import WorkerFactory, WorkerProcess, start_worker_process, write_image_folder
@@ -572,3 +572,25 @@ def test_sigterm_finishes_the_running_part_and_the_job_completes_elsewhere(
     assert finished(engine, view.id).status == JobStatus.succeeded
     assert attempts(client, view.id, "extract:slowtest.cnn4") == 1  # not redone
     client.close()
+
+
+def test_the_cache_is_written_before_the_job_reads_succeeded(
+    idle_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A client that resubmits the moment it sees "succeeded" must hit the cache (this raced once: the
+    # status changed first, and an immediate identical request started a second computation).
+    view, _ = idle_engine.submit(request(seed=43, scorers=["logme"]))
+    fp = idle_engine.state(view.id)["fingerprint"]
+    cached_when_succeeded: list[bool] = []
+    original = JobStore.transition
+
+    def spy(self: JobStore, job_id: str, allowed: Any, values: Any) -> bool:
+        if values.get("status") == "succeeded":
+            cached_when_succeeded.append(self.redis.get(keys.ranking(fp)) is not None)
+        return original(self, job_id, allowed, values)
+
+    monkeypatch.setattr(JobStore, "transition", spy)
+    assert idle_engine.succeed(view.id, json.dumps({"models": []}))
+    assert cached_when_succeeded == [True]
+    again, cached = idle_engine.submit(request(seed=43, scorers=["logme"]))
+    assert cached and again.id == view.id and again.status == JobStatus.succeeded
