@@ -370,8 +370,8 @@ def evaluate(
             per_scorer: dict[str, dict[str, float]] = {
                 s: {m: v[s] for m, v in entry["scores"].items() if s in v} for s in singles
             }
-            for name, members in aggregates.items():
-                per_scorer[name] = _aggregate(entry["ranks"], members)
+            for agg_name, members in aggregates.items():
+                per_scorer[agg_name] = _aggregate(entry["ranks"], members)
             for scorer, values in per_scorer.items():
                 for method in TRUTHS:
                     t = {m: a for m, a in truth[method].get(truth_key, {}).items() if m in model_ids}
