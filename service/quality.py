@@ -59,6 +59,9 @@ CANDIDATE_AGGREGATES: dict[str, tuple[str, ...]] = {
     "agg_probe_logme": ("probe_cv", "logme"),
     "agg_probe_logme_leep": ("probe_cv", "logme", "leep"),
     "agg_probe_logme_hscore": ("probe_cv", "logme", "hscore_shrinkage"),
+    "agg_probe_parc": ("probe_cv", "parc"),
+    "agg_probe_logme_parc": ("probe_cv", "logme", "parc"),
+    "agg_logme_parc": ("logme", "parc"),
 }
 TRUTHS = ("probe", "finetune")
 METRICS = ("tau_w", "kendall", "pearson", "rel1", "rel3")
