@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import estimators
 from service.quality import QualityReport, metrics, render_markdown, score_target
 from service.settings import Settings
 from zoo.benchmark import ci
@@ -200,3 +201,45 @@ def test_report_says_where_the_truth_is_incomplete() -> None:
     text = render_markdown(report, ["digits"], [])
     assert "| digits | 3/3 | 1/3 (incomplete) |" in text
     assert "0.500" in text and math.isfinite(report.mean("logme", "probe") or math.nan)
+
+
+def test_evaluate_uses_the_score_cache_and_lists_what_is_missing(targets_root: Path, tmp_path: Path) -> None:
+    from service.quality import evaluate
+
+    results = tmp_path / "results"
+    results.mkdir()
+    models = ["cnn4.glyphs", "cnn4.random_init", "digit_cnn.mnist"]
+    acc = {"cnn4.glyphs": 0.9, "cnn4.random_init": 0.5, "digit_cnn.mnist": 0.7}
+    runs = [
+        {"key": f"probe|{m}|digits", "method": "probe", "model": m, "target": "digits", "accuracy": a}
+        | {"protocol": {"version": PROBE_PROTOCOL.version}, "cpu_seconds": 2.0, "seconds": 3.0}
+        for m, a in acc.items()
+    ]
+    (results / "groundtruth.json").write_text(json.dumps({"schema": 1, "runs": runs}))
+    digest = json.loads((targets_root / "digits" / "digests.json").read_text())["train"]
+    scores = {"cnn4.glyphs": 3.0, "cnn4.random_init": 1.0, "digit_cnn.mnist": 2.0}
+    entry = {
+        "digest": digest,
+        "models": sorted(models),
+        "versions": {"logme": estimators.get_scorer("logme").version},
+        "scores": {m: {"logme": v} for m, v in scores.items()},
+        "ranks": {m: {"logme": 4.0 - v} for m, v in scores.items()},
+        "errors": {},
+    }
+    (results / "scores.json").write_text(json.dumps({"digits|50": entry}))
+    report = evaluate(
+        results,
+        targets=["digits"],
+        scorers=["logme", "leep"],
+        sizes=[50],
+        models=models,
+        targets_root=targets_root,
+        ensembles=False,
+        cached_only=True,
+    )
+    assert report.cell("logme", "digits", "probe") == pytest.approx(1.0)  # same order as the truth
+    assert report.cell("leep", "digits", "probe") is None  # not cached: not computed, listed instead
+    assert any(m.startswith("digits at 50 per class: leep") for m in report.missing)
+    assert any(m.startswith("digits_10shot") for m in report.missing)
+    assert report.coverage["digits"] == {"probe": 3, "finetune": 0}
+    assert report.cpu_hours["probe"] == pytest.approx(6.0 / 3600)
