@@ -133,6 +133,7 @@ def start_in_process_worker(
 
     Raises:
         SettingsError: no ``redis_url``, an unknown queue, or a bad device.
+        DeviceUnavailableError: the extract queue is asked for on a device this machine lacks.
     """
     import dramatiq
 
@@ -141,6 +142,10 @@ def start_in_process_worker(
     if device is not None:
         settings = settings.with_overrides(device=device)
     chosen = _check_queues(queues)
+    if "extract" in chosen:
+        from zoo.features import check_device
+
+        check_device(settings.resolve_device())  # one clear line now, not a traceback at the first job
     broker = make_broker(settings)
     runtime = Runtime(settings)
     actors = declare_actors(broker, settings, runtime_factory=lambda: runtime)

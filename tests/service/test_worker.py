@@ -148,6 +148,8 @@ def test_in_process_worker_runs_jobs_and_stops_cleanly(
         (["worker", "--queues", "bogus"], {"REDIS_URL": "redis://127.0.0.1:1/0"}, "bogus"),
         (["worker"], {}, "REDIS_URL"),
         (["worker", "--device", "tpu"], {"REDIS_URL": "redis://127.0.0.1:1/0"}, "device"),
+        # no machine has 1000 GPUs: refused before the broker connects, on CPU and GPU hosts alike
+        (["worker", "--device", "cuda:999"], {"REDIS_URL": "redis://127.0.0.1:1/0"}, "[device-unavailable]"),
     ],
 )
 def test_worker_command_errors_are_one_line(
