@@ -19,17 +19,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from service.redis_server import free_port
 from service.settings import Settings
+from tests.service.api.conftest import wait_ready
 from tests.service.conftest import start_worker_process, write_image_folder
 
 if TYPE_CHECKING:
@@ -54,24 +53,6 @@ class UiStack:
     key: str
     data: Path
     log: Path
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll ``/health/ready`` (Redis up and a worker heartbeat) until 200, or fail with the server log."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    last = ""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            r = httpx.get(url + "/health/ready", timeout=2.0)
-            if r.status_code == 200:
-                return
-            last = r.text
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.25)
-    raise RuntimeError(f"not ready after {STARTUP_TIMEOUT_S} s ({last}):\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +90,7 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
         )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, api, log)
+        wait_ready(url, api, log, timeout=STARTUP_TIMEOUT_S)
         yield UiStack(url=url, key=API_KEY, data=data, log=log)
     finally:
         if api.poll() is None:
