@@ -385,7 +385,8 @@ def evaluate(
                     row["models"] = len(set(values) & set(t))
                     sink.append(row)
     if ensembles:
-        evaluate_ensembles(report, results, names, root=root, log=log)
+        ens_targets = [*names, *(f"{n}{SHOT_SUFFIX}" for n in names)] if few_shot else names
+        evaluate_ensembles(report, results, ens_targets, root=root, log=log)
     return report
 
 
@@ -395,7 +396,7 @@ MIN_TEAM_POOL = 4  # with fewer fine-tuned members there are too few 3-teams to 
 
 
 def _member_inputs(
-    target: str, model_ids: Sequence[str], size: int, root: Path
+    target: str, model_ids: Sequence[str], size: int, root: Path, split: str = "train"
 ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
     """Target features and source probabilities of each model on the train split's stratified sample.
 
@@ -409,7 +410,7 @@ def _member_inputs(
     from zoo.datasets import SamplingSpec, stratified_indices
     from zoo.models import load_model
 
-    train = tg.load_split(target, "train", root)
+    train = tg.load_split(target, split, root)
     idx = stratified_indices(train.labels, SamplingSpec(max_per_class=size or None, seed=0))
     images, labels = train.images[idx], train.labels[idx]
     inputs: dict[str, dict[str, np.ndarray]] = {}
@@ -468,7 +469,14 @@ def evaluate_ensembles(
         for m in models:
             with np.load(probs_dir / f"{m}.npz") as z:
                 probs[m] = np.asarray(z["probs"], dtype=np.float64)
-        raw, labels = _member_inputs(target, models, report.main_size, root)
+        from zoo.benchmark.groundtruth import SHOT_SUFFIX
+        from zoo.benchmark.targets import SHOTS
+
+        if target.endswith(SHOT_SUFFIX):  # a 10-shot variant: all of its own train split
+            base, split, size = target.removesuffix(SHOT_SUFFIX), f"train{SHOTS}", 0
+        else:
+            base, split, size = target, "train", report.main_size
+        raw, labels = _member_inputs(base, models, size, root, split)
         inputs = {
             m: ModelInputs(
                 features=a["features"], source_probs=a.get("source_probs"), source_mean=None, source_std=None
@@ -661,29 +669,40 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         )
     few_targets = sorted({r["target"] for r in report.few_rows})
     if few_targets:
-        lines += ["", "## 10-shot variants (scores on the 10-per-class train split, 10-shot probe truth)", ""]
-        lines += ["| scorer | mean tau_w | " + " | ".join(few_targets) + " |"]
-        lines += ["|---" * (len(few_targets) + 2) + "|"]
+        lines += [
+            "",
+            "## 10-shot variants (scores on the 10-per-class train split; per target: probe truth)",
+            "",
+        ]
+        lines += ["| scorer | mean tau_w (fine-tune) | mean tau_w | " + " | ".join(few_targets) + " |"]
+        lines += ["|---" * (len(few_targets) + 3) + "|"]
 
-        def few(scorer: str, target: str | None) -> float | None:
+        def few(scorer: str, target: str | None, truth: str = "probe") -> float | None:
             vals = [
                 r["tau_w"]
                 for r in report.few_rows
-                if r["scorer"] == scorer and r["truth"] == "probe" and target in (None, r["target"])
+                if r["scorer"] == scorer and r["truth"] == truth and target in (None, r["target"])
             ]
             return _mean(vals)
 
         for s in sorted(names, key=lambda n: -(few(n, None) or -9)):
             lines.append(
-                f"| {s} | {_fmt(few(s, None))} | " + " | ".join(_fmt(few(s, t)) for t in few_targets) + " |"
+                f"| {s} | {_fmt(few(s, None, 'finetune'))} | {_fmt(few(s, None))} | "
+                + " | ".join(_fmt(few(s, t)) for t in few_targets)
+                + " |"
             )
+        lines += [
+            "",
+            "The fine-tune column averages the 10-shot targets with at least two fine-tuned models so far.",
+        ]
     lines += [
         "",
         "## Ensemble scorers over all 3-teams (fine-tune truth: accuracy of averaged probabilities)",
         "",
     ]
     lines += ["| target | status | scorer | teams | tau_w | Kendall | rel@1 | rel@3 |", "|---" * 8 + "|"]
-    for t in targets:
+    ens_targets = [*targets, *(k for k in report.ensemble_status if k not in targets)]
+    for t in ens_targets:
         rows = [r for r in report.ensemble_rows if r["target"] == t]
         status = report.ensemble_status.get(t, "not evaluated")
         if not rows:
