@@ -95,10 +95,10 @@ __all__ = [
     "parse_roots",
 ]
 
-#: Scorers run when the caller names none: cheap, well-established per-model scorers that cover both the
-#: feature-based (LogME, H-score, TransRate, SFDA) and the source-head-based (LEEP, NCE) families, plus PED
-#: (uses a model's source profile when it has one).
-DEFAULT_SCORERS: tuple[str, ...] = ("logme", "leep", "nce", "hscore_shrinkage", "transrate", "sfda", "ped")
+#: Scorers run when the caller names none, chosen on the offline benchmark (README "Ground truth and scorer
+#: quality", bench/results/quality.md): cross-validated linear-probe accuracy plus LogME, the best scorer that
+#: is not itself a probe; their mean rank beat the previous seven-scorer default (mean tau_w 0.82 vs 0.71).
+DEFAULT_SCORERS: tuple[str, ...] = ("probe_cv", "logme")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
