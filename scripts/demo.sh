@@ -7,9 +7,9 @@
 #   2. runs `zoorank rank` over the default zoo (every entry tagged builtin or trained) with
 #      DEMO_MAX_PER_CLASS images per class (default 50, i.e. 500 images), printing the table.
 # Features land in the feature store ($ZOORANK_HOME/features), so a second run only re-scores.
-# Timing on the 2-core development machine (shared, load ~3-4), 15 models x 500 images, 7 scorers:
-# 85 s with an empty feature store after setup (extraction ~60 s, scoring ~17 s), 19 s with cached
-# features; `make demo` on an already set-up clone takes 108 s in total.
+# Timing on the 2-core development machine (load ~1.5), 15 models x 500 images, the default scorers
+# (probe_cv, logme): 36 s with an empty feature store after setup (shared decoding per preprocessing
+# config), 24 s with cached features (most of it probe_cv's cross-validation).
 # Environment: DEMO_MAX_PER_CLASS, DEMO_SCORERS (comma-separated; default: the settings' defaults),
 # and every ZOORANK_* setting (see service/settings.py).
 set -euo pipefail
