@@ -152,7 +152,9 @@ def start_in_process_worker(
     # what Dramatiq's own CLI does in each worker process: starts the TimeLimit (and shutdown) watchers,
     # without which no time limit would ever fire
     broker.emit_after("process_boot")
-    worker = dramatiq.Worker(broker, queues=set(chosen), worker_threads=1, worker_timeout=500)
+    worker = dramatiq.Worker(
+        broker, queues=set(chosen), worker_threads=1, worker_timeout=settings.worker_poll_ms
+    )
     worker.queue_prefetch = 1  # a busy worker must not sit on messages another worker could run
     handle = WorkerHandle(
         worker=worker, actors=actors, worker_id=runtime.worker_id, device=settings.device, queues=chosen
