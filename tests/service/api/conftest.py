@@ -21,9 +21,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
 from tests.service.conftest import write_image_folder
 
@@ -101,6 +103,15 @@ def wait_ready(
             last = repr(exc)
         time.sleep(0.25)
     raise RuntimeError(f"not ready after {timeout} s ({last}):\n{_logs(log)}")
+
+
+def api_routes(routes: Any) -> Iterator[APIRoute]:
+    """Every APIRoute, also inside included routers (recent FastAPI keeps those as wrappers)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from api_routes(route.original_router.routes)
 
 
 def _logs(log: Path) -> str:

@@ -6,9 +6,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
@@ -22,7 +20,7 @@ from service.api.routers.rankings import body_digest
 from service.jobs import JobEngine
 from service.requests import RankingRequest
 from service.settings import Settings
-from tests.service.api.conftest import API_KEY, API_KEY_DIGEST, MODELS
+from tests.service.api.conftest import API_KEY, API_KEY_DIGEST, MODELS, api_routes
 from tests.service.conftest import write_image_folder
 
 
@@ -102,18 +100,9 @@ def test_keys_are_compared_as_digests() -> None:
     assert match_key(API_KEY, ()) is None
 
 
-def _api_routes(routes: Any) -> Iterator[APIRoute]:
-    """Every APIRoute, also inside included routers (recent FastAPI keeps those as wrappers)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):
-            yield from _api_routes(route.original_router.routes)
-
-
 def _routes() -> list[APIRoute]:
     app = create_app(Settings.from_env({}))
-    routes = list(_api_routes(app.routes))
+    routes = list(api_routes(app.routes))
     # The /v1 API has 14 routes (rankings 2, jobs 4, models 2, scorers 1, datasets 2, health 2, metrics 1):
     # a walk that finds fewer has stopped seeing the routers and would make the checks below vacuous.
     assert len(routes) >= 14, [r.path for r in routes]

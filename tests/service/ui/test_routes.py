@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from service.api import create_app
 from service.settings import Settings
 from service.ui.routes import checked_form, require_user
+from tests.service.api.conftest import api_routes
 from tests.service.conftest import write_image_folder
 from tests.service.ui.rankings import make_ranking
 
@@ -92,7 +92,7 @@ def test_every_page_but_login_requires_a_session(data_root: Path, redis_server: 
     app = create_app(make_settings(data_root, redis_server))
     ui = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/ui").app
     public = {"/login", "/logout"}
-    routes = list(_api_routes(ui.routes))  # type: ignore[attr-defined]
+    routes = list(api_routes(ui.routes))  # type: ignore[attr-defined]
     assert len(routes) > 10
     for route in routes:
         calls = {d.call for d in route.dependant.dependencies}
@@ -103,15 +103,6 @@ def test_every_page_but_login_requires_a_session(data_root: Path, redis_server: 
         if "POST" in (route.methods or set()) and route.path != "/login":
             flat = {d.call for d in _all_dependencies(route.dependant)}
             assert checked_form in flat, f"{route.path} does not check the CSRF token"
-
-
-def _api_routes(routes: Any) -> Iterator[APIRoute]:
-    """Every APIRoute, also inside included routers (FastAPI keeps those as wrappers)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):
-            yield from _api_routes(route.original_router.routes)
 
 
 def _all_dependencies(dependant: Any) -> Iterator[Any]:
