@@ -36,6 +36,7 @@ import numpy as np
 
 from estimators import evaluation, get_scorer, list_scorers
 from estimators.errors import ZoorankError
+from service.aggregate_search import aggregate, leave_one_target_out, search
 from service.settings import DEFAULT_SCORERS, Settings
 
 __all__ = [
@@ -174,16 +175,6 @@ def score_target(
     }
 
 
-def _aggregate(ranks: Mapping[str, Mapping[str, float]], members: Sequence[str]) -> dict[str, float]:
-    """Minus the mean rank over ``members`` (higher is better), for models ranked by at least one."""
-    out = {}
-    for model, r in ranks.items():
-        vals = [r[s] for s in members if s in r]
-        if vals:
-            out[model] = -float(np.mean(vals))
-    return out
-
-
 # --------------------------------------------------------------------------- evaluation
 
 
@@ -198,6 +189,9 @@ class QualityReport:
         in_domain: target -> models whose source data contain the target's material.
         cpu_hours: per ground-truth method.
         scorers: the single scorers evaluated; aggregates: name -> members.
+        models: the zoo ids evaluated.
+        ranks: target (full at :attr:`main_size`, and each 10-shot variant) -> ``{model: {scorer: rank}}``.
+        selection: the search for the default over every scorer set (:func:`choose_default`).
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -213,6 +207,9 @@ class QualityReport:
     ensemble_status: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     few_rows: list[dict[str, Any]] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    ranks: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def main_size(self) -> int:
@@ -257,6 +254,8 @@ class QualityReport:
             "ensemble_status": self.ensemble_status,
             "missing": self.missing,
             "few_rows": self.few_rows,
+            "models": self.models,
+            "selection": self.selection,
         }
 
 
@@ -308,6 +307,7 @@ def evaluate(
     report = QualityReport(
         truth=truth,
         num_models=len(model_ids),
+        models=model_ids,
         cpu_hours=cpu_hours(results),
         scorers=singles,
         aggregates=aggregates,
@@ -370,11 +370,13 @@ def evaluate(
                 cache[key] = entry
                 _save_cache(results, cache)
             assert entry is not None
+            if size == report.main_size or sink is report.few_rows:
+                report.ranks[name] = entry["ranks"]
             per_scorer: dict[str, dict[str, float]] = {
                 s: {m: v[s] for m, v in entry["scores"].items() if s in v} for s in singles
             }
             for agg_name, members in aggregates.items():
-                per_scorer[agg_name] = _aggregate(entry["ranks"], members)
+                per_scorer[agg_name] = aggregate(entry["ranks"], members)
             for scorer, values in per_scorer.items():
                 for method in TRUTHS:
                     t = {m: a for m, a in truth[method].get(truth_key, {}).items() if m in model_ids}
@@ -384,10 +386,85 @@ def evaluate(
                     )
                     row["models"] = len(set(values) & set(t))
                     sink.append(row)
+    report.selection = choose_default(report)
     if ensembles:
         ens_targets = [*names, *(f"{n}{SHOT_SUFFIX}" for n in names)] if few_shot else names
         evaluate_ensembles(report, results, ens_targets, root=root, log=log)
     return report
+
+
+#: The truth the default is chosen on, fixed before the fine-tune truth was complete: zoorank promises
+#: rankings that predict fine-tuning, and the linear-probe truth favours ``probe_cv`` by construction.
+SELECTION_TRUTH = "finetune"
+#: Scorer sets listed in the report.
+SELECTION_SHOWN = 12
+
+
+def _truth_for(report: QualityReport, method: str) -> dict[str, dict[str, float]]:
+    """target -> {model: accuracy} for the evaluated models, over the targets with ranks."""
+    return {
+        t: {m: a for m, a in report.truth.get(method, {}).get(t, {}).items() if m in report.models}
+        for t in report.ranks
+    }
+
+
+def choose_default(report: QualityReport) -> dict[str, Any]:
+    """Search every set of up to three single scorers for the best mean τ_w against :data:`SELECTION_TRUTH`.
+
+    Targets: the full targets at the main sample size and the 10-shot variants, equally weighted. Returns
+    the best sets, the best single scorer, the current default (``DEFAULT_SCORERS``) with its position,
+    and the leave-one-target-out estimate of the procedure (:mod:`service.aggregate_search`).
+    """
+    from zoo.benchmark.groundtruth import SHOT_SUFFIX
+
+    truth = _truth_for(report, SELECTION_TRUTH)
+    probe = _truth_for(report, "probe")
+    candidates = search(report.ranks, truth, report.scorers)
+    if not candidates or candidates[0].mean is None:
+        return {}
+    targets = list(candidates[0].per_target)
+    full = [t for t in targets if not t.endswith(SHOT_SUFFIX)]
+    few = [t for t in targets if t.endswith(SHOT_SUFFIX)]
+
+    def describe(members: Sequence[str]) -> dict[str, Any]:
+        c = next(c for c in candidates if c.members == tuple(sorted(members)))
+        probe_taus = [
+            metrics(aggregate(report.ranks[t], c.members), probe[t])["tau_w"]
+            for t in report.ranks
+            if len(probe[t]) >= 2
+        ]
+        rel1 = [metrics(aggregate(report.ranks[t], c.members), truth[t])["rel1"] for t in targets]
+        return {
+            "members": list(c.members),
+            "position": candidates.index(c) + 1,
+            "mean": c.mean,
+            "full": c.mean_over(full),
+            "few": c.mean_over(few),
+            "probe": _mean(probe_taus),
+            "rel1": _mean(rel1),
+            "per_target": c.per_target,
+        }
+
+    singles = [c for c in candidates if len(c.members) == 1]
+    loto = leave_one_target_out(candidates)
+    loto_single = leave_one_target_out(singles)
+    default = tuple(DEFAULT_SCORERS)
+    return {
+        "truth": SELECTION_TRUTH,
+        "targets": targets,
+        "searched": len(candidates),
+        "top": [describe(c.members) for c in candidates[:SELECTION_SHOWN]],
+        "best_single": describe(singles[0].members),
+        "default": describe(default) if set(default) <= set(report.scorers) else None,
+        "loto": {
+            "per_target": {t: {"members": list(m), "tau_w": v} for t, (m, v) in loto.items()},
+            "mean": _mean([v for _, v in loto.values()]),
+        },
+        "loto_single": {
+            "per_target": {t: {"members": list(m), "tau_w": v} for t, (m, v) in loto_single.items()},
+            "mean": _mean([v for _, v in loto_single.values()]),
+        },
+    }
 
 
 ENSEMBLE_SCORERS = ("osborn", "ens_eep", "mean_leep")
@@ -529,51 +606,132 @@ def best_default(report: QualityReport, truth: str = "probe") -> tuple[str, floa
 
 
 def _plots(report: QualityReport, out: Path, targets: Sequence[str]) -> list[str]:
+    """``quality_heatmap.png`` (scorer x target τ_w, one panel per truth) and ``quality_sizes.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [*report.scorers, *report.aggregates]
-    grid = np.array(
-        [
-            [
-                report.cell(s, t, "probe") if report.cell(s, t, "probe") is not None else np.nan
-                for t in targets
-            ]
-            for s in names
-        ],
-        dtype=float,
+    order = _ranked(report, names)
+    fig, axes = plt.subplots(
+        1, len(TRUTHS), figsize=(2.4 * len(targets) + 4, 0.35 * len(names) + 1.8), sharey=True
     )
-    fig, ax = plt.subplots(figsize=(1.2 * len(targets) + 3, 0.35 * len(names) + 1.5))
-    im = ax.imshow(grid, cmap="RdYlGn", vmin=-1, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(targets)), targets, rotation=30, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    for i in range(len(names)):
-        for j in range(len(targets)):
-            if np.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(im, ax=ax, label="weighted Kendall tau (linear-probe truth)")
-    ax.set_title(f"tau_w per scorer and target ({_per_class(report.main_size)})")
-    fig.tight_layout()
-    fig.savefig(out / "quality_heatmap.png", dpi=110)
+    for ax, truth in zip(axes, TRUTHS, strict=True):
+        grid = np.array(
+            [[_nan(report.cell(s, t, truth)) for t in targets] for s in order],
+            dtype=float,
+        )
+        im = ax.imshow(grid, cmap="RdYlGn", vmin=-1, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(targets)), targets, rotation=30, ha="right")
+        ax.set_yticks(range(len(order)), order)
+        for i in range(len(order)):
+            for j in range(len(targets)):
+                if np.isfinite(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_title(f"{truth} truth")
+    fig.colorbar(im, ax=axes, label="weighted Kendall tau")
+    fig.suptitle(f"tau_w per scorer and target ({_per_class(report.main_size)})")
+    fig.savefig(out / "quality_heatmap.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, axes = plt.subplots(1, len(TRUTHS), figsize=(12, 4.5), sharey=True)
     xs = list(range(len(report.sizes)))
-    ranked = sorted(names, key=lambda s: -(report.mean(s, "probe") or -9))
-    for s in ranked[:8]:
-        ys = [report.mean(s, "probe", size=z) for z in report.sizes]
-        ax.plot(xs, [np.nan if y is None else y for y in ys], marker="o", label=s)
-    ax.set_xticks(xs, [_size_name(z) for z in report.sizes])
-    ax.set_xlabel("samples per class")
-    ax.set_ylabel("mean tau_w over targets (probe truth)")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
+    for ax, truth in zip(axes, TRUTHS, strict=True):
+        for s in order[:8]:
+            ys = [_nan(report.mean(s, truth, size=z)) for z in report.sizes]
+            ax.plot(xs, ys, marker="o", label=s)
+        ax.set_xticks(xs, [_size_name(z) for z in report.sizes])
+        ax.set_xlabel("samples per class")
+        ax.set_title(f"{truth} truth")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean tau_w over targets")
+    axes[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(out / "quality_sizes.png", dpi=110)
     plt.close(fig)
     return ["quality_heatmap.png", "quality_sizes.png"]
+
+
+def _ranked(report: QualityReport, names: Sequence[str]) -> list[str]:
+    """``names`` by mean τ_w against the fine-tune truth, then the probe truth (missing last)."""
+
+    def key(name: str) -> tuple[float, ...]:
+        means = (report.mean(name, truth) for truth in TRUTHS[::-1])
+        return tuple(-(m if m is not None else -np.inf) for m in means)
+
+    return sorted(names, key=key)
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:
+    return None if a["mean"] is None or b["mean"] is None else float(a["mean"] - b["mean"])
+
+
+def _selection_markdown(sel: Mapping[str, Any]) -> list[str]:
+    """The "Choosing the default" section from :func:`choose_default`'s result."""
+    if not sel:
+        return []
+    from zoo.benchmark.groundtruth import SHOT_SUFFIX
+
+    n_full = sum(1 for t in sel["targets"] if not t.endswith(SHOT_SUFFIX))
+    lines = [
+        "## Choosing the default",
+        "",
+        f"Every set of one to three of the single scorers ({sel['searched']} sets), ranked by mean tau_w "
+        f"against the {sel['truth']} truth over {len(sel['targets'])} targets ({n_full} full targets at "
+        "the main sample size and their 10-shot variants, equally weighted); ties go to the smaller set. "
+        "The probe column is the same sets' mean tau_w against the linear-probe truth; rel@1 is "
+        f"against the {sel['truth']} truth.",
+        "",
+        "| # | scorers (mean rank of) | mean tau_w | full targets | 10-shot | probe truth | rel@1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def row(d: Mapping[str, Any], label: str = "") -> str:
+        return (
+            f"| {d['position']} | {', '.join(d['members'])}{label} | {_fmt(d['mean'])} | {_fmt(d['full'])} | "
+            f"{_fmt(d['few'])} | {_fmt(d['probe'])} | {_fmt(d['rel1'])} |"
+        )
+
+    lines += [row(d) for d in sel["top"]]
+    shown = {tuple(d["members"]) for d in sel["top"]}
+    for d, label in ((sel["best_single"], " (best single scorer)"), (sel.get("default"), " (the default)")):
+        if d is not None and tuple(d["members"]) not in shown:
+            lines.append(row(d, label))
+    best, single = sel["top"][0], sel["best_single"]
+    lines += [
+        "",
+        f"Best set: **{', '.join(best['members'])}** ({_fmt(best['mean'])}); best single scorer: "
+        f"**{', '.join(single['members'])}** ({_fmt(single['mean'])}); margin {_fmt(_diff(best, single))}.",
+    ]
+    if sel.get("default") is not None:
+        d = sel["default"]
+        lines.append(
+            f"The default ({', '.join(d['members'])}) is set {d['position']} of {sel['searched']} "
+            f"({_fmt(d['mean'])}; margin over the best single scorer {_fmt(_diff(d, single))})."
+        )
+    loto, loto_single = sel["loto"], sel["loto_single"]
+    lines += [
+        "",
+        "These numbers are in-sample: the same targets choose the set and grade it. Leave one target out "
+        "(choose on the others, grade on the held-out one) estimates what the choice delivers on a new "
+        f"target: mean tau_w **{_fmt(loto['mean'])}** choosing among all sets, "
+        f"**{_fmt(loto_single['mean'])}** choosing among single scorers.",
+        "",
+        "| held-out target | chosen set | tau_w | chosen single scorer | tau_w |",
+        "|---|---|---|---|---|",
+    ]
+    for t, d in loto["per_target"].items():
+        s1 = loto_single["per_target"][t]
+        lines.append(
+            f"| {t} | {', '.join(d['members'])} | {_fmt(d['tau_w'])} | {', '.join(s1['members'])} | "
+            f"{_fmt(s1['tau_w'])} |"
+        )
+    return lines
 
 
 def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequence[str]) -> str:
@@ -619,7 +777,7 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         "| rel@3 (probe) | rel@1 (fine-tune) |"
     )
     lines += [header, "|---" * 8 + "|"]
-    order = sorted(names, key=lambda s: -(report.mean(s, "probe") or -9))
+    order = _ranked(report, names)
     for s in order:
         lines.append(
             f"| {s} | {_fmt(report.mean(s, 'probe'))} | {_fmt(report.mean(s, 'finetune'))} | "
@@ -627,15 +785,16 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
             f"{_fmt(report.mean(s, 'probe', 'rel1'))} | {_fmt(report.mean(s, 'probe', 'rel3'))} | "
             f"{_fmt(report.mean(s, 'finetune', 'rel1'))} |"
         )
-    agg, agg_v, single, single_v = best_default(report)
-    lines += [
-        "",
-        f"Best single scorer: **{single}** ({_fmt(single_v)}); best aggregate: **{agg}** ({_fmt(agg_v)}); "
-        "current default aggregate `agg_default` = mean rank of "
-        f"{', '.join(report.aggregates.get('agg_default', ()))}"
-        f" ({_fmt(report.mean('agg_default', 'probe'))}).",
-        "",
-    ]
+    lines.append("")
+    for truth in TRUTHS:
+        agg, agg_v, single, single_v = best_default(report, truth)
+        lines.append(
+            f"{truth} truth: best single scorer **{single}** ({_fmt(single_v)}); best aggregate listed "
+            f"**{agg}** ({_fmt(agg_v)}); the default `agg_default` = mean rank of "
+            f"{', '.join(report.aggregates.get('agg_default', ()))}"
+            f" ({_fmt(report.mean('agg_default', truth))}).  "
+        )
+    lines += ["", *_selection_markdown(report.selection), ""]
     for truth in TRUTHS:
         lines += [f"## tau_w per target ({truth} truth, {_per_class(report.main_size)})", ""]
         lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
@@ -650,23 +809,26 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
             for t in targets
         ]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    lines += ["", "## Winner per target (highest tau_w, probe truth; single scorers)", ""]
-    lines += ["| target | winner | tau_w | weakest | tau_w |", "|---|---|---|---|---|"]
+    lines += ["", "## Winner per target (highest tau_w; single scorers)", ""]
+    lines += ["| target | truth | winner | tau_w | weakest | tau_w |", "|---|---|---|---|---|---|"]
     for t in targets:
-        vals = [(report.cell(s, t, "probe"), s) for s in report.scorers]
-        vals = [(v, s) for v, s in vals if v is not None]
-        if vals:
-            hi, lo = max(vals), min(vals)
-            lines.append(f"| {t} | {hi[1]} | {_fmt(hi[0])} | {lo[1]} | {_fmt(lo[0])} |")
-    lines += ["", "## tau_w against samples per class (mean over targets, probe truth)", ""]
+        for truth in TRUTHS:
+            vals = [(report.cell(s, t, truth), s) for s in report.scorers]
+            vals = [(v, s) for v, s in vals if v is not None]
+            if vals:
+                hi, lo = max(vals), min(vals)
+                lines.append(f"| {t} | {truth} | {hi[1]} | {_fmt(hi[0])} | {lo[1]} | {_fmt(lo[0])} |")
+    lines += ["", "## tau_w against samples per class (mean over targets; fine-tune truth / probe truth)", ""]
     lines += [
         "| scorer | " + " | ".join(_size_name(z) for z in report.sizes) + " |",
         "|---" * (len(report.sizes) + 1) + "|",
     ]
     for s in order:
-        lines.append(
-            f"| {s} | " + " | ".join(_fmt(report.mean(s, "probe", size=z)) for z in report.sizes) + " |"
-        )
+        cells = [
+            f"{_fmt(report.mean(s, 'finetune', size=z))} / {_fmt(report.mean(s, 'probe', size=z))}"
+            for z in report.sizes
+        ]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
     few_targets = sorted({r["target"] for r in report.few_rows})
     if few_targets:
         lines += [

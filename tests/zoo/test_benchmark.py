@@ -243,3 +243,29 @@ def test_evaluate_uses_the_score_cache_and_lists_what_is_missing(targets_root: P
     assert any(m.startswith("digits_10shot") for m in report.missing)
     assert report.coverage["digits"] == {"probe": 3, "finetune": 0}
     assert report.cpu_hours["probe"] == pytest.approx(6.0 / 3600)
+
+
+def test_default_choice_section_names_the_best_set_and_the_default() -> None:
+    from service.quality import choose_default
+    from service.settings import DEFAULT_SCORERS
+
+    models = [f"m{i}" for i in range(5)]
+    acc = {m: 0.9 - 0.1 * i for i, m in enumerate(models)}
+    good = {m: float(i + 1) for i, m in enumerate(models)}  # rank 1 = the most accurate
+    bad = {m: float(len(models) - i) for i, m in enumerate(models)}
+    scorers = sorted({*DEFAULT_SCORERS, "leep"})
+    ranks = {m: {s: (good if s == "leep" else bad)[m] for s in scorers} for m in models}
+    targets = ["digits", "digits_10shot"]
+    report = QualityReport(
+        scorers=scorers,
+        models=models,
+        truth={"finetune": dict.fromkeys(targets, acc), "probe": dict.fromkeys(targets, acc)},
+        ranks=dict.fromkeys(targets, ranks),
+    )
+    sel = choose_default(report)
+    assert sel["top"][0]["members"] == ["leep"] and sel["top"][0]["mean"] == pytest.approx(1.0)
+    assert sel["default"]["mean"] == pytest.approx(-1.0)
+    assert sel["loto"]["mean"] == pytest.approx(1.0)
+    report.selection = sel
+    text = render_markdown(report, ["digits"], [])
+    assert "Best set: **leep** (1.000)" in text and "margin over the best single scorer -2.000" in text
