@@ -169,6 +169,27 @@ def test_run_units_records_and_resumes(tmp_path: Path) -> None:
     assert run_units([unit], results=results, targets_root=root, log=lambda _: None) == 0
 
 
+def test_finetune_selects_by_validation_and_is_deterministic(targets_root: Path) -> None:
+    from zoo._api import get_entry
+    from zoo.benchmark.finetune import FinetuneProtocol, finetune, preprocess
+
+    entry = get_entry("cnn4.random_init")
+    train = tg.load_split("digits", "train10", targets_root)
+    test = tg.load_split("digits", "test", targets_root)
+    x_train = preprocess(train.images, entry.preprocessing)
+    x_test = preprocess(test.images[:200], entry.preprocessing)
+    protocol = FinetuneProtocol(lrs=(0.001, 0.03), epochs=2, min_steps=4)
+    runs = [finetune(entry, x_train, train.labels, x_test, test.labels[:200], protocol) for _ in range(2)]
+    res = runs[0]
+    assert res.test_probs.shape == (200, 10)
+    np.testing.assert_allclose(res.test_probs.sum(1), 1.0, atol=1e-3)  # float32 softmax rows
+    assert res.accuracy == float((res.test_probs.argmax(1) == test.labels[:200]).mean())
+    assert res.lr == max(protocol.lrs, key=lambda lr: (res.val_accuracy[repr(lr)], -lr))
+    assert res.steps == 4  # max(2 epochs of 2 batches, 4 steps)
+    # one thread, deterministic kernels, fixed seeds: a rerun in the same process is identical
+    np.testing.assert_array_equal(runs[1].test_probs, res.test_probs)
+
+
 # --------------------------------------------------------------------------- metrics and report
 
 

@@ -220,6 +220,7 @@ def _run_unit(
 ) -> dict[str, Any]:
     from zoo.benchmark.finetune import (
         FINETUNE_PROTOCOL,
+        MEMORY_FORMAT,
         PROBE_PROTOCOL,
         extract,
         finetune,
@@ -244,7 +245,12 @@ def _run_unit(
     else:
         res_ft = finetune(entry, x_train, y_train, x_test, y_test, FINETUNE_PROTOCOL, log=log)
         accuracy, protocol = res_ft.accuracy, FINETUNE_PROTOCOL.to_dict()
-        details = {"lr": res_ft.lr, "val_accuracy": res_ft.val_accuracy, "steps": res_ft.steps}
+        details = {
+            "lr": res_ft.lr,
+            "val_accuracy": res_ft.val_accuracy,
+            "steps": res_ft.steps,
+            "memory_format": MEMORY_FORMAT,
+        }
         probs_dir = results / "probs" / unit.target
         probs_dir.mkdir(parents=True, exist_ok=True)
         labels_path = probs_dir / "labels.npz"
