@@ -86,7 +86,7 @@ groundtruth: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 	$(BENCH_ENV) nice -n 19 $(PY) -u -m zoo.benchmark.groundtruth --threads 1 $(GT_ARGS)
 
 bench-quality: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
-	$(BENCH_ENV) $(VENV)/bin/zoorank bench quality $(QUALITY_ARGS)
+	$(BENCH_ENV) $(VENV)/bin/zoorank bench quality --readme README.md $(QUALITY_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis

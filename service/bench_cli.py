@@ -10,6 +10,7 @@ CPU, resumable, so it is not a subcommand one waits for.
 
 from __future__ import annotations
 
+import datetime
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -68,9 +69,20 @@ def quality_command(
     ensembles: Annotated[
         bool, typer.Option("--ensembles/--no-ensembles", help="evaluate the ensemble scorers on 3-teams")
     ] = True,
+    readme: Annotated[
+        Path | None,
+        typer.Option("--readme", help="also rewrite the summary block of this README (make bench-quality)"),
+    ] = None,
 ) -> None:
     """Compare fresh scores with the stored ground truth; write quality.md, quality.json and plots."""
-    from service.quality import evaluate, write_report
+    from service.quality import (
+        README_MARKERS,
+        evaluate,
+        readme_has_block,
+        summary_markdown,
+        update_readme,
+        write_report,
+    )
     from zoo.benchmark import targets as tg
 
     try:
@@ -79,6 +91,11 @@ def quality_command(
         raise typer.BadParameter(f"--sizes must be integers, got {sizes!r}") from None
     if not size_list or any(s < 0 for s in size_list):
         raise typer.BadParameter("--sizes needs integers >= 0")
+    if readme is not None and not (readme.is_file() and readme_has_block(readme.read_text(encoding="utf-8"))):
+        raise typer.BadParameter(
+            f"{readme} needs exactly one block between {README_MARKERS[0]} and {README_MARKERS[1]}",
+            param_hint="--readme",
+        )
     names = _names(targets) or list(tg.TARGETS)
     unknown = [t for t in names if t not in tg.TARGETS]
     if unknown:
@@ -95,6 +112,9 @@ def quality_command(
             log=_log,
         )
         paths = write_report(report, results, names)
+        if readme is not None:
+            update_readme(readme, summary_markdown(report, datetime.date.today().isoformat()))
+            paths.append(readme)
     except ZoorankError as exc:
         raise _fail(exc) from None
     for p in paths:

@@ -36,7 +36,7 @@ import numpy as np
 
 from estimators import evaluation, get_scorer, list_scorers
 from estimators.errors import ZoorankError
-from service.aggregate_search import aggregate, leave_one_target_out, search
+from service.aggregate_search import Candidate, aggregate, leave_one_target_out, search
 from service.settings import DEFAULT_SCORERS, Settings
 
 __all__ = [
@@ -413,7 +413,8 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
 
     Targets: the full targets at the main sample size and the 10-shot variants, equally weighted. Returns
     the best sets, the best single scorer, the current default (``DEFAULT_SCORERS``) with its position,
-    and the leave-one-target-out estimate of the procedure (:mod:`service.aggregate_search`).
+    the previous default (:data:`AGG_V0`, 7 scorers: outside the search, position None) and the
+    leave-one-target-out estimate of the procedure (:mod:`service.aggregate_search`).
     """
     from zoo.benchmark.groundtruth import SHOT_SUFFIX
 
@@ -427,22 +428,24 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
     few = [t for t in targets if t.endswith(SHOT_SUFFIX)]
 
     def describe(members: Sequence[str]) -> dict[str, Any]:
-        c = next(c for c in candidates if c.members == tuple(sorted(members)))
+        key = tuple(sorted(members))
+        sel = {t: metrics(aggregate(report.ranks[t], key), truth[t]) for t in targets}
+        c = Candidate(members=key, per_target={t: m["tau_w"] for t, m in sel.items()})
         probe_taus = [
-            metrics(aggregate(report.ranks[t], c.members), probe[t])["tau_w"]
+            metrics(aggregate(report.ranks[t], key), probe[t])["tau_w"]
             for t in report.ranks
             if len(probe[t]) >= 2
         ]
-        rel1 = [metrics(aggregate(report.ranks[t], c.members), truth[t])["rel1"] for t in targets]
         return {
-            "members": list(c.members),
-            "position": candidates.index(c) + 1,
+            "members": list(key),
+            "position": next((i + 1 for i, x in enumerate(candidates) if x.members == key), None),
             "mean": c.mean,
             "full": c.mean_over(full),
             "few": c.mean_over(few),
             "probe": _mean(probe_taus),
-            "rel1": _mean(rel1),
+            "rel1": _mean([m["rel1"] for m in sel.values()]),
             "per_target": c.per_target,
+            "rel1_per_target": {t: m["rel1"] for t, m in sel.items()},
         }
 
     singles = [c for c in candidates if len(c.members) == 1]
@@ -455,7 +458,9 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
         "searched": len(candidates),
         "top": [describe(c.members) for c in candidates[:SELECTION_SHOWN]],
         "best_single": describe(singles[0].members),
+        "singles": {c.members[0]: describe(c.members) for c in singles},
         "default": describe(default) if set(default) <= set(report.scorers) else None,
+        "previous": describe(AGG_V0) if set(AGG_V0) <= set(report.scorers) else None,
         "loto": {
             "per_target": {t: {"members": list(m), "tau_w": v} for t, (m, v) in loto.items()},
             "mean": _mean([v for _, v in loto.values()]),
@@ -693,13 +698,18 @@ def _selection_markdown(sel: Mapping[str, Any]) -> list[str]:
 
     def row(d: Mapping[str, Any], label: str = "") -> str:
         return (
-            f"| {d['position']} | {', '.join(d['members'])}{label} | {_fmt(d['mean'])} | {_fmt(d['full'])} | "
-            f"{_fmt(d['few'])} | {_fmt(d['probe'])} | {_fmt(d['rel1'])} |"
+            f"| {d['position'] or '–'} | {', '.join(d['members'])}{label} | {_fmt(d['mean'])} | "
+            f"{_fmt(d['full'])} | {_fmt(d['few'])} | {_fmt(d['probe'])} | {_fmt(d['rel1'])} |"
         )
 
     lines += [row(d) for d in sel["top"]]
     shown = {tuple(d["members"]) for d in sel["top"]}
-    for d, label in ((sel["best_single"], " (best single scorer)"), (sel.get("default"), " (the default)")):
+    extra = (
+        (sel["best_single"], " (best single scorer)"),
+        (sel.get("default"), " (the default)"),
+        (sel.get("previous"), " (the previous default)"),
+    )
+    for d, label in extra:
         if d is not None and tuple(d["members"]) not in shown:
             lines.append(row(d, label))
     best, single = sel["top"][0], sel["best_single"]
@@ -878,6 +888,110 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
     for p in plots:
         lines += [f"![{p}]({p})", ""]
     return "\n".join(lines)
+
+
+#: The README block that :func:`update_readme` rewrites lies between these two lines.
+README_MARKERS = ("<!-- quality-summary -->", "<!-- /quality-summary -->")
+
+
+def summary_markdown(report: QualityReport, date: str) -> str:
+    """The README's summary of the benchmark (between :data:`README_MARKERS`), from the report's numbers."""
+    from zoo.benchmark.groundtruth import SHOT_SUFFIX
+
+    sel = report.selection
+    if not sel:
+        return "No fine-tune truth yet: run `make groundtruth`, then `make bench-quality`."
+    n = len(report.models)
+    full = [t for t in sel["targets"] if t in report.coverage]
+    pairs = {
+        m: sum(len(report.truth.get(m, {}).get(t, {}).keys() & set(report.models)) for t in report.ranks)
+        for m in TRUTHS
+    }
+    total = n * len(report.ranks)
+    lines = [
+        f"**Results** (`make bench-quality`, {date}; ground truth for {pairs['finetune']} of {total} "
+        f"(model, target) pairs fine-tuned and {pairs['probe']} of {total} linear-probed, "
+        f"{report.cpu_hours.get('finetune', 0) + report.cpu_hours.get('probe', 0):.1f} CPU hours). "
+        f"Mean weighted Kendall τ_w against the fine-tune truth over {len(sel['targets'])} targets "
+        f"({len(full)} full targets at {_per_class(report.main_size)} and their 10-shot variants), best "
+        "first; every scorer, aggregate and target is in [`quality.md`](bench/results/quality.md):",
+        "",
+        "| scorers (mean rank of) | τ_w, all targets | full targets | 10-shot | τ_w, probe truth | rel@1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    shown: list[tuple[Mapping[str, Any], str]] = [(d, "") for d in sel["top"][:5]]
+    for key, label in (
+        ("best_single", "best single scorer"),
+        ("default", "the default"),
+        ("previous", "the previous default"),
+    ):
+        d = sel.get(key)
+        if d is None:
+            continue
+        hit = next((i for i, (x, _) in enumerate(shown) if x["members"] == d["members"]), None)
+        if hit is None:
+            shown.append((d, label))
+        else:
+            shown[hit] = (shown[hit][0], ", ".join(filter(None, (shown[hit][1], label))))
+    for d, label in shown:
+        name = ", ".join(d["members"])
+        name = f"**{name}** ({label})" if label else name
+        lines.append(
+            f"| {name} | {_fmt(d['mean'])} | {_fmt(d['full'])} | {_fmt(d['few'])} | {_fmt(d['probe'])} | "
+            f"{_fmt(d['rel1'])} |"
+        )
+    loto, loto_single = sel["loto"]["mean"], sel["loto_single"]["mean"]
+    lines += [
+        "",
+        "Leave one target out (choose on the other targets, grade on the held-out one): choosing among "
+        f"all sets gives mean τ_w {_fmt(loto)}, choosing among single scorers {_fmt(loto_single)}.",
+        "",
+        "Per target (fine-tune truth): the best and the weakest single scorer, and rel@1 (test accuracy of "
+        "the top-ranked model over the best one) of the default, the previous default and the winner:",
+        "",
+        "| target | winner (τ_w) | weakest (τ_w) | rel@1 default | rel@1 previous | rel@1 winner |",
+        "|---|---|---|---|---|---|",
+    ]
+    default, previous = sel.get("default") or {}, sel.get("previous") or {}
+    for t in sel["targets"]:
+        vals = [
+            (d["per_target"][t], d["rel1_per_target"][t], name)
+            for name, d in sel["singles"].items()
+            if d["per_target"].get(t) is not None
+        ]
+        if not vals:
+            continue
+        hi, lo = max(vals, key=lambda v: v[0]), min(vals, key=lambda v: v[0])
+        flag = " (in-domain models)" if report.in_domain.get(t.removesuffix(SHOT_SUFFIX)) else ""
+        lines.append(
+            f"| {t}{flag} | {hi[2]} ({_fmt(hi[0])}) | {lo[2]} ({_fmt(lo[0])}) | "
+            f"{_fmt(default.get('rel1_per_target', {}).get(t))} | "
+            f"{_fmt(previous.get('rel1_per_target', {}).get(t))} | {_fmt(hi[1])} |"
+        )
+    return "\n".join(lines)
+
+
+def readme_has_block(text: str) -> bool:
+    """True when ``text`` has exactly one :data:`README_MARKERS` block, start before end."""
+    start, end = README_MARKERS
+    return text.count(start) == 1 and text.count(end) == 1 and text.index(start) < text.index(end)
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace the text between :data:`README_MARKERS` in ``readme`` with ``block`` (atomically).
+
+    Raises:
+        ValueError: the README has no single marker block (check first with :func:`readme_has_block`).
+    """
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_MARKERS
+    if not readme_has_block(text):
+        raise ValueError(f"{readme} needs exactly one {start} ... {end} block")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    tmp = readme.with_name(f".{readme.name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{head}{start}\n{block}\n{end}{tail}", encoding="utf-8")
+    os.replace(tmp, readme)
 
 
 def write_report(report: QualityReport, out: Path, targets: Sequence[str]) -> list[Path]:

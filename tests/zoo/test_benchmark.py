@@ -224,30 +224,39 @@ def test_report_says_where_the_truth_is_incomplete() -> None:
     assert "0.500" in text and math.isfinite(report.mean("logme", "probe") or math.nan)
 
 
-def test_evaluate_uses_the_score_cache_and_lists_what_is_missing(targets_root: Path, tmp_path: Path) -> None:
-    from service.quality import evaluate
+MODELS3 = {"cnn4.glyphs": 0.9, "cnn4.random_init": 0.5, "digit_cnn.mnist": 0.7}
 
+
+def _cached_results(tmp_path: Path, targets_root: Path, methods: tuple[str, ...] = ("probe",)) -> Path:
+    """A results folder: truth of 3 models on digits, and cached logme scores at 50 per class."""
     results = tmp_path / "results"
     results.mkdir()
-    models = ["cnn4.glyphs", "cnn4.random_init", "digit_cnn.mnist"]
-    acc = {"cnn4.glyphs": 0.9, "cnn4.random_init": 0.5, "digit_cnn.mnist": 0.7}
     runs = [
-        {"key": f"probe|{m}|digits", "method": "probe", "model": m, "target": "digits", "accuracy": a}
+        {"key": f"{meth}|{m}|digits", "method": meth, "model": m, "target": "digits", "accuracy": a}
         | {"protocol": {"version": PROBE_PROTOCOL.version}, "cpu_seconds": 2.0, "seconds": 3.0}
-        for m, a in acc.items()
+        for m, a in MODELS3.items()
+        for meth in methods
     ]
     (results / "groundtruth.json").write_text(json.dumps({"schema": 1, "runs": runs}))
     digest = json.loads((targets_root / "digits" / "digests.json").read_text())["train"]
     scores = {"cnn4.glyphs": 3.0, "cnn4.random_init": 1.0, "digit_cnn.mnist": 2.0}
     entry = {
         "digest": digest,
-        "models": sorted(models),
+        "models": sorted(MODELS3),
         "versions": {"logme": estimators.get_scorer("logme").version},
         "scores": {m: {"logme": v} for m, v in scores.items()},
         "ranks": {m: {"logme": 4.0 - v} for m, v in scores.items()},
         "errors": {},
     }
     (results / "scores.json").write_text(json.dumps({"digits|50": entry}))
+    return results
+
+
+def test_evaluate_uses_the_score_cache_and_lists_what_is_missing(targets_root: Path, tmp_path: Path) -> None:
+    from service.quality import evaluate
+
+    results = _cached_results(tmp_path, targets_root)
+    models = list(MODELS3)
     report = evaluate(
         results,
         targets=["digits"],
@@ -267,7 +276,7 @@ def test_evaluate_uses_the_score_cache_and_lists_what_is_missing(targets_root: P
 
 
 def test_default_choice_section_names_the_best_set_and_the_default() -> None:
-    from service.quality import choose_default
+    from service.quality import choose_default, summary_markdown
     from service.settings import DEFAULT_SCORERS
 
     models = [f"m{i}" for i in range(5)]
@@ -284,9 +293,59 @@ def test_default_choice_section_names_the_best_set_and_the_default() -> None:
         ranks=dict.fromkeys(targets, ranks),
     )
     sel = choose_default(report)
+    assert sel["previous"] is None  # the old default's scorers were not all evaluated here
     assert sel["top"][0]["members"] == ["leep"] and sel["top"][0]["mean"] == pytest.approx(1.0)
     assert sel["default"]["mean"] == pytest.approx(-1.0)
     assert sel["loto"]["mean"] == pytest.approx(1.0)
     report.selection = sel
+    summary = summary_markdown(report, "2026-01-01")
+    assert "| **leep** (best single scorer) | 1.000 |" in summary
+    assert "| digits | leep (1.000) |" in summary
     text = render_markdown(report, ["digits"], [])
     assert "Best set: **leep** (1.000)" in text and "margin over the best single scorer -2.000" in text
+
+
+def test_readme_block_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
+    from service.quality import README_MARKERS, update_readme
+
+    readme = tmp_path / "README.md"
+    start, end = README_MARKERS
+    readme.write_text(f"# head\n{start}\nold numbers\n{end}\ntail\n")
+    update_readme(readme, "new numbers")
+    assert readme.read_text() == f"# head\n{start}\nnew numbers\n{end}\ntail\n"
+    readme.write_text(f"{start}\n{start}\n{end}\n")
+    with pytest.raises(ValueError, match="exactly one"):
+        update_readme(readme, "x")
+    assert readme.read_text() == f"{start}\n{start}\n{end}\n"  # refused: left as it was
+
+
+def test_bench_quality_cli_writes_the_report_and_the_readme_block(
+    targets_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from service.quality import README_MARKERS
+
+    results = _cached_results(tmp_path, targets_root, methods=("probe", "finetune"))
+    home = tmp_path / "home"
+    (home / "bench").mkdir(parents=True)
+    (home / "bench" / "targets").symlink_to(targets_root)
+    monkeypatch.setenv("ZOORANK_HOME", str(home))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\n")
+    base = ["bench", "quality", "--results", str(results), "-t", "digits", "-s", "logme", "--cached-only"]
+    base += ["--no-ensembles", *(a for m in MODELS3 for a in ("-m", m))]
+    ok = CliRunner().invoke(app, [*base, "--sizes", "50", "--readme", str(readme)])
+    assert ok.exit_code == 0, ok.output
+    assert (results / "quality.md").is_file() and (results / "quality_heatmap.png").is_file()
+    text = readme.read_text()
+    assert text.startswith("intro\n") and "old" not in text
+    assert "| digits | logme (1.000) |" in text  # logme orders the three models exactly as the truth
+    for bad, why in (
+        (["--sizes", "ten"], "--sizes must be integers"),
+        (["--sizes", "-1"], "--sizes needs integers >= 0"),
+        (["--readme", str(tmp_path / "none.md")], "needs exactly one block"),
+    ):
+        res = CliRunner().invoke(app, [*base, *bad])
+        assert res.exit_code == 2 and why in res.output, res.output
