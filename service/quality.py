@@ -236,6 +236,10 @@ class QualityReport:
             if (r["scorer"], r["target"], r["truth"], r["size"]) == (scorer, target, truth, size):
                 value: float | None = r[metric]
                 return value
+        for r in self.few_rows:  # a 10-shot variant: scored on all of its train split
+            if (r["scorer"], r["target"], r["truth"]) == (scorer, target, truth):
+                few: float | None = r[metric]
+                return few
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -614,35 +618,36 @@ def _plots(report: QualityReport, out: Path, targets: Sequence[str]) -> list[str
     """``quality_heatmap.png`` (scorer x target τ_w, one panel per truth) and ``quality_sizes.png``."""
     import matplotlib
 
+    from zoo.benchmark.groundtruth import SHOT_SUFFIX
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [*report.scorers, *report.aggregates]
     order = _ranked(report, names)
+    few = {r["target"] for r in report.few_rows}
+    columns = [*targets, *(f"{t}{SHOT_SUFFIX}" for t in targets if f"{t}{SHOT_SUFFIX}" in few)]
     fig, axes = plt.subplots(
-        1, len(TRUTHS), figsize=(2.4 * len(targets) + 4, 0.35 * len(names) + 1.8), sharey=True
+        1, len(TRUTHS), figsize=(1.1 * len(columns) + 6, 0.35 * len(names) + 1.8), sharey=True
     )
-    for ax, truth in zip(axes, TRUTHS, strict=True):
-        grid = np.array(
-            [[_nan(report.cell(s, t, truth)) for t in targets] for s in order],
-            dtype=float,
-        )
+    for ax, truth in zip(axes, TRUTHS[::-1], strict=True):
+        grid = np.array([[_nan(report.cell(s, t, truth)) for t in columns] for s in order], dtype=float)
         im = ax.imshow(grid, cmap="RdYlGn", vmin=-1, vmax=1, aspect="auto")
-        ax.set_xticks(range(len(targets)), targets, rotation=30, ha="right")
+        ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right")
         ax.set_yticks(range(len(order)), order)
         for i in range(len(order)):
-            for j in range(len(targets)):
+            for j in range(len(columns)):
                 if np.isfinite(grid[i, j]):
                     ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7)
         ax.set_title(f"{truth} truth")
     fig.colorbar(im, ax=axes, label="weighted Kendall tau")
-    fig.suptitle(f"tau_w per scorer and target ({_per_class(report.main_size)})")
+    fig.suptitle(f"tau_w per scorer and target (full targets: {_per_class(report.main_size)})")
     fig.savefig(out / "quality_heatmap.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
     fig, axes = plt.subplots(1, len(TRUTHS), figsize=(12, 4.5), sharey=True)
     xs = list(range(len(report.sizes)))
-    for ax, truth in zip(axes, TRUTHS, strict=True):
+    for ax, truth in zip(axes, TRUTHS[::-1], strict=True):
         for s in order[:8]:
             ys = [_nan(report.mean(s, truth, size=z)) for z in report.sizes]
             ax.plot(xs, ys, marker="o", label=s)
