@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from service.settings import DEFAULT_SCORERS
 from tests.service.ui.conftest import ARTIFACTS, UiStack
 
 if TYPE_CHECKING:
@@ -137,12 +138,13 @@ def test_dashboard_flow(ui_stack: UiStack, context: BrowserContext) -> None:
     assert "fingerprint" in page.inner_text("#provenance")
     shot(page, "ranking")
 
-    # re-sort by one scorer (a link: works without JavaScript), then back
-    page.click("#ranking-table a[data-sort=logme]")
-    page.wait_for_selector("#ranking-table[data-sort=logme]")
+    # re-sort by one of the default scorers (a link: works without JavaScript), then back
+    by = DEFAULT_SCORERS[-1]
+    page.click(f"#ranking-table a[data-sort={by}]")
+    page.wait_for_selector(f"#ranking-table[data-sort={by}]")
     column = page.evaluate(
         "[...document.querySelectorAll('#ranking-table thead th')]"
-        ".findIndex(th => th.querySelector('a[data-sort=logme]')) + 1"
+        f".findIndex(th => th.querySelector('a[data-sort={by}]')) + 1"
     )
     ranks = page.locator(f"#ranking-table tbody tr td:nth-child({column}) .rank").all_inner_texts()
     assert len(ranks) == len(MODELS)
