@@ -786,22 +786,16 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         lines += [f"* {m}" for m in report.missing]
         lines += [""]
     names = [*report.scorers, *report.aggregates]
-    lines += [f"## Mean over targets ({_per_class(report.main_size)})", ""]
-    header = (
-        "| scorer | tau_w (probe) | tau_w (fine-tune) | Kendall (probe) | Pearson (probe) | rel@1 (probe) "
-        "| rel@3 (probe) | rel@1 (fine-tune) |"
-    )
-    lines += [header, "|---" * 8 + "|"]
     order = _ranked(report, names)
-    for s in order:
-        lines.append(
-            f"| {s} | {_fmt(report.mean(s, 'probe'))} | {_fmt(report.mean(s, 'finetune'))} | "
-            f"{_fmt(report.mean(s, 'probe', 'kendall'))} | {_fmt(report.mean(s, 'probe', 'pearson'))} | "
-            f"{_fmt(report.mean(s, 'probe', 'rel1'))} | {_fmt(report.mean(s, 'probe', 'rel3'))} | "
-            f"{_fmt(report.mean(s, 'finetune', 'rel1'))} |"
-        )
-    lines.append("")
-    for truth in TRUTHS:
+    labels = {"tau_w": "tau_w", "kendall": "Kendall", "pearson": "Pearson", "rel1": "rel@1", "rel3": "rel@3"}
+    for truth in TRUTHS[::-1]:
+        lines += [f"## Mean over the full targets, {truth} truth ({_per_class(report.main_size)})", ""]
+        lines += ["| scorer | " + " | ".join(labels[m] for m in METRICS) + " |"]
+        lines += ["|---" * (len(METRICS) + 1) + "|"]
+        for s in order:
+            lines.append(f"| {s} | " + " | ".join(_fmt(report.mean(s, truth, m)) for m in METRICS) + " |")
+        lines.append("")
+    for truth in TRUTHS[::-1]:
         agg, agg_v, single, single_v = best_default(report, truth)
         lines.append(
             f"{truth} truth: best single scorer **{single}** ({_fmt(single_v)}); best aggregate listed "
@@ -810,24 +804,24 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
             f" ({_fmt(report.mean('agg_default', truth))}).  "
         )
     lines += ["", *_selection_markdown(report.selection), ""]
-    for truth in TRUTHS:
+    for truth in TRUTHS[::-1]:
         lines += [f"## tau_w per target ({truth} truth, {_per_class(report.main_size)})", ""]
         lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
         for s in order:
             lines.append(f"| {s} | " + " | ".join(_fmt(report.cell(s, t, truth)) for t in targets) + " |")
         lines.append("")
-    lines += ["## rel@1 per target (probe truth / fine-tune truth)", ""]
+    lines += ["## rel@1 per target (fine-tune truth / probe truth)", ""]
     lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
     for s in order:
         cells = [
-            f"{_fmt(report.cell(s, t, 'probe', 'rel1'))} / {_fmt(report.cell(s, t, 'finetune', 'rel1'))}"
+            f"{_fmt(report.cell(s, t, 'finetune', 'rel1'))} / {_fmt(report.cell(s, t, 'probe', 'rel1'))}"
             for t in targets
         ]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     lines += ["", "## Winner per target (highest tau_w; single scorers)", ""]
     lines += ["| target | truth | winner | tau_w | weakest | tau_w |", "|---|---|---|---|---|---|"]
     for t in targets:
-        for truth in TRUTHS:
+        for truth in TRUTHS[::-1]:
             vals = [(report.cell(s, t, truth), s) for s in report.scorers]
             vals = [(v, s) for v, s in vals if v is not None]
             if vals:
