@@ -667,10 +667,14 @@ def _ranked(report: QualityReport, names: Sequence[str]) -> list[str]:
     """``names`` by mean τ_w against the fine-tune truth, then the probe truth (missing last)."""
 
     def key(name: str) -> tuple[float, ...]:
-        means = (report.mean(name, truth) for truth in TRUTHS[::-1])
-        return tuple(-(m if m is not None else -np.inf) for m in means)
+        return tuple(-_nan_low(report.mean(name, truth)) for truth in TRUTHS[::-1])
 
     return sorted(names, key=key)
+
+
+def _nan_low(value: float | None) -> float:
+    """``value``, or -inf when missing: sorts missing values last."""
+    return -np.inf if value is None else value
 
 
 def _nan(value: float | None) -> float:
@@ -840,32 +844,31 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     few_targets = sorted({r["target"] for r in report.few_rows})
     if few_targets:
-        lines += [
-            "",
-            "## 10-shot variants (scores on the 10-per-class train split; per target: probe truth)",
-            "",
-        ]
-        lines += ["| scorer | mean tau_w (fine-tune) | mean tau_w | " + " | ".join(few_targets) + " |"]
-        lines += ["|---" * (len(few_targets) + 3) + "|"]
 
-        def few(scorer: str, target: str | None, truth: str = "probe") -> float | None:
-            vals = [
-                r["tau_w"]
-                for r in report.few_rows
-                if r["scorer"] == scorer and r["truth"] == truth and target in (None, r["target"])
-            ]
-            return _mean(vals)
-
-        for s in sorted(names, key=lambda n: -(few(n, None) or -9)):
-            lines.append(
-                f"| {s} | {_fmt(few(s, None, 'finetune'))} | {_fmt(few(s, None))} | "
-                + " | ".join(_fmt(few(s, t)) for t in few_targets)
-                + " |"
+        def few(scorer: str, target: str | None, truth: str) -> float | None:
+            return _mean(
+                [
+                    r["tau_w"]
+                    for r in report.few_rows
+                    if r["scorer"] == scorer and r["truth"] == truth and target in (None, r["target"])
+                ]
             )
-        lines += [
-            "",
-            "The fine-tune column averages the 10-shot targets with at least two fine-tuned models so far.",
-        ]
+
+        few_order = sorted(names, key=lambda n: tuple(-_nan_low(few(n, None, t)) for t in TRUTHS[::-1]))
+        for truth in TRUTHS[::-1]:
+            lines += [
+                "",
+                f"## 10-shot variants, {truth} truth (scores on all of each 10-per-class train split)",
+                "",
+                "| scorer | mean tau_w | " + " | ".join(few_targets) + " |",
+                "|---" * (len(few_targets) + 2) + "|",
+            ]
+            for s in few_order:
+                lines.append(
+                    f"| {s} | {_fmt(few(s, None, truth))} | "
+                    + " | ".join(_fmt(few(s, t, truth)) for t in few_targets)
+                    + " |"
+                )
     lines += [
         "",
         "## Ensemble scorers over all 3-teams (fine-tune truth: accuracy of averaged probabilities)",
