@@ -448,6 +448,7 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
             "few": c.mean_over(few),
             "probe": _mean(probe_taus),
             "rel1": _mean([m["rel1"] for m in sel.values()]),
+            "worst": min((v for v in c.per_target.values() if v is not None), default=None),
             "per_target": c.per_target,
             "rel1_per_target": {t: m["rel1"] for t, m in sel.items()},
         }
@@ -701,14 +702,16 @@ def _selection_markdown(sel: Mapping[str, Any]) -> list[str]:
         "The probe column is the same sets' mean tau_w against the linear-probe truth; rel@1 is "
         f"against the {sel['truth']} truth.",
         "",
-        "| # | scorers (mean rank of) | mean tau_w | full targets | 10-shot | probe truth | rel@1 |",
-        "|---|---|---|---|---|---|---|",
+        "| # | scorers (mean rank of) | mean tau_w | full targets | 10-shot | worst target | probe truth "
+        "| rel@1 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def row(d: Mapping[str, Any], label: str = "") -> str:
         return (
             f"| {d['position'] or '–'} | {', '.join(d['members'])}{label} | {_fmt(d['mean'])} | "
-            f"{_fmt(d['full'])} | {_fmt(d['few'])} | {_fmt(d['probe'])} | {_fmt(d['rel1'])} |"
+            f"{_fmt(d['full'])} | {_fmt(d['few'])} | {_fmt(d['worst'])} | {_fmt(d['probe'])} | "
+            f"{_fmt(d['rel1'])} |"
         )
 
     lines += [row(d) for d in sel["top"]]
@@ -918,8 +921,9 @@ def summary_markdown(report: QualityReport, date: str) -> str:
         f"({len(full)} full targets at {_per_class(report.main_size)} and their 10-shot variants), best "
         "first; every scorer, aggregate and target is in [`quality.md`](bench/results/quality.md):",
         "",
-        "| scorers (mean rank of) | τ_w, all targets | full targets | 10-shot | τ_w, probe truth | rel@1 |",
-        "|---|---|---|---|---|---|",
+        "| scorers (mean rank of) | τ_w, all targets | full targets | 10-shot | worst target "
+        "| τ_w, probe truth | rel@1 |",
+        "|---|---|---|---|---|---|---|",
     ]
     shown: list[tuple[Mapping[str, Any], str]] = [(d, "") for d in sel["top"][:5]]
     for key, label in (
@@ -939,8 +943,8 @@ def summary_markdown(report: QualityReport, date: str) -> str:
         name = ", ".join(d["members"])
         name = f"**{name}** ({label})" if label else name
         lines.append(
-            f"| {name} | {_fmt(d['mean'])} | {_fmt(d['full'])} | {_fmt(d['few'])} | {_fmt(d['probe'])} | "
-            f"{_fmt(d['rel1'])} |"
+            f"| {name} | {_fmt(d['mean'])} | {_fmt(d['full'])} | {_fmt(d['few'])} | {_fmt(d['worst'])} | "
+            f"{_fmt(d['probe'])} | {_fmt(d['rel1'])} |"
         )
     loto, loto_single = sel["loto"]["mean"], sel["loto_single"]["mean"]
     lines += [

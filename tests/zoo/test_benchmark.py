@@ -299,7 +299,7 @@ def test_default_choice_section_names_the_best_set_and_the_default() -> None:
     assert sel["loto"]["mean"] == pytest.approx(1.0)
     report.selection = sel
     summary = summary_markdown(report, "2026-01-01")
-    assert "| **leep** (best single scorer) | 1.000 |" in summary
+    assert "| **leep** (best single scorer) | 1.000 | 1.000 | 1.000 | 1.000 |" in summary
     assert "| digits | leep (1.000) |" in summary
     text = render_markdown(report, ["digits"], [])
     assert "Best set: **leep** (1.000)" in text and "margin over the best single scorer -2.000" in text
