@@ -14,11 +14,17 @@ scorers exactly as a ranking computes ``aggregate_rank``: ``agg_v0`` (the seven 
 zoorank's default before this benchmark), ``agg_default`` (the current ``DEFAULT_SCORERS``) and the
 candidates of :data:`CANDIDATE_AGGREGATES`.
 
-Outputs: ``quality.md`` (tables: coverage of the truth per target, mean τ_w per scorer and truth,
-per-target τ_w and rel@1, per-target winner, τ_w against samples per class), ``quality.json`` (every
-number) and two plots, ``quality_heatmap.png`` (scorer x target τ_w) and ``quality_sizes.png`` (τ_w against
-samples per class). Where the fine-tune truth of a target is incomplete the report says so and uses the
-models that have it.
+The default scorers are chosen by :func:`choose_default`: every set of up to three single scorers ranked
+by mean τ_w against the fine-tune truth over the full targets and their 10-shot variants, with a
+leave-one-target-out estimate of how well that choice carries to a new target
+(:mod:`service.aggregate_search`).
+
+Outputs: ``quality.md`` (tables, fine-tune truth first: coverage of the truth per target, every metric's
+mean per scorer and truth, the default's selection, per-target τ_w and rel@1, per-target winner, τ_w
+against samples per class, the 10-shot variants, the ensemble scorers), ``quality.json`` (every number)
+and two plots, ``quality_heatmap.png`` (scorer x target τ_w per truth) and ``quality_sizes.png`` (τ_w
+against samples per class); with ``--readme``, the README's summary block (:func:`summary_markdown`).
+Where the fine-tune truth of a target is incomplete the report says so and uses the models that have it.
 """
 
 from __future__ import annotations
