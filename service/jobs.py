@@ -645,15 +645,25 @@ class JobEngine(JobStore):
         return self.get(job_id), False
 
     def _from_cache(self, fp: str, request: RankingRequest, owner: str | None) -> JobView | None:
+        """The succeeded job answering ``fp`` from the ranking cache, or None (not cached, or finishing).
+
+        A job that computed ``fp`` writes the cache and only then reads ``succeeded``. In that window its
+        ranking is cached but the job is still active: None then, so that the caller joins that job
+        instead of minting a second one for the same request.
+        """
         cached = self.redis.get(keys.ranking(fp))
         if cached is None:
             return None
-        self.count("cache_hits")
         previous = self.redis.get(keys.fingerprint_job(fp))
         if previous:
             state = self.state(_s(previous))
-            if state is not None and state.get("status") == "succeeded":
+            status = None if state is None else state.get("status")
+            if status == "succeeded":
+                self.count("cache_hits")
                 return self.get(_s(previous))
+            if state is not None and status in _ACTIVE and not self.check_deadline(_s(previous), state):
+                return None
+        self.count("cache_hits")
         # the cached ranking outlived its job record: a new job, already succeeded
         job_id = new_job_id()
         now = _now()

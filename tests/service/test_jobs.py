@@ -594,3 +594,21 @@ def test_the_cache_is_written_before_the_job_reads_succeeded(
     assert cached_when_succeeded == [True]
     again, cached = idle_engine.submit(request(seed=43, scorers=["logme"]))
     assert cached and again.id == view.id and again.status == JobStatus.succeeded
+
+
+def test_a_resubmit_while_the_job_finishes_joins_it(idle_engine: JobEngine) -> None:
+    # finalise writes the ranking cache, then marks the job succeeded. A submit in between once saw the
+    # cache with an active job and minted a second job id for the same request (20 concurrent identical
+    # submits then got 3 ids). It must join the finishing job.
+    req = request(seed=44, scorers=["logme"])
+    view, _ = idle_engine.submit(req)
+    fp = idle_engine.state(view.id)["fingerprint"]
+    idle_engine.redis.set(keys.ranking(fp), json.dumps({"models": []}))  # the window: cached, not succeeded
+    before = idle_engine.stats()["cache_hits"]
+    again, cached = idle_engine.submit(req)
+    assert again.id == view.id and not cached and again.status == JobStatus.queued
+    assert idle_engine.stats()["cache_hits"] == before
+    # once it has succeeded, the same request is a cache hit on that job
+    assert idle_engine.succeed(view.id, json.dumps({"models": []}))
+    done, cached = idle_engine.submit(req)
+    assert cached and done.id == view.id and idle_engine.stats()["cache_hits"] == before + 1
