@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -188,6 +189,30 @@ def test_finetune_selects_by_validation_and_is_deterministic(targets_root: Path)
     assert res.steps == 4  # max(2 epochs of 2 batches, 4 steps)
     # one thread, deterministic kernels, fixed seeds: a rerun in the same process is identical
     np.testing.assert_array_equal(runs[1].test_probs, res.test_probs)
+
+
+def test_run_units_skips_a_unit_another_run_recorded_meanwhile(tmp_path: Path) -> None:
+    from zoo.benchmark.groundtruth import _append
+
+    results = tmp_path / "results"
+    results.mkdir()
+    first, second = (
+        Unit("probe", "cnn4.random_init", "digits_10shot"),
+        Unit("probe", "cnn4.glyphs", "digits_10shot"),
+    )
+    other: dict[str, Any] = {"key": second.key, "method": "probe", "model": second.model}
+    other |= {"target": second.target, "accuracy": 0.5, "protocol": {"version": PROBE_PROTOCOL.version}}
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("[1/2]"):  # while the first unit runs, another process records the second
+            _append(results, other)
+
+    assert run_units([first, second], results=results, targets_root=tmp_path / "t", log=log) == 1
+    runs = {r["key"]: r for r in load_results(results)["runs"]}
+    assert runs[second.key]["accuracy"] == 0.5  # the other run's record, not redone
+    assert any(line.startswith(f"skip {second.key}") for line in lines)
 
 
 # --------------------------------------------------------------------------- metrics and report

@@ -281,7 +281,12 @@ def run_units(
     max_units: int | None = None,
     log: Any = None,
 ) -> int:
-    """Run the units not yet recorded, in order; start none after the budget. Returns how many ran."""
+    """Run the units not yet recorded, in order; start none after the budget. Returns how many ran.
+
+    Each unit is checked against the results file again just before it starts, so several runs over
+    overlapping units (two processes, or a GPU machine finishing what a CPU run started) skip what the
+    others have recorded meanwhile.
+    """
     import torch
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -302,6 +307,9 @@ def run_units(
             break
         if max_units is not None and ran >= max_units:
             break
+        if unit.key in _done_keys(results):  # another run (other units, other machine) recorded it
+            emit(f"skip {unit.key}: recorded meanwhile by another run")
+            continue
         emit(f"[{ran + 1}/{len(pending)}] {unit.key}")
         wall0, cpu0 = time.perf_counter(), time.process_time()
         entry = get_entry(unit.model)
