@@ -65,13 +65,12 @@ class Candidate:
 
     @property
     def mean(self) -> float | None:
-        vals = [v for v in self.per_target.values() if v is not None]
-        return float(np.mean(vals)) if vals else None
+        return self.mean_over(list(self.per_target))
 
     def mean_over(self, targets: Sequence[str]) -> float | None:
         """Mean τ_w over ``targets`` only (those where it is defined)."""
-        vals = [self.per_target[t] for t in targets if self.per_target.get(t) is not None]
-        return float(np.mean([v for v in vals if v is not None])) if vals else None
+        vals = [v for t in targets if (v := self.per_target.get(t)) is not None]
+        return float(np.mean(vals)) if vals else None
 
 
 def _key(c: Candidate, targets: Sequence[str] | None = None) -> tuple[float, int, tuple[str, ...]]:

@@ -142,11 +142,15 @@ def _scores_cache(results: Path) -> dict[str, Any]:
     return {}
 
 
-def _save_cache(results: Path, cache: Mapping[str, Any]) -> None:
-    path = results / "scores.json"
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _save_cache(results: Path, cache: Mapping[str, Any]) -> None:
+    _write_atomic(results / "scores.json", json.dumps(cache, indent=1, sort_keys=True) + "\n")
 
 
 def score_target(
@@ -191,7 +195,7 @@ class QualityReport:
     Attributes:
         rows: one dict per (scorer, target, size, truth) with the metrics.
         truth: ``{method: {target: {model: accuracy}}}``.
-        coverage: ``{target: {method: models with truth}}`` and the number of default models.
+        coverage: ``{target: {method: models with truth}}``.
         in_domain: target -> models whose source data contain the target's material.
         cpu_hours: per ground-truth method.
         scorers: the single scorers evaluated; aggregates: name -> members.
@@ -203,7 +207,6 @@ class QualityReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
     truth: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)
-    num_models: int = 0
     in_domain: dict[str, list[str]] = field(default_factory=dict)
     cpu_hours: dict[str, float] = field(default_factory=dict)
     scorers: list[str] = field(default_factory=list)
@@ -216,6 +219,11 @@ class QualityReport:
     models: list[str] = field(default_factory=list)
     ranks: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     selection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_models(self) -> int:
+        """How many zoo models were evaluated."""
+        return len(self.models)
 
     @property
     def main_size(self) -> int:
@@ -316,7 +324,6 @@ def evaluate(
     truth = truth_tables(results)
     report = QualityReport(
         truth=truth,
-        num_models=len(model_ids),
         models=model_ids,
         cpu_hours=cpu_hours(results),
         scorers=singles,
@@ -439,13 +446,10 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
 
     def describe(members: Sequence[str]) -> dict[str, Any]:
         key = tuple(sorted(members))
-        sel = {t: metrics(aggregate(report.ranks[t], key), truth[t]) for t in targets}
+        values = {t: aggregate(report.ranks[t], key) for t in report.ranks}
+        sel = {t: metrics(values[t], truth[t]) for t in targets}
         c = Candidate(members=key, per_target={t: m["tau_w"] for t, m in sel.items()})
-        probe_taus = [
-            metrics(aggregate(report.ranks[t], key), probe[t])["tau_w"]
-            for t in report.ranks
-            if len(probe[t]) >= 2
-        ]
+        probe_taus = [metrics(values[t], probe[t])["tau_w"] for t in report.ranks if len(probe[t]) >= 2]
         return {
             "members": list(key),
             "position": next((i + 1 for i, x in enumerate(candidates) if x.members == key), None),
@@ -463,13 +467,14 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
     loto = leave_one_target_out(candidates)
     loto_single = leave_one_target_out(singles)
     default = tuple(DEFAULT_SCORERS)
+    described_singles = {c.members[0]: describe(c.members) for c in singles}
     return {
         "truth": SELECTION_TRUTH,
         "targets": targets,
         "searched": len(candidates),
         "top": [describe(c.members) for c in candidates[:SELECTION_SHOWN]],
-        "best_single": describe(singles[0].members),
-        "singles": {c.members[0]: describe(c.members) for c in singles},
+        "best_single": described_singles[singles[0].members[0]],
+        "singles": described_singles,
         "default": describe(default) if set(default) <= set(report.scorers) else None,
         "previous": describe(AGG_V0) if set(AGG_V0) <= set(report.scorers) else None,
         "loto": {
@@ -912,7 +917,7 @@ def summary_markdown(report: QualityReport, date: str) -> str:
     sel = report.selection
     if not sel:
         return "No fine-tune truth yet: run `make groundtruth`, then `make bench-quality`."
-    n = len(report.models)
+    n = report.num_models
     full = [t for t in sel["targets"] if t in report.coverage]
     pairs = {
         m: sum(len(report.truth.get(m, {}).get(t, {}).keys() & set(report.models)) for t in report.ranks)
@@ -1001,9 +1006,7 @@ def update_readme(readme: Path, block: str) -> None:
         raise ValueError(f"{readme} needs exactly one {start} ... {end} block")
     head, rest = text.split(start)
     _, tail = rest.split(end)
-    tmp = readme.with_name(f".{readme.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"{head}{start}\n{block}\n{end}{tail}", encoding="utf-8")
-    os.replace(tmp, readme)
+    _write_atomic(readme, f"{head}{start}\n{block}\n{end}{tail}")
 
 
 def write_report(report: QualityReport, out: Path, targets: Sequence[str]) -> list[Path]:

@@ -233,7 +233,7 @@ def test_metrics_on_a_known_ranking() -> None:
 
 def test_report_says_where_the_truth_is_incomplete() -> None:
     report = QualityReport(
-        num_models=3,
+        models=["m0", "m1", "m2"],
         coverage={"digits": {"probe": 3, "finetune": 1}},
         scorers=["logme"],
         aggregates={"agg_default": ("logme",)},

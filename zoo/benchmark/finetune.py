@@ -67,7 +67,7 @@ __all__ = [
 
 #: Memory layout of the networks and batches during fine-tuning and evaluation (see the module docstring).
 MEMORY_FORMAT = "channels_last"
-_LAYOUT = torch.channels_last
+_LAYOUT: torch.memory_format = getattr(torch, MEMORY_FORMAT)
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
