@@ -35,8 +35,10 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
+from scipy.stats import spearmanr
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from estimators._api import ScoreResult
 from estimators._data import ScoringData
@@ -226,8 +228,6 @@ def _rank_biserial_spearman(same: np.ndarray, cross: np.ndarray) -> float:
 
 def _reference_label_spearman(z: np.ndarray, codes: np.ndarray) -> float:
     """SFDA's computation verbatim in its numerics: dense RDMs, ``np.corrcoef``, ``spearmanr``."""
-    from scipy.stats import spearmanr
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     n = z.shape[0]
     onehot = np.eye(int(codes.max()) + 1)[codes]

@@ -75,6 +75,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import torch
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -85,7 +86,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
-from estimators.errors import LimitExceededError, ZoorankError  # LimitExceededError: re-exported
+from estimators.errors import LimitExceededError  # LimitExceededError: re-exported
+from service.errors import SettingsError
 
 __all__ = [
     "DEFAULT_SCORERS",
@@ -111,12 +113,6 @@ _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 SEED_LIMIT = 2**32
 #: Largest per-class cap (``ZOORANK_MAX_PER_CLASS``; the CLI's ``--max-per-class`` has the same bound).
 MAX_PER_CLASS_LIMIT = 2**31 - 1
-
-
-class SettingsError(ZoorankError):
-    """A ``ZOORANK_*`` variable or a settings override has an invalid value."""
-
-    code = "invalid-settings"
 
 
 def default_home() -> Path:
@@ -445,7 +441,6 @@ class Settings(BaseSettings):
         """
         if self.device != "auto":
             return self.device
-        import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -8,7 +8,7 @@ Rich markup is a separate concern: the CLI shows these strings as :class:`rich.t
 
 from __future__ import annotations
 
-__all__ = ["one_line", "printable"]
+__all__ = ["format_score", "one_line", "printable"]
 
 
 def printable(text: str) -> str:
@@ -32,3 +32,8 @@ def one_line(message: str) -> str:
     'bad value for x now\\\\x07'
     """
     return printable(" ".join(message.split()))
+
+
+def format_score(value: float) -> str:
+    """A score for tables and notes: four significant digits, scientific notation from 10,000 up."""
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"

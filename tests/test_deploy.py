@@ -58,7 +58,7 @@ def cli_commands() -> dict[str, set[str]]:
     """``zoorank`` command name -> the option strings it accepts."""
     import typer
 
-    from service.cli import app
+    from service.cli.commands import app
 
     group = typer.main.get_command(app)
     commands: dict[str, Any] = group.commands  # type: ignore[attr-defined]
@@ -147,7 +147,7 @@ def test_env_example_names_are_settings_or_compose_variables() -> None:
 
 
 def test_api_healthcheck_is_the_readiness_route(resolved: dict[str, Any]) -> None:
-    from service.api import create_app
+    from service.app import create_app
     from service.settings import Settings
 
     check = " ".join(str(t) for t in resolved["services"]["api"]["healthcheck"]["test"])

@@ -16,6 +16,7 @@ from torch import nn
 
 from zoo._api import WeightsSource, ZooEntry
 from zoo.errors import ModelLoadError, WeightsIntegrityError, WeightsNotFoundError
+from zoo.training.profiles import load_profile
 from zoo.weights import apply_key_map, file_sha256, load_state_dict, resolve_path
 
 if TYPE_CHECKING:
@@ -158,7 +159,6 @@ def load_source_profile(entry: ZooEntry) -> SourceProfile | None:
     """
     if entry.profile is None:
         return None
-    from zoo.training.profiles import load_profile
 
     path = resolve_path(WeightsSource(kind="file", filename=entry.profile))
     if not path.is_file():

@@ -38,6 +38,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from zoo import _hashing
 from zoo._api import WeightsSource
@@ -280,9 +282,6 @@ def _fetch(source: WeightsSource, *, download: bool) -> Path:
 def _parse(path: Path) -> dict[str, torch.Tensor]:
     """Parse a *verified* file into a flat ``name -> tensor`` dict, refusing anything but plain tensors."""
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         try:
             raw: object = load_file(str(path), device="cpu")
         except SafetensorError as exc:

@@ -1,4 +1,6 @@
-"""The FastAPI application: ``create_app(settings)`` wires routers, errors, auth, limits and metrics.
+"""The HTTP API application: ``create_api(settings)`` wires routers, errors, auth, limits and metrics.
+
+:func:`service.app.create_app` adds the dashboard to it; this module never imports the dashboard.
 
 Routes (all JSON, errors ``application/problem+json``):
 
@@ -21,8 +23,11 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+import redis
+import redis.asyncio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -32,8 +37,12 @@ from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from service.api.routers import datasets, health, jobs, metrics, models, rankings, scorers
 from service.api.routers.rankings import RecentRankings
 from service.api.state import ApiState
-from service.metrics import ApiMetrics, stage_stats
-from service.settings import Settings, SettingsError
+from service.errors import SettingsError
+from service.jobs import keys
+from service.jobs.engine import JobEngine
+from service.jobs.metrics import ApiMetrics, stage_stats
+from service.pipeline.schema import RANKING_JSON_SCHEMA
+from service.settings import Settings
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -68,7 +77,6 @@ rankings come back at once. Errors are RFC 9457 problem documents whose `code` i
 
 def _ranking_component() -> dict[str, Any]:
     """The ranking document's JSON Schema (from :mod:`service.schema`) as an OpenAPI 3.1 component."""
-    from service.schema import RANKING_JSON_SCHEMA
 
     schema = copy.deepcopy(RANKING_JSON_SCHEMA)
     schema.pop("$schema", None)
@@ -94,7 +102,6 @@ def _problems_only(schema: dict[str, Any]) -> None:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("zoorank")
@@ -104,10 +111,6 @@ def _version() -> str:
 
 def build_state(settings: Settings, redis_client: Redis | None, metrics: ApiMetrics) -> ApiState:
     """Connect the engine to Redis (lazily: no command is sent until the first request)."""
-    import redis
-
-    from service import keys
-    from service.jobs import JobEngine
 
     if redis_client is None:
         if settings.redis_url is None:
@@ -132,8 +135,8 @@ def build_state(settings: Settings, redis_client: Redis | None, metrics: ApiMetr
     )
 
 
-def create_app(settings: Settings | None = None, *, redis_client: Redis | None = None) -> FastAPI:
-    """The zoorank HTTP API.
+def create_api(settings: Settings | None = None, *, redis_client: Redis | None = None) -> FastAPI:
+    """The zoorank HTTP API without the dashboard (see :func:`service.app.create_app`).
 
     Args:
         settings: limits, roots, keys and ``redis_url`` (default: read from the environment).
@@ -152,8 +155,6 @@ def create_app(settings: Settings | None = None, *, redis_client: Redis | None =
             app.state.zoorank = build_state(settings, redis_client, api_metrics)
         state: ApiState = app.state.zoorank
         if settings.redis_url is not None:
-            import redis.asyncio
-
             state.aredis = redis.asyncio.Redis.from_url(settings.redis_url, health_check_interval=30)
         warn_if_open(state.api_key_digests)
         reconciler = threading.Thread(target=reconcile_at_start, args=(state,), name="zoorank-reconcile")
@@ -185,9 +186,6 @@ def create_app(settings: Settings | None = None, *, redis_client: Redis | None =
     problems.install(app)
     for module in (rankings, jobs, models, scorers, datasets, health, metrics):
         app.include_router(module.router)
-    from service.ui import mount_ui  # the dashboard: a sub-app at /ui, outside the OpenAPI schema
-
-    mount_ui(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
 

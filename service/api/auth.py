@@ -25,8 +25,8 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.api.errors import RateLimitedError, UnauthorizedError
 from service.api.state import api_state
+from service.errors import RateLimitedError, UnauthorizedError
 
 log = logging.getLogger("zoorank.api")
 

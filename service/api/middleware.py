@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.errors import BodyTooLargeError
 from service.api.problems import problem_response
+from service.errors import BodyTooLargeError
 
 if TYPE_CHECKING:
-    from service.metrics import ApiMetrics
+    from service.jobs.metrics import ApiMetrics
 
 
 class BodyLimitMiddleware:

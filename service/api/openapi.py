@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from service.api.app import create_api
+from service.settings import Settings
+
 
 def schema() -> dict[str, Any]:
-    """The OpenAPI document of :func:`service.api.create_app` under default settings (no Redis)."""
-    from service.api import create_app
-    from service.settings import Settings
-
-    app = create_app(Settings.from_env({}))
+    """The OpenAPI document of :func:`service.api.create_api` under default settings (no Redis)."""
+    app = create_api(Settings.from_env({}))
     return app.openapi()
 
 

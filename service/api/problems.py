@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from estimators.errors import ZoorankError
-from service.api.errors import (
+from service.errors import (
     MethodNotAllowedError,
     NotFoundError,
     RateLimitedError,
@@ -241,8 +242,6 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             problem.model_dump(exclude_none=True), status_code=500, media_type=PROBLEM_MEDIA_TYPE
         )
-
-    import redis.exceptions
 
     app.add_exception_handler(ZoorankError, on_zoorank)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -11,14 +11,14 @@ if TYPE_CHECKING:
     from redis import Redis
     from redis.asyncio import Redis as AsyncRedis
 
-    from service.jobs import JobEngine
-    from service.metrics import ApiMetrics
+    from service.jobs.engine import JobEngine
+    from service.jobs.metrics import ApiMetrics
     from service.settings import Settings
 
 
 @dataclass
 class ApiState:
-    """Per-app state, stored on ``app.state.zoorank`` by :func:`service.api.create_app`.
+    """Per-app state, stored on ``app.state.zoorank`` by :func:`service.app.create_app`.
 
     Attributes:
         settings: the process's settings (limits, roots, keys).

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,36 +25,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from estimators.errors import ZoorankError
 from service.settings import Settings
+from service.ui import routes
+from service.ui.context import UiContext
 from service.ui.session import COOKIE_NAME, SessionCodec
 
-__all__ = ["UiContext", "create_ui_app", "mount_ui", "ui_context"]
+__all__ = ["create_ui_app", "mount_ui"]
 
 log = logging.getLogger("zoorank.ui")
 
 HERE = Path(__file__).resolve().parent
 #: Where the dashboard is mounted in the API app.
 MOUNT_PATH = "/ui"
-
-
-@dataclass(frozen=True)
-class UiContext:
-    """What every dashboard request needs besides the API state.
-
-    Attributes:
-        settings: the process's settings.
-        codec: signs and reads session cookies.
-        templates: the Jinja2 environment (autoescaping on).
-    """
-
-    settings: Settings
-    codec: SessionCodec
-    templates: Jinja2Templates
-
-
-def ui_context(request: Request) -> UiContext:
-    """The :class:`UiContext` of the app serving ``request``."""
-    ctx: UiContext = request.app.state.zoorank_ui
-    return ctx
 
 
 class SessionCookieMiddleware:
@@ -150,8 +130,6 @@ def create_ui_app(settings: Settings, *, state: Any = None) -> FastAPI:
         settings: the process's settings (``ui``, ``session_secret``, ``api_keys``...).
         state: the API app's ``state`` to share (its ``zoorank`` attribute is the :class:`ApiState`).
     """
-    from service.ui import routes
-
     ui = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, title="zoorank dashboard")
     if state is not None:
         ui.state = state

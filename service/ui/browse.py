@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from service.settings import Settings
 from zoo.datasets.refs import AllowedRoots, resolve_reference
-from zoo.errors import PathNotAllowedError
+from zoo.errors import DatasetNotFoundError, PathNotAllowedError
 
 __all__ = ["DATASET_SUFFIXES", "Entry", "Listing", "list_folder"]
 
@@ -85,8 +85,6 @@ def list_folder(settings: Settings, root: str, relative: str = "") -> Listing:
     else:
         resolved = Path(roots[root]).resolve()
         if not resolved.is_dir():
-            from zoo.errors import DatasetNotFoundError
-
             raise DatasetNotFoundError(f"data root {root!r} does not exist on this server", param="root")
     if not resolved.is_dir():
         raise PathNotAllowedError(f"{root}:{rel} is not a folder", param="path")

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import anyio
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
@@ -29,18 +26,24 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
+import zoo
 from estimators.errors import ZoorankError
 from service.api.auth import Principal, charge_request, match_key
-from service.api.errors import UnauthorizedError
+from service.api.events import event_batches, event_response, off_loop
+from service.api.problems import status_for
+from service.api.schemas import DatasetSummary, ModelInfo, ScorerInfo
 from service.api.state import ApiState, api_state
-from service.jobs import JobStatus
+from service.catalogue import inspect_dataset, model_row, model_rows, scorer_rows
+from service.errors import CsrfTokenError, LoginRequiredError, NotFoundError, UnauthorizedError
+from service.jobs.models import JobStatus
+from service.jobs.request import RankingRequest, Sampling
+from service.pipeline.ensembles import EnsembleOptions
 from service.ui import charts
-from service.ui.app import ui_context
+from service.ui.browse import list_folder
+from service.ui.context import ui_context
 from service.ui.session import (
     COOKIE_NAME,
     CSRF_FIELD,
-    CsrfTokenError,
-    LoginRequiredError,
     Session,
     check_csrf,
 )
@@ -56,12 +59,6 @@ __all__ = [
 ]
 
 
-#: How long one read of a job's event stream blocks before checking for a closed connection.
-_READ_BLOCK_MS = 1000
-_SSE_PING_S = 15
-#: Event-stream reads that may block worker threads at once: open job pages never starve the page routes,
-#: which share anyio's default thread pool.
-_SSE_THREADS = anyio.CapacityLimiter(64)
 _ID = r"^[A-Za-z0-9_-]+$"
 JobId = Annotated[str, Path(min_length=1, max_length=128, pattern=_ID)]
 #: Statuses of errors the dashboard raises itself (the rest: :func:`service.api.problems.status_for`).
@@ -193,7 +190,6 @@ def redirect(target: str) -> RedirectResponse:
 def _status(exc: ZoorankError) -> int:
     if exc.code in _UI_STATUS:
         return _UI_STATUS[exc.code]
-    from service.api.problems import status_for
 
     return status_for(exc)
 
@@ -277,20 +273,17 @@ def logout(request: Request) -> Response:
 # --- new ranking --------------------------------------------------------------------------------
 
 
-def _list_models(tag: str | None, pattern: str | None) -> list[Any]:
-    from service.api.routers.models import list_models
+def _list_models(tag: str | None, pattern: str | None) -> list[ModelInfo]:
+    rows = model_rows(pattern or "*", tags=(tag,) if tag else ())
+    return [ModelInfo.model_validate(row) for row in rows]
 
-    return list(list_models(pattern=pattern or "*", tag=[tag] if tag else None).items)
 
-
-def _list_scorers(request: Request) -> list[Any]:
-    from service.api.routers.scorers import list_scorers
-
-    return [s for s in list_scorers(request, None).items if s.kind in ("model", "set")]
+def _list_scorers(request: Request) -> list[ScorerInfo]:
+    rows = scorer_rows(api_state(request).settings)
+    return [ScorerInfo.model_validate(row) for row in rows if row["kind"] in ("model", "set")]
 
 
 def _all_tags() -> list[str]:
-    import zoo
 
     return sorted({t for e in zoo.list_entries() for t in e.tags})
 
@@ -337,7 +330,6 @@ def _form_values(source: Mapping[str, Any] | FormData | None, settings: Any) -> 
 
 
 def _browse(request: Request, root: str, path: str) -> tuple[Any, str | None]:
-    from service.ui.browse import list_folder
 
     if not root:
         return None, None
@@ -429,17 +421,14 @@ def _reference(values: Mapping[str, Any]) -> str:
 @router.post("/inspect", name="inspect")
 def inspect(request: Request, form: Form) -> Response:
     """Inspect the chosen dataset (classes, counts, corrupt images) through the API's own inspection."""
-    from service.api.routers.datasets import inspect_dataset
-    from service.api.schemas import InspectRequest
-
     settings = api_state(request).settings
     values = _form_values(form, settings)
     inspection: dict[str, Any] | None = None
     error: str | None = None
     status_code = 200
     try:
-        summary = inspect_dataset(request, InspectRequest(dataset=_reference(values), decode=True))
-        inspection = summary.model_dump(mode="json")
+        summary = inspect_dataset(_reference(values), settings, decode=True)
+        inspection = DatasetSummary.model_validate(summary).model_dump(mode="json")
     except ZoorankError as exc:
         error, status_code = f"{exc.message} [{exc.code}]", _status(exc)
     except ValidationError as exc:
@@ -467,8 +456,6 @@ def _int_field(values: Mapping[str, Any], name: str) -> int | None:
 @router.post("/rankings", name="submit_ranking")
 def submit_ranking(request: Request, user: User, form: Form) -> Response:
     """Submit the form as a :class:`~service.requests.RankingRequest`; on success, go to the job page."""
-    from service.ensembles import EnsembleOptions
-    from service.requests import RankingRequest, Sampling
 
     state = api_state(request)
     values = _form_values(form, state.settings)
@@ -553,8 +540,8 @@ async def job_events(request: Request, user: User, job_id: JobId) -> EventSource
     """
     engine = api_state(request).engine
     templates = ui_context(request).templates
-    await anyio.to_thread.run_sync(partial(engine.get, job_id))  # not-found before the stream starts
-    may_cancel = await anyio.to_thread.run_sync(partial(_may_cancel, request, user, job_id))
+    await off_loop(engine.get, job_id)  # not-found before the stream starts
+    may_cancel = await off_loop(_may_cancel, request, user, job_id)
 
     def fragment(panel: JobPanel) -> str:
         context = {
@@ -569,36 +556,25 @@ async def job_events(request: Request, user: User, job_id: JobId) -> EventSource
     async def stream() -> AsyncIterator[ServerSentEvent]:
         meter = RateMeter()
         last_id: str | None = None
-        while True:
-            events = await anyio.to_thread.run_sync(
-                partial(engine.events, job_id, last_id, _READ_BLOCK_MS), limiter=_SSE_THREADS
-            )
-            if not events and await request.is_disconnected():
-                return
+        async for events in event_batches(request, engine, job_id, None):
             meter.feed(events)
             if events:
                 last_id = events[-1][0]
-            panel = await anyio.to_thread.run_sync(
-                partial(_panel, request, meter, job_id), limiter=_SSE_THREADS
-            )
+            panel = await off_loop(_panel, request, meter, job_id)
             if events or panel.finished:
                 yield ServerSentEvent(data=fragment(panel), event="panel", id=last_id)
             if panel.finished:
                 yield ServerSentEvent(data=panel.job.status.value, event="done")
                 return
 
-    return EventSourceResponse(
-        stream(), ping=_SSE_PING_S, headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
-    )
+    return event_response(stream())
 
 
 @router.post("/jobs/{job_id}/cancel", name="cancel_job", dependencies=[Depends(checked_form)])
 def cancel_job(request: Request, user: User, job_id: JobId) -> Response:
     """Ask the job to stop (cooperative), with the API's own rule (only the key that created the job may
     cancel it: identical requests of several keys share one job); back to the job page."""
-    from service.api.routers.jobs import cancel_job as api_cancel_job
-
-    api_cancel_job(request, principal(request, user), job_id)
+    api_state(request).engine.cancel(job_id, owner=principal(request, user).owner)
     return redirect(url(request, "job_page", job_id=job_id))
 
 
@@ -631,7 +607,6 @@ def ranking_model(
     model_id: Annotated[str, Path(min_length=1, max_length=200)],
 ) -> Response:
     """One model's row in detail: every score, rank and error, diagnostics, weights, zoo metadata."""
-    from service.api.errors import NotFoundError
 
     view = _ranking(request, ranking_id)
     found = view.model(model_id)
@@ -640,9 +615,7 @@ def ranking_model(
     position, model = found
     entry = None
     try:
-        from service.api.routers.models import get_model
-
-        entry = get_model(model_id)
+        entry = ModelInfo.model_validate(model_row(model_id))
     except ZoorankError:
         entry = None  # ranked as an unregistered entry object: no zoo metadata to show
     info = json.dumps({k: dict(v) for k, v in model.info.items()}, indent=2, sort_keys=True, default=str)

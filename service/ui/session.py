@@ -27,13 +27,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from estimators.errors import ZoorankError
+from service.errors import CsrfTokenError
 
 __all__ = [
     "COOKIE_NAME",
     "CSRF_FIELD",
-    "CsrfTokenError",
-    "LoginRequiredError",
     "Session",
     "SessionCodec",
     "check_csrf",
@@ -43,18 +41,6 @@ COOKIE_NAME = "zoorank_session"
 #: Name of the hidden form field (and of the ``X-CSRF-Token`` header alternative) holding the token.
 CSRF_FIELD = "csrf_token"
 _SALT = "zoorank.ui.session.v1"
-
-
-class LoginRequiredError(ZoorankError):
-    """The dashboard needs a login (API keys are configured and the session has none)."""
-
-    code = "login-required"
-
-
-class CsrfTokenError(ZoorankError):
-    """A form arrived without the CSRF token of the session that rendered it (or with another one)."""
-
-    code = "csrf-token-invalid"
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from typing import Any
 from markupsafe import Markup
 
 from estimators.errors import ZoorankError
-from service.jobs import JobView
-from service.schema import ModelResult, Ranking
+from estimators.evaluation import kendall_tau
+from service.jobs.models import JobView
+from service.pipeline.schema import ModelResult, Ranking
 from service.ui import charts
 
 __all__ = [
@@ -90,7 +91,6 @@ def agreement(ranking: Ranking) -> list[list[TauCell]]:
     Returns:
         ``matrix[i][j]`` for scorers ``i, j`` in :meth:`Ranking.scorer_names` order (symmetric).
     """
-    from estimators.evaluation import kendall_tau
 
     names = ranking.scorer_names()
     ranks = {n: {m.id: float(m.ranks[n]) for m in ranking.models if n in m.ranks} for n in names}

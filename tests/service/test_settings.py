@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import DEFAULT_SCORERS, Settings, SettingsError
+from service.errors import SettingsError
+from service.settings import DEFAULT_SCORERS, Settings
 
 
 def test_defaults_follow_the_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

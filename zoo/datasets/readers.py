@@ -295,8 +295,8 @@ class ManifestReader:
 
     @staticmethod
     def _rows_parquet(path: Path) -> list[tuple[str, str]]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # heavy: only Parquet manifests need pyarrow
+        import pyarrow.parquet as pq  # heavy: as above
 
         try:
             table = pq.read_table(path, columns=["path", "label"])

@@ -13,7 +13,7 @@ __all__ = ["timm_model", "torchvision_model"]
 
 def torchvision_model(name: str) -> nn.Module:
     """A randomly initialised torchvision classifier (``weights=None``: never downloads)."""
-    from torchvision import models
+    from torchvision import models  # heavy: torchvision's model zoo, only when an entry is built
 
     net: nn.Module = models.get_model(name, weights=None)
     return net
@@ -21,7 +21,7 @@ def torchvision_model(name: str) -> nn.Module:
 
 def timm_model(name: str) -> nn.Module:
     """A randomly initialised timm model (``pretrained=False``: timm never reaches for the network)."""
-    import timm
+    import timm  # heavy: timm's registry (seconds to import), only when a timm entry is built
 
     net: nn.Module = timm.create_model(name, pretrained=False)
     return net

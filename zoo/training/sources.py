@@ -294,7 +294,7 @@ def covers_letters(path: Path, letters: str = LETTERS) -> bool:
     The name check rejects fonts that map Latin code points to other shapes (Dingbats, Symbol encoding),
     which a plain cmap lookup accepts.
     """
-    from fontTools.ttLib import TTFont
+    from fontTools.ttLib import TTFont  # heavy: a dev extra, only `make zoo` reads fonts
 
     try:
         with TTFont(str(path), lazy=True) as font:

@@ -13,7 +13,7 @@ from service.api.auth import ApiKeyDep
 from service.api.problems import problem_responses
 from service.api.schemas import DataRoot, DataRootList, DatasetSummary, InspectRequest
 from service.api.state import api_state
-from service.settings import LimitExceededError
+from service.catalogue import dataset_roots, inspect_dataset
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[ApiKeyDep])
 
@@ -25,20 +25,8 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[ApiKe
     responses=problem_responses(401, 403, 413, 422, 429),
     summary="Summarise a dataset (classes, counts, fingerprint, corrupt images); no job",
 )
-def inspect_dataset(request: Request, body: InspectRequest) -> DatasetSummary:
-    from service.ranking import describe_dataset
-
-    settings = api_state(request).settings
-    summary = describe_dataset(body.dataset, settings, base=None, decode=False)
-    if body.decode:
-        if summary["num_samples"] > settings.max_images_per_job:
-            raise LimitExceededError(
-                f"decoding {summary['num_samples']} images exceeds the {settings.max_images_per_job}-image "
-                "limit (ZOORANK_MAX_IMAGES); inspect with decode=false",
-                param="max_images_per_job",
-            )
-        summary = describe_dataset(body.dataset, settings, base=None, decode=True)
-    summary.pop("location", None)  # the server-side path is not the caller's business
+def inspect_dataset_route(request: Request, body: InspectRequest) -> DatasetSummary:
+    summary = inspect_dataset(body.dataset, api_state(request).settings, decode=body.decode)
     return DatasetSummary.model_validate(summary)
 
 
@@ -50,5 +38,5 @@ def inspect_dataset(request: Request, body: InspectRequest) -> DatasetSummary:
     summary="The named roots dataset references may point into",
 )
 def list_dataset_roots(request: Request) -> DataRootList:
-    roots = api_state(request).settings.named_roots
-    return DataRootList(items=[DataRoot(name=name, example=f"{name}:path/to/dataset") for name in roots])
+    rows = dataset_roots(api_state(request).settings)
+    return DataRootList(items=[DataRoot.model_validate(row) for row in rows])

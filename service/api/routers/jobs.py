@@ -1,42 +1,30 @@
-"""``/v1/jobs``: one job's state, its live events (SSE), cancellation, and the caller's job list.
+"""``/v1/jobs``: one job's state, its live events (SSE, :mod:`service.api.events`), cancellation, and the
+caller's job list.
 
-Events are read from the job's Redis stream (``JobEngine.events``), so a client that reconnects with
-``Last-Event-ID`` (the browser's ``EventSource`` does this by itself) resumes after the last event it saw,
-and any API replica can serve any job. The stream ends after the ``done`` event. Blocking stream reads run
-on worker threads under their own capacity limiter, so open event streams never starve ordinary requests.
+A client that reconnects with ``Last-Event-ID`` (the browser's ``EventSource`` does this by itself)
+resumes after the last event it saw. The stream ends after the ``done`` event.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
-import anyio
-import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from service.api.auth import ApiKeyDep, CurrentPrincipal
-from service.api.errors import NotOwnerError
+from service.api.events import event_batches, event_response, off_loop
 from service.api.problems import problem_responses
 from service.api.state import api_state
-from service.jobs import JobStatus, JobView
+from service.jobs.models import JobStatus, JobView
 
 if TYPE_CHECKING:
-    from service.jobs import JobEngine
+    from service.jobs.engine import JobEngine
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[ApiKeyDep])
-
-#: Interval of the keep-alive comment on idle event streams (proxies drop silent connections).
-PING_SECONDS = 15
-#: How long one blocking read of the event stream waits before checking for a client disconnect.
-READ_BLOCK_MS = 1000
-#: Event-stream reads that may block worker threads at once (each open stream holds one while reading).
-_SSE_THREADS = anyio.CapacityLimiter(256)
-_TERMINAL = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
 
 JobId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -101,33 +89,21 @@ def get_job(request: Request, job_id: JobId) -> JobView:
 )
 def cancel_job(request: Request, principal: CurrentPrincipal, job_id: JobId) -> JobView:
     """Identical requests of several keys share one job, so only the key that created it may stop it."""
-    engine = api_state(request).engine
-    state = engine.state(job_id)
-    owner = None if state is None else (state.get("owner") or None)
-    if principal.owner is not None and owner is not None and owner != principal.owner:
-        raise NotOwnerError(
-            f"job {job_id} was created by another API key; only that key may cancel it", param="job_id"
-        )
-    return engine.cancel(job_id)
+    return api_state(request).engine.cancel(job_id, owner=principal.owner)
 
 
 async def _stream(
     request: Request, engine: JobEngine, job_id: str, last_id: str | None
 ) -> AsyncIterator[ServerSentEvent]:
-    while True:
-        events = await anyio.to_thread.run_sync(
-            partial(engine.events, job_id, last_id, READ_BLOCK_MS), limiter=_SSE_THREADS
-        )
+    async for events in event_batches(request, engine, job_id, last_id):
         for stream_id, name, data in events:
             last_id = stream_id
             yield ServerSentEvent(data=json.dumps(data, separators=(",", ":")), event=name, id=stream_id)
             if name == "done":
                 return
         if not events:
-            if await request.is_disconnected():
-                return
-            view = await anyio.to_thread.run_sync(partial(engine.get, job_id), limiter=_SSE_THREADS)
-            if view.status in _TERMINAL:
+            view = await off_loop(engine.get, job_id)
+            if view.status.terminal:
                 # the stream's done event is gone (trimmed or expired): end with the job as it is
                 yield ServerSentEvent(data=view.model_dump_json(), event="done", id=last_id)
                 return
@@ -152,9 +128,5 @@ async def job_events(
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> EventSourceResponse:
     engine = api_state(request).engine
-    await anyio.to_thread.run_sync(partial(engine.get, job_id))  # 404 before the stream starts
-    return EventSourceResponse(
-        _stream(request, engine, job_id, last_event_id),
-        ping=PING_SECONDS,
-        headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
-    )
+    await off_loop(engine.get, job_id)  # 404 before the stream starts
+    return event_response(_stream(request, engine, job_id, last_event_id))

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from service.api.auth import ApiKeyDep
 from service.api.problems import problem_responses
 from service.api.state import api_state
-from service.metrics import CONTENT_TYPE
+from service.jobs.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["metrics"], dependencies=[ApiKeyDep])
 

@@ -29,11 +29,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from service.api.auth import ApiKeyDep, CurrentPrincipal
-from service.api.errors import IdempotencyInFlightError, IdempotencyKeyReusedError
 from service.api.problems import problem_responses
 from service.api.state import ApiState, api_state
-from service.jobs import JobView
-from service.requests import RankingRequest
+from service.errors import IdempotencyInFlightError, IdempotencyKeyReusedError
+from service.jobs.models import JobView
+from service.jobs.request import RankingRequest
 
 router = APIRouter(prefix="/v1/rankings", tags=["rankings"], dependencies=[ApiKeyDep])
 

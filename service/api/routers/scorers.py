@@ -10,6 +10,7 @@ from service.api.auth import ApiKeyDep
 from service.api.problems import problem_responses
 from service.api.schemas import ScorerInfo, ScorerKind, ScorerList
 from service.api.state import api_state
+from service.catalogue import scorer_rows
 
 router = APIRouter(prefix="/v1/scorers", tags=["scorers"], dependencies=[ApiKeyDep])
 
@@ -25,13 +26,5 @@ def list_scorers(
     request: Request,
     kind: Annotated[ScorerKind | None, Query(description="only scorers of this kind")] = None,
 ) -> ScorerList:
-    import estimators
-
-    defaults = set(api_state(request).settings.default_scorers)
-    names = estimators.list_scorers(None if kind is None else kind.value)
-    items = []
-    for name in names:
-        row = estimators.get_scorer(name).to_dict()
-        row["default"] = name in defaults
-        items.append(ScorerInfo.model_validate(row))
-    return ScorerList(items=items)
+    rows = scorer_rows(api_state(request).settings, None if kind is None else kind.value)
+    return ScorerList(items=[ScorerInfo.model_validate(row) for row in rows])

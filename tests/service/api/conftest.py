@@ -27,7 +27,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from tests.service.conftest import write_image_folder
+from tests.support.service import write_image_folder
 
 REPO = Path(__file__).resolve().parents[3]
 CLIENT_DIR = REPO / "clients" / "python"
@@ -140,7 +140,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Not the engine tests' ``redis_server``: their ``redis_client`` fixture flushes that server before each
     test, which would wipe the live stack's jobs in the middle of this session.
     """
-    from service.redis_server import start_redis_server
+    from service.jobs.redis_server import start_redis_server
 
     server = start_redis_server(
         directory=tmp_path_factory.mktemp("redis"), port=free_port(), persistent=False
@@ -222,7 +222,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[L
                         "-m",
                         "uvicorn",
                         "--factory",
-                        "service.api:create_app",
+                        "service.app:create_app",
                         "--host",
                         "127.0.0.1",
                         "--port",

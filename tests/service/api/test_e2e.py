@@ -17,10 +17,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app as cli_app
-from service.schema import RANKING_JSON_SCHEMA
+from service.cli.commands import app as cli_app
+from service.pipeline.schema import RANKING_JSON_SCHEMA
 from tests.service.api.conftest import MODELS, SCORERS, LiveApi, base_env
-from tests.service.test_ranking import check_schema
+from tests.support.schema import check_schema
 
 pytestmark = pytest.mark.slow
 

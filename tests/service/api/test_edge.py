@@ -13,15 +13,15 @@ from fastapi.routing import APIRoute
 from redis import Redis
 from starlette.testclient import TestClient
 
-from service import keys
-from service.api import create_app
 from service.api.auth import authenticate, match_key
 from service.api.routers.rankings import body_digest
-from service.jobs import JobEngine
-from service.requests import RankingRequest
+from service.app import create_app
+from service.jobs import keys
+from service.jobs.engine import JobEngine
+from service.jobs.request import RankingRequest
 from service.settings import Settings
 from tests.service.api.conftest import API_KEY, API_KEY_DIGEST, MODELS, api_routes
-from tests.service.conftest import write_image_folder
+from tests.support.service import write_image_folder
 
 
 def make_settings(tmp_path: Path, redis_url: str, **env: str) -> Settings:
@@ -143,7 +143,7 @@ def test_idempotency_key_in_flight_is_409_and_failures_are_not_recorded(
 
     import redis
 
-    from service import keys
+    from service.jobs import keys
 
     write_image_folder(tmp_path / "shapes", per_class=4, size=16)
     key = f"i-{tmp_path.name}"

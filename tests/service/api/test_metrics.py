@@ -9,8 +9,8 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from service import keys
-from service.metrics import ApiMetrics, stage_stats, stage_timer
+from service.jobs import keys
+from service.jobs.metrics import ApiMetrics, stage_stats, stage_timer
 
 
 def test_stage_timer_counts_each_message_of_a_stage(redis_url: str) -> None:

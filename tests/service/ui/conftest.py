@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.redis_server import free_port
+from service.jobs.redis_server import free_port
 from service.settings import Settings
 from tests.service.api.conftest import wait_ready
-from tests.service.conftest import start_worker_process, write_image_folder
+from tests.support.service import start_worker_process, write_image_folder
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-    from service.redis_server import RedisServer
-    from tests.service.conftest import WorkerProcess
+    from service.jobs.redis_server import RedisServer
+    from tests.support.service import WorkerProcess
 
 REPO = Path(__file__).resolve().parents[3]
 #: Screenshots of every page (gitignored); the ranking page's is also committed as docs/dashboard.png.
@@ -84,7 +84,7 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
     log = root / "api.log"
     with open(log, "wb") as out:
         api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "service.api:create_app",
+            [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from service.schema import DatasetInfo, ErrorInfo, ModelResult, Provenance, Ranking, SamplingInfo, ScorerInfo
+from service.pipeline.schema import (
+    DatasetInfo,
+    ErrorInfo,
+    ModelResult,
+    Provenance,
+    Ranking,
+    SamplingInfo,
+    ScorerInfo,
+)
 
 SCORERS = ("a", "b", "c")
 
 
 def make_ranking(rows: dict[str, dict[str, float]], *, failed: tuple[str, ...] = ()) -> Ranking:
     """A ranking of synthetic scores, ranked and aggregated with the service's own functions."""
-    from service.ranking import Cells, aggregate
+    from service.pipeline.aggregate import aggregate
+    from service.pipeline.types import Cells
 
     cells = {m: Cells() for m in rows}
     for m, values in rows.items():

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api import create_app
+from service.app import create_app
 from service.settings import Settings
 from service.ui.routes import checked_form, require_user
 from tests.service.api.conftest import api_routes
-from tests.service.conftest import write_image_folder
 from tests.service.ui.rankings import make_ranking
+from tests.support.service import write_image_folder
 
 if TYPE_CHECKING:
-    from service.redis_server import RedisServer
+    from service.jobs.redis_server import RedisServer
 
 KEY = "ui-routes-test-key"
 DIGEST = hashlib.sha256(KEY.encode()).hexdigest()
@@ -268,7 +268,7 @@ def test_login_attempts_are_rate_limited(data_root: Path, redis_server: RedisSer
 
     import redis
 
-    from service import keys
+    from service.jobs import keys
 
     settings = make_settings(data_root, redis_server, requests_per_minute=3)
     with TestClient(create_app(settings)) as c:
@@ -296,8 +296,8 @@ def test_event_stream_of_a_finished_job_sends_the_panel_then_done(client: TestCl
 
 
 def test_jobs_list_pages(client: TestClient) -> None:
-    from service.jobs import JobStatus
-    from service.requests import RankingRequest, Sampling
+    from service.jobs.models import JobStatus
+    from service.jobs.request import RankingRequest, Sampling
 
     log_in(client)
     engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
@@ -320,7 +320,7 @@ def test_jobs_list_pages(client: TestClient) -> None:
 def test_ensembles_section_is_shown(client: TestClient) -> None:
     from dataclasses import replace
 
-    from service.schema import EnsembleResult, EnsembleSection, ErrorInfo, TeamResult
+    from service.pipeline.schema import EnsembleResult, EnsembleSection, ErrorInfo, TeamResult
 
     csrf = log_in(client)
     job_id = submit(client, csrf, seed="14")
@@ -354,7 +354,7 @@ def test_a_revoked_key_ends_its_sessions(
 
 
 def test_only_the_key_that_created_a_job_may_cancel_it(client: TestClient) -> None:
-    from service.requests import RankingRequest, Sampling
+    from service.jobs.request import RankingRequest, Sampling
 
     csrf = log_in(client)
     engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]

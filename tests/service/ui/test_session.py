@@ -7,7 +7,8 @@ import time
 import pytest
 from itsdangerous import TimestampSigner
 
-from service.ui.session import CsrfTokenError, Session, SessionCodec, check_csrf
+from service.errors import CsrfTokenError
+from service.ui.session import Session, SessionCodec, check_csrf
 
 SECRET = "s" * 40
 MAX_AGE_S = 3600

@@ -136,8 +136,8 @@ def test_durations_are_readable() -> None:
 def test_job_percent_reaches_100_only_when_succeeded() -> None:
     from datetime import UTC, datetime
 
-    from service.jobs import JobProgress, JobStatus, JobView, StageProgress
-    from service.requests import RankingRequest
+    from service.jobs.models import JobProgress, JobStatus, JobView, StageProgress
+    from service.jobs.request import RankingRequest
 
     def job(status: JobStatus, done: int) -> JobView:
         stages = {n: StageProgress(done=done, total=2) for n in ("extract", "score")}

@@ -1,0 +1,1007 @@
+"""How well each scorer picks the model: ``zoorank bench quality`` (``make bench-quality``).
+
+Inputs: the ground truth in ``<results>/groundtruth.json`` (:mod:`zoo.benchmark.groundtruth`: linear-probe
+and fine-tune test accuracy per (model, target)) and fresh scores of every model scorer on each target's
+**train** split, sampled to 10, 25, 50 and all images per class (:data:`SIZES`) through the same pipeline
+``zoorank rank`` runs (:func:`service.ranking.rank`: stratified seeded sample, cached features, every
+scorer). Scores are cached in ``<results>/scores.json`` keyed by the split's content digest, the sample
+size and the scorer versions, so a rerun only scores what changed.
+
+For every (scorer, target, size, truth) it computes weighted Kendall τ_w, Kendall τ-b, Pearson r, rel@1
+and rel@3 (:mod:`estimators.evaluation`) over the models that have both a truth and a score, and the mean
+over targets. Besides the single scorers it evaluates **aggregates**, mean per-scorer rank over a set of
+scorers exactly as a ranking computes ``aggregate_rank``: ``agg_v0`` (the seven scorers that were
+zoorank's default before this benchmark), ``agg_default`` (the current ``DEFAULT_SCORERS``) and the
+candidates of :data:`CANDIDATE_AGGREGATES`.
+
+The default scorers are chosen by :func:`choose_default`: every set of up to three single scorers ranked
+by mean τ_w against the fine-tune truth over the full targets and their 10-shot variants, with a
+leave-one-target-out estimate of how well that choice carries to a new target
+(:mod:`service.aggregate_search`).
+
+Outputs: ``quality.md`` (tables, fine-tune truth first: coverage of the truth per target, every metric's
+mean per scorer and truth, the default's selection, per-target τ_w and rel@1, per-target winner, τ_w
+against samples per class, the 10-shot variants, the ensemble scorers), ``quality.json`` (every number)
+and two plots, ``quality_heatmap.png`` (scorer x target τ_w per truth) and ``quality_sizes.png`` (τ_w
+against samples per class); with ``--readme``, the README's summary block (:func:`summary_markdown`).
+Where the fine-tune truth of a target is incomplete the report says so and uses the models that have it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import estimators
+from benchmark import targets as tg
+from benchmark.aggregate_search import Candidate, aggregate, leave_one_target_out, search
+from benchmark.finetune import preprocess
+from benchmark.groundtruth import SHOT_SUFFIX, default_models, load_results
+from benchmark.targets import SHOTS
+from estimators import evaluation, get_scorer, list_scorers
+from estimators.errors import ZoorankError
+from service.pipeline.ensembles import member_arrays
+from service.pipeline.run import rank
+from service.pipeline.types import ModelInputs
+from service.settings import DEFAULT_SCORERS, Settings
+from zoo._api import get_entry
+from zoo.datasets import SamplingSpec, stratified_indices
+from zoo.models import load_model
+
+__all__ = [
+    "AGG_V0",
+    "CANDIDATE_AGGREGATES",
+    "SIZES",
+    "QualityReport",
+    "evaluate",
+    "metrics",
+    "truth_tables",
+    "write_report",
+]
+
+#: Samples per class at which the scorers are evaluated (0 = the whole train split).
+SIZES: tuple[int, ...] = (10, 25, 50, 0)
+#: zoorank's default scorers before this benchmark (their mean rank was the default ordering).
+AGG_V0: tuple[str, ...] = ("logme", "leep", "nce", "hscore_shrinkage", "transrate", "sfda", "ped")
+#: Aggregates evaluated as candidates for the default (name -> scorers whose ranks are averaged).
+CANDIDATE_AGGREGATES: dict[str, tuple[str, ...]] = {
+    "agg_v0": AGG_V0,
+    "agg_probe_logme": ("probe_cv", "logme"),
+    "agg_probe_logme_leep": ("probe_cv", "logme", "leep"),
+    "agg_probe_logme_hscore": ("probe_cv", "logme", "hscore_shrinkage"),
+    "agg_probe_parc": ("probe_cv", "parc"),
+    "agg_probe_logme_parc": ("probe_cv", "logme", "parc"),
+    "agg_logme_parc": ("logme", "parc"),
+}
+TRUTHS = ("probe", "finetune")
+METRICS = ("tau_w", "kendall", "pearson", "rel1", "rel3")
+
+
+def _size_name(size: int) -> str:
+    return "all" if size == 0 else str(size)
+
+
+# --------------------------------------------------------------------------- truth
+
+
+def truth_tables(results: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """``{method: {target: {model: accuracy}}}`` from ``<results>/groundtruth.json`` (full targets only)."""
+
+    out: dict[str, dict[str, dict[str, float]]] = {m: {} for m in TRUTHS}
+    for run in load_results(results)["runs"]:
+        out[run["method"]].setdefault(run["target"], {})[run["model"]] = float(run["accuracy"])
+    return out
+
+
+def cpu_hours(results: Path) -> dict[str, float]:
+    """CPU hours (process time) and wall hours (``<method>_wall``) of the recorded ground-truth units."""
+
+    hours = dict.fromkeys([*TRUTHS, *(f"{t}_wall" for t in TRUTHS)], 0.0)
+    for run in load_results(results)["runs"]:
+        hours[run["method"]] += float(run.get("cpu_seconds", 0.0)) / 3600.0
+        hours[f"{run['method']}_wall"] += float(run.get("seconds", 0.0)) / 3600.0
+    return hours
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def metrics(scores: Mapping[str, float], truth: Mapping[str, float]) -> dict[str, float | None]:
+    """τ_w, τ-b, Pearson, rel@1, rel@3 over the models present in both mappings (None when undefined)."""
+    common = sorted(set(scores) & set(truth))
+    s = {m: scores[m] for m in common}
+    a = {m: truth[m] for m in common}
+    fns: dict[str, Callable[[], float]] = {
+        "tau_w": lambda: evaluation.weighted_tau(s, a),
+        "kendall": lambda: evaluation.kendall_tau(s, a),
+        "pearson": lambda: evaluation.pearson(s, a),
+        "rel1": lambda: evaluation.rel_at_k(s, a, 1),
+        "rel3": lambda: evaluation.rel_at_k(s, a, 3),
+    }
+    out: dict[str, float | None] = {}
+    for name, fn in fns.items():
+        try:
+            out[name] = fn()
+        except ZoorankError:
+            out[name] = None
+    return out
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def _scores_cache(results: Path) -> dict[str, Any]:
+    path = results / "scores.json"
+    if path.is_file():
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return doc
+    return {}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _save_cache(results: Path, cache: Mapping[str, Any]) -> None:
+    _write_atomic(results / "scores.json", json.dumps(cache, indent=1, sort_keys=True) + "\n")
+
+
+def score_target(
+    target: str,
+    size: int,
+    *,
+    models: Sequence[str],
+    scorers: Sequence[str],
+    settings: Settings,
+    targets_root: Path,
+    split: str = "train",
+) -> dict[str, Any]:
+    """Rank ``models`` on a target's split at ``size`` images per class; scores and ranks per scorer.
+
+    Returns:
+        ``{"scores": {model: {scorer: value}}, "ranks": {model: {scorer: rank}}, "errors": {...}}``
+        (scores already oriented so that higher is better).
+    """
+
+    ref = str((targets_root / target / f"{split}.npz").resolve())
+    local = settings.with_overrides(data_roots=(targets_root.resolve(),))
+    ranking = rank(
+        ref, models=list(models), scorers=list(scorers), max_per_class=size, seed=0, settings=local
+    )
+    signs = {s: 1.0 if getattr(get_scorer(s), "higher_is_better", True) else -1.0 for s in scorers}
+    return {
+        "scores": {m.id: {s: signs[s] * float(v) for s, v in m.scores.items()} for m in ranking.models},
+        "ranks": {m.id: {s: float(r) for s, r in m.ranks.items()} for m in ranking.models},
+        "errors": {m.id: {s: e.code for s, e in m.errors.items()} for m in ranking.models},
+        "num_samples": ranking.dataset.num_samples,
+    }
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class QualityReport:
+    """Everything ``quality.md`` shows, as data.
+
+    Attributes:
+        rows: one dict per (scorer, target, size, truth) with the metrics.
+        truth: ``{method: {target: {model: accuracy}}}``.
+        coverage: ``{target: {method: models with truth}}``.
+        in_domain: target -> models whose source data contain the target's material.
+        cpu_hours: per ground-truth method.
+        scorers: the single scorers evaluated; aggregates: name -> members.
+        models: the zoo ids evaluated.
+        ranks: target (full at :attr:`main_size`, and each 10-shot variant) -> ``{model: {scorer: rank}}``.
+        selection: the search for the default over every scorer set (:func:`choose_default`).
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    truth: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    coverage: dict[str, dict[str, int]] = field(default_factory=dict)
+    in_domain: dict[str, list[str]] = field(default_factory=dict)
+    cpu_hours: dict[str, float] = field(default_factory=dict)
+    scorers: list[str] = field(default_factory=list)
+    aggregates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    sizes: tuple[int, ...] = SIZES
+    ensemble_rows: list[dict[str, Any]] = field(default_factory=list)
+    ensemble_status: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    few_rows: list[dict[str, Any]] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    ranks: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_models(self) -> int:
+        """How many zoo models were evaluated."""
+        return len(self.models)
+
+    @property
+    def main_size(self) -> int:
+        """The sample size of the main tables: all images (0) when evaluated, else the largest size."""
+        return 0 if 0 in self.sizes else max(self.sizes)
+
+    def mean(self, scorer: str, truth: str, metric: str = "tau_w", size: int | None = None) -> float | None:
+        """Mean of ``metric`` over targets for one scorer, truth and size (default :attr:`main_size`)."""
+        size = self.main_size if size is None else size
+        return _mean(
+            [
+                r[metric]
+                for r in self.rows
+                if r["scorer"] == scorer and r["truth"] == truth and r["size"] == size
+            ]
+        )
+
+    def cell(
+        self, scorer: str, target: str, truth: str, metric: str = "tau_w", size: int | None = None
+    ) -> float | None:
+        """One metric value (None when missing); ``size`` defaults to :attr:`main_size`."""
+        size = self.main_size if size is None else size
+        for r in self.rows:
+            if (r["scorer"], r["target"], r["truth"], r["size"]) == (scorer, target, truth, size):
+                value: float | None = r[metric]
+                return value
+        for r in self.few_rows:  # a 10-shot variant: scored on all of its train split
+            if (r["scorer"], r["target"], r["truth"]) == (scorer, target, truth):
+                few: float | None = r[metric]
+                return few
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``quality.json``)."""
+        return {
+            "rows": self.rows,
+            "truth": self.truth,
+            "coverage": self.coverage,
+            "num_models": self.num_models,
+            "in_domain": self.in_domain,
+            "cpu_hours": self.cpu_hours,
+            "scorers": self.scorers,
+            "aggregates": {k: list(v) for k, v in self.aggregates.items()},
+            "sizes": list(self.sizes),
+            "ensemble_rows": self.ensemble_rows,
+            "ensemble_status": self.ensemble_status,
+            "missing": self.missing,
+            "few_rows": self.few_rows,
+            "models": self.models,
+            "selection": self.selection,
+        }
+
+
+def evaluate(
+    results: Path,
+    *,
+    targets: Sequence[str] | None = None,
+    scorers: Sequence[str] | None = None,
+    sizes: Sequence[int] = SIZES,
+    models: Sequence[str] | None = None,
+    settings: Settings | None = None,
+    targets_root: Path | None = None,
+    ensembles: bool = True,
+    few_shot: bool = True,
+    cached_only: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> QualityReport:
+    """Score every target at every size (cached) and compare with the stored truth.
+
+    Args:
+        results: folder with ``groundtruth.json``; ``scores.json`` is read and updated there.
+        targets: benchmark targets (default: all of :data:`zoo.benchmark.targets.TARGETS`).
+        scorers: single model scorers (default: every registered ``model`` scorer).
+        sizes: samples per class (0 = all).
+        models: zoo ids (default: the default zoo, ``builtin`` + ``trained``).
+        settings: zoorank settings (feature store, device, limits); default from the environment.
+        targets_root: where the target npz files are (default ``$ZOORANK_HOME/bench/targets``).
+        ensembles: also rank every 3-team with the ensemble scorers (:func:`evaluate_ensembles`).
+        few_shot: also score each target's 10-shot variant (its whole ``train10`` split) against the
+            10-shot truth (``report.few_rows``).
+        cached_only: score nothing; report only what ``scores.json`` holds (the missing (target, size,
+            scorer) cells are listed in ``report.missing`` and left out of the means).
+        log: progress lines.
+    """
+
+    settings = settings or Settings.from_env()
+    root = targets_root or tg.targets_root()
+    names = list(targets or tg.TARGETS)
+    singles = list(scorers or list_scorers("model"))
+    model_ids = list(models or [e.id for e in default_models()])
+    aggregates = {**CANDIDATE_AGGREGATES, "agg_default": tuple(DEFAULT_SCORERS)}
+    aggregates = {k: v for k, v in aggregates.items() if set(v) <= set(singles)}
+    needed = sorted(set(singles))
+    cache = _scores_cache(results)
+    truth = truth_tables(results)
+    report = QualityReport(
+        truth=truth,
+        models=model_ids,
+        cpu_hours=cpu_hours(results),
+        scorers=singles,
+        aggregates=aggregates,
+        sizes=tuple(sizes),
+    )
+    versions = {s: get_scorer(s).version for s in needed}
+    for target in names:
+        tg.prepare_target(target, root)
+        report.in_domain[target] = [
+            m for m in model_ids if any(fnmatch.fnmatchcase(m, p) for p in tg.TARGETS[target].in_domain)
+        ]
+        report.coverage[target] = {t: len(set(truth[t].get(target, {})) & set(model_ids)) for t in TRUTHS}
+        digests = json.loads((root / target / "digests.json").read_text())
+        few = f"{target}{SHOT_SUFFIX}"
+        jobs = [(target, "train", size, target, report.rows) for size in sizes]
+        if few_shot:  # the 10-shot variant: all of its train split against its own truth
+            jobs.append((few, f"train{SHOTS}", 0, few, report.few_rows))
+        for name, split, size, truth_key, sink in jobs:
+            digest = digests[split]
+            key = f"{name}|{size}"
+            entry = cache.get(key)
+            same_data = (
+                entry is not None and entry["digest"] == digest and entry["models"] == sorted(model_ids)
+            )
+            if entry is None or not same_data:
+                entry = {
+                    "digest": digest,
+                    "versions": {},
+                    "models": sorted(model_ids),
+                    "scores": {},
+                    "ranks": {},
+                }
+                entry["errors"] = {}
+            # only the scorers that are missing or whose version changed are (re)computed: a scorer's
+            # scores and ranks depend on nothing but its own outputs over the same models
+            stale = [sc for sc in needed if entry["versions"].get(sc) != versions[sc]]
+            if stale and cached_only:
+                report.missing.append(f"{name} at {_size_name(size)} per class: {', '.join(stale)}")
+                for sc in stale:  # a cached value of another version is not this scorer's score
+                    for values in entry["scores"].values():
+                        values.pop(sc, None)
+            elif stale:
+                if log is not None:
+                    log(f"scoring {name} at {_size_name(size)} per class: {', '.join(stale)}")
+                got = score_target(
+                    target,
+                    size,
+                    models=model_ids,
+                    scorers=stale,
+                    settings=settings,
+                    targets_root=root,
+                    split=split,
+                )
+                for part in ("scores", "ranks", "errors"):
+                    for model, values in got[part].items():
+                        kept = {k: v for k, v in entry[part].get(model, {}).items() if k not in stale}
+                        entry[part][model] = {**kept, **values}
+                entry["versions"].update({sc: versions[sc] for sc in stale})
+                entry["num_samples"] = got["num_samples"]
+                cache[key] = entry
+                _save_cache(results, cache)
+            assert entry is not None
+            if size == report.main_size or sink is report.few_rows:
+                report.ranks[name] = entry["ranks"]
+            per_scorer: dict[str, dict[str, float]] = {
+                s: {m: v[s] for m, v in entry["scores"].items() if s in v} for s in singles
+            }
+            for agg_name, members in aggregates.items():
+                per_scorer[agg_name] = aggregate(entry["ranks"], members)
+            for scorer, values in per_scorer.items():
+                for method in TRUTHS:
+                    t = {m: a for m, a in truth[method].get(truth_key, {}).items() if m in model_ids}
+                    row = {"scorer": scorer, "target": name, "size": size, "truth": method, "models": 0}
+                    row.update(
+                        metrics(values, t) if len(set(values) & set(t)) >= 2 else dict.fromkeys(METRICS)
+                    )
+                    row["models"] = len(set(values) & set(t))
+                    sink.append(row)
+    report.selection = choose_default(report)
+    if ensembles:
+        ens_targets = [*names, *(f"{n}{SHOT_SUFFIX}" for n in names)] if few_shot else names
+        evaluate_ensembles(report, results, ens_targets, root=root, log=log)
+    return report
+
+
+#: The truth the default is chosen on, fixed before the fine-tune truth was complete: zoorank promises
+#: rankings that predict fine-tuning, and the linear-probe truth favours ``probe_cv`` by construction.
+SELECTION_TRUTH = "finetune"
+#: Scorer sets listed in the report.
+SELECTION_SHOWN = 12
+
+
+def _truth_for(report: QualityReport, method: str) -> dict[str, dict[str, float]]:
+    """target -> {model: accuracy} for the evaluated models, over the targets with ranks."""
+    return {
+        t: {m: a for m, a in report.truth.get(method, {}).get(t, {}).items() if m in report.models}
+        for t in report.ranks
+    }
+
+
+def choose_default(report: QualityReport) -> dict[str, Any]:
+    """Search every set of up to three single scorers for the best mean τ_w against :data:`SELECTION_TRUTH`.
+
+    Targets: the full targets at the main sample size and the 10-shot variants, equally weighted. Returns
+    the best sets, the best single scorer, the current default (``DEFAULT_SCORERS``) with its position,
+    the previous default (:data:`AGG_V0`, 7 scorers: outside the search, position None) and the
+    leave-one-target-out estimate of the procedure (:mod:`service.aggregate_search`).
+    """
+
+    truth = _truth_for(report, SELECTION_TRUTH)
+    probe = _truth_for(report, "probe")
+    candidates = search(report.ranks, truth, report.scorers)
+    if not candidates or candidates[0].mean is None:
+        return {}
+    targets = list(candidates[0].per_target)
+    full = [t for t in targets if not t.endswith(SHOT_SUFFIX)]
+    few = [t for t in targets if t.endswith(SHOT_SUFFIX)]
+
+    def describe(members: Sequence[str]) -> dict[str, Any]:
+        key = tuple(sorted(members))
+        values = {t: aggregate(report.ranks[t], key) for t in report.ranks}
+        sel = {t: metrics(values[t], truth[t]) for t in targets}
+        c = Candidate(members=key, per_target={t: m["tau_w"] for t, m in sel.items()})
+        probe_taus = [metrics(values[t], probe[t])["tau_w"] for t in report.ranks if len(probe[t]) >= 2]
+        return {
+            "members": list(key),
+            "position": next((i + 1 for i, x in enumerate(candidates) if x.members == key), None),
+            "mean": c.mean,
+            "full": c.mean_over(full),
+            "few": c.mean_over(few),
+            "probe": _mean(probe_taus),
+            "rel1": _mean([m["rel1"] for m in sel.values()]),
+            "worst": min((v for v in c.per_target.values() if v is not None), default=None),
+            "per_target": c.per_target,
+            "rel1_per_target": {t: m["rel1"] for t, m in sel.items()},
+        }
+
+    singles = [c for c in candidates if len(c.members) == 1]
+    loto = leave_one_target_out(candidates)
+    loto_single = leave_one_target_out(singles)
+    default = tuple(DEFAULT_SCORERS)
+    described_singles = {c.members[0]: describe(c.members) for c in singles}
+    return {
+        "truth": SELECTION_TRUTH,
+        "targets": targets,
+        "searched": len(candidates),
+        "top": [describe(c.members) for c in candidates[:SELECTION_SHOWN]],
+        "best_single": described_singles[singles[0].members[0]],
+        "singles": described_singles,
+        "default": describe(default) if set(default) <= set(report.scorers) else None,
+        "previous": describe(AGG_V0) if set(AGG_V0) <= set(report.scorers) else None,
+        "loto": {
+            "per_target": {t: {"members": list(m), "tau_w": v} for t, (m, v) in loto.items()},
+            "mean": _mean([v for _, v in loto.values()]),
+        },
+        "loto_single": {
+            "per_target": {t: {"members": list(m), "tau_w": v} for t, (m, v) in loto_single.items()},
+            "mean": _mean([v for _, v in loto_single.values()]),
+        },
+    }
+
+
+ENSEMBLE_SCORERS = ("osborn", "ens_eep", "mean_leep")
+TEAM_SIZE = 3
+MIN_TEAM_POOL = 4  # with fewer fine-tuned members there are too few 3-teams to rank
+
+
+def _member_inputs(
+    target: str, model_ids: Sequence[str], size: int, root: Path, split: str = "train"
+) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+    """Target features and source probabilities of each model on the train split's stratified sample.
+
+    The sample is the same seeded stratified one the ranking takes (``SamplingSpec`` seed 0).
+    """
+
+    train = tg.load_split(target, split, root)
+    idx = stratified_indices(train.labels, SamplingSpec(max_per_class=size or None, seed=0))
+    images, labels = train.images[idx], train.labels[idx]
+    inputs: dict[str, dict[str, np.ndarray]] = {}
+    for model_id in model_ids:
+        entry = get_entry(model_id)
+        model = load_model(entry, "cpu")
+        x = preprocess(images, entry.preprocessing)
+        with torch.inference_mode():
+            outs = [model(x[i : i + 256]) for i in range(0, len(x), 256)]
+        arrays = {"features": torch.cat([o[0] for o in outs]).double().numpy()}
+        if outs and outs[0][1] is not None:
+            logits = torch.cat([o[1] for o in outs if o[1] is not None]).double()
+            arrays["source_probs"] = torch.softmax(logits, dim=1).numpy()
+        inputs[model_id] = arrays
+    return inputs, labels
+
+
+def evaluate_ensembles(
+    report: QualityReport,
+    results: Path,
+    targets: Sequence[str],
+    *,
+    root: Path,
+    scorers: Sequence[str] = ENSEMBLE_SCORERS,
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Rank every 3-team of the fine-tuned models per target with each ensemble scorer (in ``report``).
+
+    Truth: the test accuracy of the team's averaged fine-tuned probabilities
+    (:func:`estimators.evaluation.ensemble_accuracy`, from ``<results>/probs/<target>/``). Teams are those
+    of the models that have fine-tuned probabilities *and* are eligible for the scorer (``select_team``
+    reports the others as ineligible); the scorer's score of every team comes from an exhaustive search.
+    """
+
+    available = [s for s in scorers if s in estimators.list_scorers("ensemble")]
+    for target in targets:
+        probs_dir = results / "probs" / target
+        models = sorted(p.stem for p in probs_dir.glob("*.npz") if p.stem != "labels")
+        if len(models) < MIN_TEAM_POOL or not available:
+            report.ensemble_status[target] = (
+                f"pending: fine-tuned probabilities for {len(models)} of {report.num_models} models "
+                f"(needs at least {MIN_TEAM_POOL})"
+            )
+            continue
+        if log is not None:
+            log(f"ensembles on {target}: {len(models)} fine-tuned models")
+        with np.load(probs_dir / "labels.npz") as z:
+            test_labels = np.asarray(z["labels"])
+        probs = {}
+        for m in models:
+            with np.load(probs_dir / f"{m}.npz") as z:
+                probs[m] = np.asarray(z["probs"], dtype=np.float64)
+
+        if target.endswith(SHOT_SUFFIX):  # a 10-shot variant: all of its own train split
+            base, split, size = target.removesuffix(SHOT_SUFFIX), f"train{SHOTS}", 0
+        else:
+            base, split, size = target, "train", report.main_size
+        raw, labels = _member_inputs(base, models, size, root, split)
+        inputs = {
+            m: ModelInputs(
+                features=a["features"], source_probs=a.get("source_probs"), source_mean=None, source_std=None
+            )
+            for m, a in raw.items()
+        }
+        members, _ = member_arrays(inputs, {m: get_entry(m) for m in models}, need_profiles=True)
+        report.ensemble_status[target] = f"{len(models)} of {report.num_models} models fine-tuned"
+        for name in available:
+            try:
+                sel = estimators.select_team(
+                    name,
+                    members=members,
+                    labels=labels,
+                    k=TEAM_SIZE,
+                    mode="exhaustive",
+                    top=math.comb(len(models), TEAM_SIZE),
+                )
+            except ZoorankError as exc:
+                report.ensemble_rows.append({"scorer": name, "target": target, "error": exc.code, "teams": 0})
+                continue
+            scores = {"+".join(sorted(t.members)): t.score for t in sel.teams}
+            truth = {
+                "+".join(sorted(team)): evaluation.ensemble_accuracy(probs, test_labels, list(team))
+                for team in combinations(sel.pool, TEAM_SIZE)
+            }
+            row: dict[str, Any] = {"scorer": name, "target": target, "teams": len(scores)}
+            row.update(metrics(scores, truth))
+            report.ensemble_rows.append(row)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _per_class(size: int) -> str:
+    return "all train images" if size == 0 else f"{size} train images per class"
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def best_default(report: QualityReport, truth: str = "probe") -> tuple[str, float | None, str, float | None]:
+    """``(best aggregate, its mean τ_w, best single scorer, its mean τ_w)`` at all samples per class."""
+    singles = [(report.mean(s, truth), s) for s in report.scorers]
+    aggs = [(report.mean(a, truth), a) for a in report.aggregates]
+    s_val, s_name = max(((v, n) for v, n in singles if v is not None), default=(None, ""))
+    a_val, a_name = max(((v, n) for v, n in aggs if v is not None), default=(None, ""))
+    return a_name, a_val, s_name, s_val
+
+
+def _plots(report: QualityReport, out: Path, targets: Sequence[str]) -> list[str]:
+    """``quality_heatmap.png`` (scorer x target τ_w, one panel per truth) and ``quality_sizes.png``."""
+    import matplotlib  # heavy: plotting, a [bench] extra; only the report's figures need it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # heavy: as above
+
+    names = [*report.scorers, *report.aggregates]
+    order = _ranked(report, names)
+    few = {r["target"] for r in report.few_rows}
+    columns = [*targets, *(f"{t}{SHOT_SUFFIX}" for t in targets if f"{t}{SHOT_SUFFIX}" in few)]
+    fig, axes = plt.subplots(
+        1, len(TRUTHS), figsize=(1.1 * len(columns) + 6, 0.35 * len(names) + 1.8), sharey=True
+    )
+    for ax, truth in zip(axes, TRUTHS[::-1], strict=True):
+        grid = np.array([[_nan(report.cell(s, t, truth)) for t in columns] for s in order], dtype=float)
+        im = ax.imshow(grid, cmap="RdYlGn", vmin=-1, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right")
+        ax.set_yticks(range(len(order)), order)
+        for i in range(len(order)):
+            for j in range(len(columns)):
+                if np.isfinite(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_title(f"{truth} truth")
+    fig.colorbar(im, ax=axes, label="weighted Kendall tau")
+    fig.suptitle(f"tau_w per scorer and target (full targets: {_per_class(report.main_size)})")
+    fig.savefig(out / "quality_heatmap.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(TRUTHS), figsize=(12, 4.5), sharey=True)
+    xs = list(range(len(report.sizes)))
+    for ax, truth in zip(axes, TRUTHS[::-1], strict=True):
+        for s in order[:8]:
+            ys = [_nan(report.mean(s, truth, size=z)) for z in report.sizes]
+            ax.plot(xs, ys, marker="o", label=s)
+        ax.set_xticks(xs, [_size_name(z) for z in report.sizes])
+        ax.set_xlabel("samples per class")
+        ax.set_title(f"{truth} truth")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean tau_w over targets")
+    axes[-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "quality_sizes.png", dpi=110)
+    plt.close(fig)
+    return ["quality_heatmap.png", "quality_sizes.png"]
+
+
+def _ranked(report: QualityReport, names: Sequence[str]) -> list[str]:
+    """``names`` by mean τ_w against the fine-tune truth, then the probe truth (missing last)."""
+
+    def key(name: str) -> tuple[float, ...]:
+        return tuple(-_nan_low(report.mean(name, truth)) for truth in TRUTHS[::-1])
+
+    return sorted(names, key=key)
+
+
+def _nan_low(value: float | None) -> float:
+    """``value``, or -inf when missing: sorts missing values last."""
+    return -np.inf if value is None else value
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:
+    return None if a["mean"] is None or b["mean"] is None else float(a["mean"] - b["mean"])
+
+
+def _selection_markdown(sel: Mapping[str, Any]) -> list[str]:
+    """The "Choosing the default" section from :func:`choose_default`'s result."""
+    if not sel:
+        return []
+
+    n_full = sum(1 for t in sel["targets"] if not t.endswith(SHOT_SUFFIX))
+    lines = [
+        "## Choosing the default",
+        "",
+        f"Every set of one to three of the single scorers ({sel['searched']} sets), ranked by mean tau_w "
+        f"against the {sel['truth']} truth over {len(sel['targets'])} targets ({n_full} full targets at "
+        "the main sample size and their 10-shot variants, equally weighted); ties go to the smaller set. "
+        "The probe column is the same sets' mean tau_w against the linear-probe truth; rel@1 is "
+        f"against the {sel['truth']} truth.",
+        "",
+        "| # | scorers (mean rank of) | mean tau_w | full targets | 10-shot | worst target | probe truth "
+        "| rel@1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def row(d: Mapping[str, Any], label: str = "") -> str:
+        return (
+            f"| {d['position'] or '–'} | {', '.join(d['members'])}{label} | {_fmt(d['mean'])} | "
+            f"{_fmt(d['full'])} | {_fmt(d['few'])} | {_fmt(d['worst'])} | {_fmt(d['probe'])} | "
+            f"{_fmt(d['rel1'])} |"
+        )
+
+    lines += [row(d) for d in sel["top"]]
+    shown = {tuple(d["members"]) for d in sel["top"]}
+    extra = (
+        (sel["best_single"], " (best single scorer)"),
+        (sel.get("default"), " (the default)"),
+        (sel.get("previous"), " (the previous default)"),
+    )
+    for d, label in extra:
+        if d is not None and tuple(d["members"]) not in shown:
+            lines.append(row(d, label))
+    best, single = sel["top"][0], sel["best_single"]
+    lines += [
+        "",
+        f"Best set: **{', '.join(best['members'])}** ({_fmt(best['mean'])}); best single scorer: "
+        f"**{', '.join(single['members'])}** ({_fmt(single['mean'])}); margin {_fmt(_diff(best, single))}.",
+    ]
+    if sel.get("default") is not None:
+        d = sel["default"]
+        lines.append(
+            f"The default ({', '.join(d['members'])}) is set {d['position']} of {sel['searched']} "
+            f"({_fmt(d['mean'])}; margin over the best single scorer {_fmt(_diff(d, single))})."
+        )
+    loto, loto_single = sel["loto"], sel["loto_single"]
+    lines += [
+        "",
+        "These numbers are in-sample: the same targets choose the set and grade it. Leave one target out "
+        "(choose on the others, grade on the held-out one) estimates what the choice delivers on a new "
+        f"target: mean tau_w **{_fmt(loto['mean'])}** choosing among all sets, "
+        f"**{_fmt(loto_single['mean'])}** choosing among single scorers.",
+        "",
+        "| held-out target | chosen set | tau_w | chosen single scorer | tau_w |",
+        "|---|---|---|---|---|",
+    ]
+    for t, d in loto["per_target"].items():
+        s1 = loto_single["per_target"][t]
+        lines.append(
+            f"| {t} | {', '.join(d['members'])} | {_fmt(d['tau_w'])} | {', '.join(s1['members'])} | "
+            f"{_fmt(s1['tau_w'])} |"
+        )
+    return lines
+
+
+def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequence[str]) -> str:
+    """``quality.md``."""
+    lines = ["# Scorer quality on the offline transfer benchmark", ""]
+    lines += [
+        "Generated by `zoorank bench quality` (`make bench-quality`) from `groundtruth.json` (see "
+        "`zoo/benchmark/`) and fresh scores on each target's train split. tau_w is scipy's weighted "
+        "Kendall tau between a scorer's values and the test accuracy of the models; rel@k is the best "
+        "accuracy among a scorer's top k over the best accuracy. Aggregates average the per-scorer ranks.",
+        "",
+        f"Ground-truth build so far: linear probes {report.cpu_hours.get('probe', 0):.2f} CPU h "
+        f"({report.cpu_hours.get('probe_wall', 0):.2f} h wall), fine-tunes "
+        f"{report.cpu_hours.get('finetune', 0):.2f} CPU h "
+        f"({report.cpu_hours.get('finetune_wall', 0):.2f} h wall) "
+        "on a shared 2-core machine, one thread, nice 19.",
+        "",
+        "## Coverage of the ground truth",
+        "",
+        "| target | linear probe | fine-tune | in-domain models (flagged) |",
+        "|---|---|---|---|",
+    ]
+    for t in targets:
+        cov = report.coverage.get(t, {})
+        state = {
+            m: f"{cov.get(m, 0)}/{report.num_models}"
+            + ("" if cov.get(m, 0) == report.num_models else " (incomplete)")
+            for m in TRUTHS
+        }
+        lines.append(
+            f"| {t} | {state['probe']} | {state['finetune']} | "
+            f"{', '.join(report.in_domain.get(t, [])) or '–'} |"
+        )
+    lines += ["", "Where a truth is incomplete, its metrics use only the models that have it.", ""]
+    if report.missing:
+        lines += ["Not scored yet (left out of the means; rerun `make bench-quality` to score them):", ""]
+        lines += [f"* {m}" for m in report.missing]
+        lines += [""]
+    names = [*report.scorers, *report.aggregates]
+    order = _ranked(report, names)
+    labels = {"tau_w": "tau_w", "kendall": "Kendall", "pearson": "Pearson", "rel1": "rel@1", "rel3": "rel@3"}
+    for truth in TRUTHS[::-1]:
+        lines += [f"## Mean over the full targets, {truth} truth ({_per_class(report.main_size)})", ""]
+        lines += ["| scorer | " + " | ".join(labels[m] for m in METRICS) + " |"]
+        lines += ["|---" * (len(METRICS) + 1) + "|"]
+        for s in order:
+            lines.append(f"| {s} | " + " | ".join(_fmt(report.mean(s, truth, m)) for m in METRICS) + " |")
+        lines.append("")
+    for truth in TRUTHS[::-1]:
+        agg, agg_v, single, single_v = best_default(report, truth)
+        lines.append(
+            f"{truth} truth: best single scorer **{single}** ({_fmt(single_v)}); best aggregate listed "
+            f"**{agg}** ({_fmt(agg_v)}); the default `agg_default` = mean rank of "
+            f"{', '.join(report.aggregates.get('agg_default', ()))}"
+            f" ({_fmt(report.mean('agg_default', truth))}).  "
+        )
+    lines += ["", *_selection_markdown(report.selection), ""]
+    for truth in TRUTHS[::-1]:
+        lines += [f"## tau_w per target ({truth} truth, {_per_class(report.main_size)})", ""]
+        lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
+        for s in order:
+            lines.append(f"| {s} | " + " | ".join(_fmt(report.cell(s, t, truth)) for t in targets) + " |")
+        lines.append("")
+    lines += ["## rel@1 per target (fine-tune truth / probe truth)", ""]
+    lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
+    for s in order:
+        cells = [
+            f"{_fmt(report.cell(s, t, 'finetune', 'rel1'))} / {_fmt(report.cell(s, t, 'probe', 'rel1'))}"
+            for t in targets
+        ]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lines += ["", "## Winner per target (highest tau_w; single scorers)", ""]
+    lines += ["| target | truth | winner | tau_w | weakest | tau_w |", "|---|---|---|---|---|---|"]
+    for t in targets:
+        for truth in TRUTHS[::-1]:
+            vals = [(report.cell(s, t, truth), s) for s in report.scorers]
+            vals = [(v, s) for v, s in vals if v is not None]
+            if vals:
+                hi, lo = max(vals), min(vals)
+                lines.append(f"| {t} | {truth} | {hi[1]} | {_fmt(hi[0])} | {lo[1]} | {_fmt(lo[0])} |")
+    lines += ["", "## tau_w against samples per class (mean over targets; fine-tune truth / probe truth)", ""]
+    lines += [
+        "| scorer | " + " | ".join(_size_name(z) for z in report.sizes) + " |",
+        "|---" * (len(report.sizes) + 1) + "|",
+    ]
+    for s in order:
+        cells = [
+            f"{_fmt(report.mean(s, 'finetune', size=z))} / {_fmt(report.mean(s, 'probe', size=z))}"
+            for z in report.sizes
+        ]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    few_targets = sorted({r["target"] for r in report.few_rows})
+    if few_targets:
+
+        def few(scorer: str, target: str | None, truth: str) -> float | None:
+            return _mean(
+                [
+                    r["tau_w"]
+                    for r in report.few_rows
+                    if r["scorer"] == scorer and r["truth"] == truth and target in (None, r["target"])
+                ]
+            )
+
+        few_order = sorted(names, key=lambda n: tuple(-_nan_low(few(n, None, t)) for t in TRUTHS[::-1]))
+        for truth in TRUTHS[::-1]:
+            lines += [
+                "",
+                f"## 10-shot variants, {truth} truth (scores on all of each 10-per-class train split)",
+                "",
+                "| scorer | mean tau_w | " + " | ".join(few_targets) + " |",
+                "|---" * (len(few_targets) + 2) + "|",
+            ]
+            for s in few_order:
+                lines.append(
+                    f"| {s} | {_fmt(few(s, None, truth))} | "
+                    + " | ".join(_fmt(few(s, t, truth)) for t in few_targets)
+                    + " |"
+                )
+    lines += [
+        "",
+        "## Ensemble scorers over all 3-teams (fine-tune truth: accuracy of averaged probabilities)",
+        "",
+    ]
+    lines += ["| target | status | scorer | teams | tau_w | Kendall | rel@1 | rel@3 |", "|---" * 8 + "|"]
+    ens_targets = [*targets, *(k for k in report.ensemble_status if k not in targets)]
+    for t in ens_targets:
+        rows = [r for r in report.ensemble_rows if r["target"] == t]
+        status = report.ensemble_status.get(t, "not evaluated")
+        if not rows:
+            lines.append(f"| {t} | {status} | – | – | – | – | – | – |")
+        for r in rows:
+            lines.append(
+                f"| {t} | {status} | {r['scorer']} | {r['teams']} | {_fmt(r.get('tau_w'))} | "
+                f"{_fmt(r.get('kendall'))} | {_fmt(r.get('rel1'))} | {_fmt(r.get('rel3'))} |"
+            )
+    lines += [""]
+    for p in plots:
+        lines += [f"![{p}]({p})", ""]
+    return "\n".join(lines)
+
+
+#: The README block that :func:`update_readme` rewrites lies between these two lines.
+README_MARKERS = ("<!-- quality-summary -->", "<!-- /quality-summary -->")
+
+
+def summary_markdown(report: QualityReport, date: str) -> str:
+    """The README's summary of the benchmark (between :data:`README_MARKERS`), from the report's numbers."""
+
+    sel = report.selection
+    if not sel:
+        return "No fine-tune truth yet: run `make groundtruth`, then `make bench-quality`."
+    n = report.num_models
+    full = [t for t in sel["targets"] if t in report.coverage]
+    pairs = {
+        m: sum(len(report.truth.get(m, {}).get(t, {}).keys() & set(report.models)) for t in report.ranks)
+        for m in TRUTHS
+    }
+    total = n * len(report.ranks)
+    lines = [
+        f"**Results** (`make bench-quality`, {date}; ground truth for {pairs['finetune']} of {total} "
+        f"(model, target) pairs fine-tuned and {pairs['probe']} of {total} linear-probed, "
+        f"{report.cpu_hours.get('finetune', 0) + report.cpu_hours.get('probe', 0):.1f} CPU hours). "
+        f"Mean weighted Kendall τ_w against the fine-tune truth over {len(sel['targets'])} targets "
+        f"({len(full)} full targets at {_per_class(report.main_size)} and their 10-shot variants), best "
+        "first; every scorer, aggregate and target is in [`quality.md`](bench/results/quality.md):",
+        "",
+        "| scorers (mean rank of) | τ_w, all targets | full targets | 10-shot | worst target "
+        "| τ_w, probe truth | rel@1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    shown: list[tuple[Mapping[str, Any], str]] = [(d, "") for d in sel["top"][:5]]
+    for key, label in (
+        ("best_single", "best single scorer"),
+        ("default", "the default"),
+        ("previous", "the previous default"),
+    ):
+        d = sel.get(key)
+        if d is None:
+            continue
+        hit = next((i for i, (x, _) in enumerate(shown) if x["members"] == d["members"]), None)
+        if hit is None:
+            shown.append((d, label))
+        else:
+            shown[hit] = (shown[hit][0], ", ".join(filter(None, (shown[hit][1], label))))
+    for d, label in shown:
+        name = ", ".join(d["members"])
+        name = f"**{name}** ({label})" if label else name
+        lines.append(
+            f"| {name} | {_fmt(d['mean'])} | {_fmt(d['full'])} | {_fmt(d['few'])} | {_fmt(d['worst'])} | "
+            f"{_fmt(d['probe'])} | {_fmt(d['rel1'])} |"
+        )
+    loto, loto_single = sel["loto"]["mean"], sel["loto_single"]["mean"]
+    lines += [
+        "",
+        "Leave one target out (choose on the other targets, grade on the held-out one): choosing among "
+        f"all sets gives mean τ_w {_fmt(loto)}, choosing among single scorers {_fmt(loto_single)}.",
+        "",
+        "Per target (fine-tune truth): the best and the weakest single scorer, and rel@1 (test accuracy of "
+        "the top-ranked model over the best one) of the default, the previous default and the winner:",
+        "",
+        "| target | winner (τ_w) | weakest (τ_w) | rel@1 default | rel@1 previous | rel@1 winner |",
+        "|---|---|---|---|---|---|",
+    ]
+    default, previous = sel.get("default") or {}, sel.get("previous") or {}
+    for t in sel["targets"]:
+        vals = [
+            (d["per_target"][t], d["rel1_per_target"][t], name)
+            for name, d in sel["singles"].items()
+            if d["per_target"].get(t) is not None
+        ]
+        if not vals:
+            continue
+        hi, lo = max(vals, key=lambda v: v[0]), min(vals, key=lambda v: v[0])
+        flag = " (in-domain models)" if report.in_domain.get(t.removesuffix(SHOT_SUFFIX)) else ""
+        lines.append(
+            f"| {t}{flag} | {hi[2]} ({_fmt(hi[0])}) | {lo[2]} ({_fmt(lo[0])}) | "
+            f"{_fmt(default.get('rel1_per_target', {}).get(t))} | "
+            f"{_fmt(previous.get('rel1_per_target', {}).get(t))} | {_fmt(hi[1])} |"
+        )
+    return "\n".join(lines)
+
+
+def readme_has_block(text: str) -> bool:
+    """True when ``text`` has exactly one :data:`README_MARKERS` block, start before end."""
+    start, end = README_MARKERS
+    return text.count(start) == 1 and text.count(end) == 1 and text.index(start) < text.index(end)
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace the text between :data:`README_MARKERS` in ``readme`` with ``block`` (atomically).
+
+    Raises:
+        ValueError: the README has no single marker block (check first with :func:`readme_has_block`).
+    """
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_MARKERS
+    if not readme_has_block(text):
+        raise ValueError(f"{readme} needs exactly one {start} ... {end} block")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    _write_atomic(readme, f"{head}{start}\n{block}\n{end}{tail}")
+
+
+def write_report(report: QualityReport, out: Path, targets: Sequence[str]) -> list[Path]:
+    """Write ``quality.md``, ``quality.json`` and the plots into ``out``; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(report, out, targets)
+    (out / "quality.md").write_text(render_markdown(report, targets, plots), encoding="utf-8")
+    (out / "quality.json").write_text(
+        json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return [out / "quality.md", out / "quality.json", *(out / p for p in plots)]

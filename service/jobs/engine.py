@@ -1,0 +1,561 @@
+"""The job engine: ranking jobs in Redis, split into Dramatiq messages, answered from cache when possible.
+
+A job is one :class:`~service.requests.RankingRequest`. :meth:`JobEngine.submit` validates it at once
+(typed :class:`~estimators.errors.ZoorankError` on bad input: unknown model or scorer, bad parameter,
+dataset outside the roots / missing / empty / single-class, over a limit), computes the request
+fingerprint (:func:`service.requests.request_fingerprint`) and then:
+
+1. **cache**: a ranking cached under the fingerprint (``rank:{fp}``, TTL ``cache_ttl_s``) answers at once:
+   the job that computed it (same id) or, if that job record expired, a new job that is already
+   ``succeeded``; no worker is involved;
+2. **single flight**: under a redis-py ``Lock`` on the fingerprint (token-checked release), a job still
+   running for the same fingerprint (``fp:{fp}``) is returned instead of a new one, so N concurrent
+   identical requests compute once;
+3. otherwise a new job is written and its parts are enqueued: one ``extract`` message per model (queue
+   ``extract``) unless the model is **warm** (its extraction record and every per-model score cell are
+   cached and its features are in the store: it needs no message at all), or one ``score`` message when
+   only some cells are missing. Adding one model to a cached ranking therefore extracts only that model.
+
+The request fingerprint does not include the device: a ranking, record or cell computed from GPU
+features (bf16 autocast) answers a later request served by CPU workers and vice versa; the feature store
+keeps both feature sets apart (their keys differ), the caches treat them as the same answer.
+
+Workers (:mod:`service.actors`) run ``extract`` -> ``score`` per model; the part that completes last
+enqueues ``finalise`` exactly once (fan-in guard in :class:`JobStore`), which runs the set-level scorers,
+assembles the ranking with :func:`service.pipeline.finalise`, stores it on the job and in the cache.
+
+After a Redis restart that lost queued messages, :meth:`JobEngine.reconcile` re-sends the parts of
+unfinished jobs that show no activity (the API may call it at start-up; parts are idempotent).
+
+Redis keys: :mod:`service.keys`. Job state lives in the job hash; progress per model in
+``job:{id}:models``; events (``progress``, ``status``, ``done``) in the ``job:{id}:events`` stream (SSE).
+Statuses: ``queued -> running -> succeeded | failed | cancelled``; terminal statuses never change again
+(transitions are compare-and-set Lua scripts), so a redelivered message cannot resurrect a job.
+
+Error codes raised here (besides the validation errors of :mod:`service.pipeline`): ``not-found``
+(:class:`NotFoundError`), ``not-ready`` (:class:`NotReadyError`), ``too-many-jobs``
+(:class:`TooManyJobsError`, ``max_queued_jobs_per_key`` unfinished jobs of one owner). Error codes a job
+can end with: any typed error of the pipeline, ``cancelled``, ``deadline-exceeded``,
+``time-limit-exceeded`` and ``worker-error`` (a message that failed ``max_retries`` times: a dead letter).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from redis.exceptions import LockError
+
+from service.errors import NotFoundError, NotOwnerError, NotReadyError, TooManyJobsError, UnavailableError
+from service.jobs import keys
+from service.jobs.broker import QUEUES, Sender
+from service.jobs.models import (
+    ACTIVE_STATUSES,
+    JobError,
+    JobProgress,
+    JobStatus,
+    JobView,
+    ModelProgress,
+    StageProgress,
+)
+from service.jobs.request import RankingRequest, request_fingerprint, to_plan
+from service.jobs.store import (
+    JobStore,
+    as_str,
+    as_str_dict,
+    cell_digest,
+    model_digest,
+    new_job_id,
+    now_iso,
+    parse_timestamp,
+    replace_record,
+)
+from service.pipeline.extract import ExtractionRecord
+from service.pipeline.sample import sample
+from service.pipeline.score import cells_from_dict, cells_to_dict, merge_cells
+from service.settings import Settings
+from zoo.store import FeatureStore, entry_digest
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from service.pipeline.plan import RankPlan
+    from service.pipeline.sample import SampleSummary
+
+
+class JobEngine(JobStore):
+    """The API side of the job engine (see the module docstring). Sync, redis-py; thread-safe.
+
+    Args:
+        settings: limits, roots, TTLs and the Redis URL the workers share.
+        redis_client: the API's client (the broker shares it).
+    """
+
+    def __init__(self, settings: Settings, redis_client: Redis) -> None:
+        super().__init__(settings, redis_client)
+        self.send = Sender(settings, redis_client)
+
+    def reconcile(self, *, idle_s: float = 300.0, limit: int = 10_000) -> list[str]:
+        """Re-send the parts of unfinished jobs that show no activity for ``idle_s`` seconds.
+
+        For after a Redis restart that lost queued messages (reliability.md §B2; run it at API start-up
+        or from an operator's shell). Every part is idempotent, so a message sent twice costs at most a
+        store lookup: models without an extraction record get ``extract``, models with one but not done
+        get ``score``, and a job whose parts are all done gets ``finalise``.
+
+        Returns:
+            The ids of the jobs whose parts were re-sent.
+        """
+        now_ms = time.time() * 1000
+        touched: list[str] = []
+        ids = [
+            as_str(i)
+            for i in cast(list[Any], self.redis.zrevrangebylex(keys.jobs_index(), "+", "-", 0, limit))
+        ]
+        for job_id in ids:
+            state = self.state(job_id)
+            if (
+                state is None
+                or state.get("status") not in ACTIVE_STATUSES
+                or self.check_deadline(job_id, state)
+            ):
+                continue
+            last = cast(list[Any], self.redis.xrevrange(keys.job_events(job_id), count=1))
+            last_ms = float(as_str(last[0][0]).split("-")[0]) if last else 0.0
+            if now_ms - last_ms < idle_s * 1000:
+                continue
+            records = self.records(job_id)
+            done = {as_str(m) for m in cast(set[Any], self.redis.smembers(keys.job_done(job_id)))}
+            pending = [m for m in self.models(job_id) if m not in done]
+            for model_id in pending:
+                if model_id in records:
+                    self.send("score", job_id, model_id)
+                else:
+                    self.send("extract", job_id, model_id)
+            if not pending:
+                self.send("finalise", job_id)
+            self.emit(job_id, "status", {"status": state["status"], "reconciled": True})
+            touched.append(job_id)
+        return touched
+
+    # -- submit -----------------------------------------------------------------------------------
+
+    def submit(self, request: RankingRequest, *, owner: str | None = None) -> tuple[JobView, bool]:
+        """Validate and submit a ranking request (see the module docstring).
+
+        Returns:
+            ``(job, from_cache)``: ``from_cache`` is True when the job is already ``succeeded`` because the
+            ranking was cached.
+
+        Raises:
+            ZoorankError: a typed validation error (the request is refused; nothing was written),
+                :class:`TooManyJobsError`, or :class:`UnavailableError` (code ``unavailable``: the
+                single-flight lock of this request could not be taken within 60 s).
+        """
+
+        plan = to_plan(request, self.settings)
+        summary = sample(plan.dataset_ref, plan.spec, self.settings, base=None).summary()
+        fp = request_fingerprint(plan, summary, self.settings)
+        hit = self._from_cache(fp, request, owner)
+        if hit is not None:
+            return hit, True
+
+        lock = self.redis.lock(keys.lock(f"fp:{fp}"), timeout=60, blocking_timeout=60, thread_local=False)
+        if not lock.acquire():
+            raise UnavailableError("an identical request is being submitted right now; retry in a moment")
+        try:
+            hit = self._from_cache(fp, request, owner)  # double-checked after acquiring
+            if hit is not None:
+                return hit, True
+            running = self.redis.get(keys.fingerprint_job(fp))
+            if running:
+                state = self.state(as_str(running))
+                if (
+                    state is not None
+                    and state.get("status") in ACTIVE_STATUSES
+                    and not self.check_deadline(as_str(running), state)
+                ):
+                    return self.get(as_str(running)), False
+            if owner is not None:
+                active = int(self.redis.scard(keys.jobs_active(owner)))  # type: ignore[arg-type]
+                if active >= self.settings.max_queued_jobs_per_key:
+                    raise TooManyJobsError(
+                        f"{active} unfinished jobs; the limit is "
+                        f"{self.settings.max_queued_jobs_per_key} per key "
+                        "(ZOORANK_MAX_QUEUED_JOBS_PER_KEY)",
+                        param="owner",
+                    )
+            job_id = self._create(fp, request, plan, summary, owner)
+        finally:
+            with contextlib.suppress(LockError):  # expired meanwhile: another holder may own it now
+                lock.release()
+        self._enqueue_parts(job_id, plan, summary)
+        return self.get(job_id), False
+
+    def _from_cache(self, fp: str, request: RankingRequest, owner: str | None) -> JobView | None:
+        """The succeeded job answering ``fp`` from the ranking cache, or None (not cached, or finishing).
+
+        A job that computed ``fp`` writes the cache and only then reads ``succeeded``. In that window its
+        ranking is cached but the job is still active: None then, so that the caller joins that job
+        instead of minting a second one for the same request.
+        """
+        cached = self.redis.get(keys.ranking(fp))
+        if cached is None:
+            return None
+        previous = self.redis.get(keys.fingerprint_job(fp))
+        if previous:
+            state = self.state(as_str(previous))
+            status = None if state is None else state.get("status")
+            if status == "succeeded":
+                self.count("cache_hits")
+                return self.get(as_str(previous))
+            if (
+                state is not None
+                and status in ACTIVE_STATUSES
+                and not self.check_deadline(as_str(previous), state)
+            ):
+                return None
+        self.count("cache_hits")
+        # the cached ranking outlived its job record: a new job, already succeeded
+        job_id = new_job_id()
+        now = now_iso()
+        ranking_json = as_str(cached)
+        models = [m["id"] for m in json.loads(ranking_json)["models"]]
+        etag = hashlib.sha256(ranking_json.encode("utf-8")).hexdigest()[:32]
+        self._write_job(
+            job_id,
+            {
+                "id": job_id,
+                "status": "succeeded",
+                "created_at": now,
+                "started_at": now,
+                "finished_at": now,
+                "fingerprint": fp,
+                "owner": owner or "",
+                "request": request.model_dump_json(),
+                "models": json.dumps(models),
+                "total": str(len(models)),
+                "cache_hit": "1",
+                "ranking": ranking_json,
+                "etag": etag,
+                "deadline": str(time.time() + self.settings.job_deadline_s),
+            },
+            owner=None,
+        )
+        self.redis.hset(
+            keys.job_models(job_id),
+            mapping={
+                m: json.dumps({"id": m, "status": "cached", "done": 0, "total": 0, "cached": True})
+                for m in models
+            },
+        )
+        self.redis.set(keys.fingerprint_job(fp), job_id, ex=self.settings.cache_ttl_s)
+        self.expire(job_id, self.settings.job_ttl_s)
+        self.emit(job_id, "done", {"status": "succeeded", "ranking_id": job_id})
+        return self.get(job_id)
+
+    def _write_job(self, job_id: str, fields: Mapping[str, str], owner: str | None) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job(job_id), mapping=dict(fields))
+        pipe.zadd(keys.jobs_index(), {job_id: 0})
+        owner_id = fields.get("owner") or None
+        if owner_id:
+            pipe.zadd(keys.jobs_owner(owner_id), {job_id: 0})
+        if owner:
+            pipe.sadd(keys.jobs_active(owner), job_id)
+        pipe.execute()
+
+    def _create(
+        self, fp: str, request: RankingRequest, plan: RankPlan, summary: SampleSummary, owner: str | None
+    ) -> str:
+        job_id = new_job_id()
+        models = plan.model_ids
+        # the plan's resolved ids replace patterns, so every worker ranks the same models
+        fixed = request.model_copy(update={"models": models})
+        self._write_job(
+            job_id,
+            {
+                "id": job_id,
+                "status": "queued",
+                "created_at": now_iso(),
+                "fingerprint": fp,
+                "owner": owner or "",
+                "request": request.model_dump_json(),
+                "plan_request": fixed.model_dump_json(),
+                "sample": json.dumps(summary.to_dict()),
+                "models": json.dumps(models),
+                "total": str(len(models)),
+                "cache_hit": "0",
+                "deadline": str(time.time() + self.settings.job_deadline_s),
+            },
+            owner=owner,
+        )
+        self.redis.hset(
+            keys.job_models(job_id),
+            mapping={
+                m: json.dumps({"id": m, "status": "queued", "done": 0, "total": summary.num_sampled})
+                for m in models
+            },
+        )
+        self.emit(job_id, "status", {"status": "queued"})
+        self.expire(job_id, self.settings.job_deadline_s + self.settings.job_ttl_s)
+        self.redis.set(keys.fingerprint_job(fp), job_id, ex=self.settings.job_deadline_s)
+        self.count("jobs_submitted")
+        return job_id
+
+    def _enqueue_parts(self, job_id: str, plan: RankPlan, summary: SampleSummary) -> None:
+        """One message per model that is not warm; finalise at once when every model is warm."""
+
+        store = FeatureStore(self.settings.store_dir)
+        model_plans = [p for p in plan.scorers if p.spec.kind == "model"]
+        for entry in plan.entries:
+            mkey = model_digest(entry_digest(entry), summary, self.settings)
+            raw = self.redis.get(keys.model_record(mkey))
+            record = ExtractionRecord.from_dict(json.loads(as_str(raw))) if raw else None
+            usable = (
+                record is not None
+                and record.error is None
+                and record.feature_key is not None
+                and store.path_for(record.feature_key).is_file()
+            )
+            if not usable or record is None:
+                self.send("extract", job_id, entry.id)
+                continue
+            warm = replace_record(record, cached=True, seconds=0.0)
+            self.redis.hset(keys.job_records(job_id), entry.id, json.dumps(warm.to_dict()))
+            cell_keys = [keys.cell(cell_digest(mkey, p.name, p.spec.version, p.params)) for p in model_plans]
+            values = cast(list[Any], self.redis.mget(cell_keys)) if cell_keys else []
+            if any(v is None for v in values):
+                self.model_progress(
+                    job_id, entry.id, status="extracted", cached=True, done=summary.num_sampled
+                )
+                self.send("score", job_id, entry.id)
+                continue
+            cells = merge_cells(*(cells_from_dict(json.loads(as_str(v))) for v in values))
+            self.redis.hset(keys.job_cells(job_id), entry.id, json.dumps(cells_to_dict(cells)))
+            self.model_progress(
+                job_id,
+                entry.id,
+                status="cached",
+                cached=True,
+                done=summary.num_sampled,
+                total=summary.num_sampled,
+            )
+            if self.complete_part(job_id, entry.id):
+                self.send("finalise", job_id)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobView:
+        """The job's current view.
+
+        Raises:
+            NotFoundError: no such job (or it expired).
+        """
+        state = self.state(job_id)
+        if state is None:
+            raise NotFoundError(f"no job {job_id!r}", param="job_id")
+        if self.check_deadline(job_id, state):
+            state = self.state(job_id) or state
+        return self._view(job_id, state)
+
+    def _view(self, job_id: str, state: Mapping[str, str]) -> JobView:
+        models = [str(m) for m in json.loads(state.get("models", "[]"))]
+        raw = cast(Mapping[Any, Any], self.redis.hgetall(keys.job_models(job_id)))
+        entries = {as_str(k): json.loads(as_str(v)) for k, v in raw.items()}
+        progress: list[ModelProgress] = []
+        for m in models:
+            e = entries.get(m, {"status": "queued"})
+            err = e.get("error")
+            progress.append(
+                ModelProgress(
+                    id=m,
+                    status=str(e.get("status", "queued")),
+                    done=int(e.get("done", 0)),
+                    total=int(e.get("total", 0)),
+                    cached=bool(e.get("cached", False)),
+                    error=None if not err else JobError(**err),
+                )
+            )
+        status = JobStatus(state["status"])
+        extracted = sum(1 for p in progress if p.status not in ("queued", "extracting"))
+        scored = sum(1 for p in progress if p.status in ("done", "cached", "failed"))
+        finalised = 1 if status == JobStatus.succeeded else 0
+        if status.terminal:
+            stage = "done"
+        elif status == JobStatus.queued:
+            stage = "queued"
+        elif self.redis.exists(keys.job_finalise(job_id)):
+            stage = "finalise"
+        elif extracted < len(models):
+            stage = "extract"
+        else:
+            stage = "score"
+        errors = [
+            JobError.model_validate_json(as_str(e))
+            for e in cast(list[Any], self.redis.lrange(keys.job_errors(job_id), 0, 99))
+        ]
+        error = JobError.model_validate_json(state["error"]) if state.get("error") else None
+        created = parse_timestamp(state.get("created_at"))
+        assert created is not None
+        return JobView(
+            id=job_id,
+            status=status,
+            stage=stage,
+            created_at=created,
+            started_at=parse_timestamp(state.get("started_at")),
+            finished_at=parse_timestamp(state.get("finished_at")),
+            progress=JobProgress(
+                stages={
+                    "extract": StageProgress(done=extracted, total=len(models)),
+                    "score": StageProgress(done=scored, total=len(models)),
+                    "finalise": StageProgress(done=finalised, total=1),
+                },
+                models=progress,
+            ),
+            error=error,
+            errors=errors,
+            cache_hit=state.get("cache_hit") == "1",
+            fingerprint=state.get("fingerprint", ""),
+            ranking_id=job_id if status == JobStatus.succeeded else None,
+            ranking_url=f"/v1/rankings/{job_id}" if status == JobStatus.succeeded else None,
+            request=RankingRequest.model_validate_json(state["request"]),
+        )
+
+    def cancel(self, job_id: str, *, owner: str | None = None) -> JobView:
+        """Cancel a queued or running job (workers stop at the next batch or scorer); a finished job is
+        returned unchanged.
+
+        Identical requests of several API keys share one job, so only the key that created it may stop
+        it: ``owner`` is the caller's owner id (None: no authentication, anyone may cancel).
+
+        Raises:
+            NotFoundError: no such job.
+            NotOwnerError: the job was created by another owner.
+        """
+        state = self.state(job_id)
+        if state is None:
+            raise NotFoundError(f"no job {job_id!r}", param="job_id")
+        creator = state.get("owner") or None
+        if owner is not None and creator is not None and creator != owner:
+            raise NotOwnerError(
+                f"job {job_id} was created by another API key; only that key may cancel it", param="job_id"
+            )
+        self.mark_cancelled(job_id)
+        return self.get(job_id)
+
+    def list(
+        self, status: JobStatus | None, cursor: str | None, limit: int, owner: str | None
+    ) -> tuple[builtins.list[JobView], str | None]:
+        """Jobs newest first, optionally of one status and one owner, ``limit`` per page.
+
+        Returns:
+            ``(jobs, next_cursor)``; ``next_cursor`` is None on the last page.
+        """
+        index = keys.jobs_owner(owner) if owner else keys.jobs_index()
+        out: builtins.list[JobView] = []
+        start = f"({cursor}" if cursor else "+"
+        batch = max(limit * 2, 50)
+        last: str | None = None
+        for _ in range(20):  # bounded scan when a status filter skips many jobs
+            ids = [
+                as_str(i)
+                for i in cast(list[Any], self.redis.zrevrangebylex(index, start, "-", start=0, num=batch))
+            ]
+            if not ids:
+                return out, None
+            for job_id in ids:
+                last = job_id
+                state = self.state(job_id)
+                if state is None:
+                    self.redis.zrem(index, job_id)  # expired
+                    continue
+                if status is not None and state.get("status") != status.value:
+                    continue
+                out.append(self._view(job_id, state))
+                if len(out) == limit:
+                    return out, job_id
+            start = f"({last}"
+        return out, last
+
+    def events(
+        self, job_id: str, last_event_id: str | None, block_ms: int
+    ) -> builtins.list[tuple[str, str, dict[str, Any]]]:
+        """Events after ``last_event_id`` (all when None), waiting up to ``block_ms`` for the first one.
+
+        Returns:
+            ``(stream id, event name, data)`` tuples; event names are ``progress``, ``status`` and ``done``.
+
+        Raises:
+            NotFoundError: no such job.
+        """
+        if not self.redis.exists(keys.job(job_id)):
+            raise NotFoundError(f"no job {job_id!r}", param="job_id")
+        stream = keys.job_events(job_id)
+        after = last_event_id or "0-0"
+        if block_ms > 0:
+            reply = self.redis.xread({stream: after}, count=500, block=block_ms)
+        else:
+            reply = self.redis.xread({stream: after}, count=500)
+        out: builtins.list[tuple[str, str, dict[str, Any]]] = []
+        for _, entries in cast(list[Any], reply) or []:
+            for stream_id, fields in entries:
+                f = as_str_dict(fields)
+                out.append((as_str(stream_id), f.get("event", "progress"), json.loads(f.get("data", "{}"))))
+        return out
+
+    def ranking_json(self, job_id: str) -> str:
+        """The ranking document of a succeeded job, exactly ``Ranking.to_json()``.
+
+        Raises:
+            NotFoundError: no such job. NotReadyError: the job has not succeeded.
+        """
+        state = self.state(job_id)
+        if state is None:
+            raise NotFoundError(f"no ranking {job_id!r}", param="ranking_id")
+        if state.get("status") != "succeeded" or "ranking" not in state:
+            raise NotReadyError(
+                f"job {job_id} is {state.get('status')}; its ranking is available once it has succeeded",
+                param="ranking_id",
+            )
+        return state["ranking"]
+
+    def ranking_etag(self, job_id: str) -> str:
+        """A strong validator of the ranking document (hex digest of its bytes)."""
+        self.ranking_json(job_id)
+        return as_str(self.redis.hget(keys.job(job_id), "etag"))
+
+    # -- health and metrics -----------------------------------------------------------------------
+
+    def workers_alive(self) -> int:
+        """Workers whose heartbeat is younger than ``heartbeat_timeout_ms``."""
+        now = int(time.time() * 1000)
+        return int(self.redis.zcount(keys.workers(), now - self.settings.heartbeat_timeout_ms, "+inf"))  # type: ignore[arg-type]
+
+    def queue_depths(self) -> dict[str, int]:
+        """Messages waiting per queue (``extract``, ``score``)."""
+
+        pipe = self.redis.pipeline(transaction=False)
+        for q in QUEUES:
+            pipe.llen(keys.broker_queue(q))
+        return {q: int(n) for q, n in zip(QUEUES, pipe.execute(), strict=True)}
+
+    def stats(self) -> dict[str, int]:
+        """Counters: ``jobs_submitted``, ``jobs_succeeded``, ``jobs_failed``, ``jobs_cancelled``,
+        ``cache_hits``, ``extractions`` (forward passes run), ``dead_letters``."""
+        names = [
+            "jobs_submitted",
+            "jobs_succeeded",
+            "jobs_failed",
+            "jobs_cancelled",
+            "cache_hits",
+            "extractions",
+            "dead_letters",
+        ]
+        values = cast(list[Any], self.redis.mget([keys.stat(n) for n in names]))
+        return {n: int(as_str(v)) if v is not None else 0 for n, v in zip(names, values, strict=True)}

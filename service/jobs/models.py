@@ -1,0 +1,128 @@
+"""The job's wire models: status, error, per-stage and per-model progress, and the job view of the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.jobs.request import RankingRequest
+
+if TYPE_CHECKING:
+    pass
+
+
+class JobStatus(StrEnum):
+    """Where a job is: ``queued -> running -> succeeded | failed | cancelled``."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the status is final."""
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+class JobError(BaseModel):
+    """Why a job, or one model or message of it, failed.
+
+    Attributes:
+        code: the stable error code (``ZoorankError.code``, ``worker-error``, ``time-limit-exceeded``, ...).
+        message: one human-readable line.
+        model: the model concerned, if any.
+        part: the message concerned (``extract``, ``score``, ``finalise``), if any.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    message: str
+    model: str | None = None
+    part: str | None = None
+
+
+class StageProgress(BaseModel):
+    """Models (or, for ``finalise``, steps) done out of total in one stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+class ModelProgress(BaseModel):
+    """One model of a job.
+
+    Attributes:
+        id: zoo entry id.
+        status: ``queued``, ``extracting``, ``extracted``, ``scoring``, ``done`` (scored), ``cached``
+            (everything came from the caches), ``failed`` (the model is unusable; see ``error``).
+        done, total: images through the model during extraction (both equal when features were reused).
+        cached: features came from the feature store.
+        error: why the model is unusable, if it is.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    status: str
+    done: int = 0
+    total: int = 0
+    cached: bool = False
+    error: JobError | None = None
+
+
+class JobProgress(BaseModel):
+    """Progress per stage (``extract``, ``score``, ``finalise``) and per model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stages: dict[str, StageProgress]
+    models: list[ModelProgress]
+
+
+class JobView(BaseModel):
+    """A job as the API shows it (``GET /v1/jobs/{id}``).
+
+    Attributes:
+        id: job id (time-sortable).
+        status: ``queued``, ``running``, ``succeeded``, ``failed`` or ``cancelled``.
+        stage: ``queued``, ``extract``, ``score``, ``finalise`` or ``done``.
+        created_at, started_at, finished_at: UTC timestamps.
+        progress: per stage and per model.
+        error: why the job failed (or ``cancelled``), else None.
+        errors: every error recorded: failed models, failed or dead-lettered messages.
+        cache_hit: the ranking came from the cache (no worker was involved).
+        fingerprint: the request fingerprint (the cache key).
+        ranking_id, ranking_url: where the ranking is, once ``succeeded``.
+        request: the request as submitted.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    status: JobStatus
+    stage: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: JobProgress
+    error: JobError | None = None
+    errors: list[JobError] = Field(default_factory=list)
+    cache_hit: bool = False
+    fingerprint: str
+    ranking_id: str | None = None
+    ranking_url: str | None = None
+    request: RankingRequest

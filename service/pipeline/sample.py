@@ -1,0 +1,218 @@
+"""The sample stage: resolve a dataset reference under the allowed roots, fingerprint it, draw the sample."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from service.errors import DatasetChangedError, TooFewClassesError
+from service.settings import LimitExceededError, Settings
+
+if TYPE_CHECKING:
+    from zoo.datasets import Dataset
+from typing import TYPE_CHECKING
+
+from zoo.datasets import SamplingSpec, fingerprint, open_dataset, subsample
+from zoo.datasets.readers import DEFAULT_MAX_CLASSES
+from zoo.errors import UnreadableImageError
+
+if TYPE_CHECKING:
+    from zoo.datasets import Dataset, SamplingSpec
+
+
+@dataclass(frozen=True)
+class DecodeFailure:
+    """One image that failed to decode: its key in the dataset and why."""
+
+    key: str
+    code: str
+    reason: str
+
+
+def find_corrupt(ds: Dataset, *, examples: int = 10) -> tuple[int, list[DecodeFailure]]:
+    """Decode every image of ``ds`` (under its pixel limit and format allow-list) and count failures.
+
+    Returns:
+        (number of images that failed to decode, the first ``examples`` of them).
+    """
+
+    count = 0
+    listed: list[DecodeFailure] = []
+    for i, key in enumerate(ds.keys):
+        try:
+            ds.load_image(i)
+        except UnreadableImageError as exc:
+            count += 1
+            if len(listed) < examples:
+                listed.append(DecodeFailure(key, exc.code, exc.message))
+    return count, listed
+
+
+def allowed_roots(settings: Settings, base: Path | None) -> dict[str, Path] | list[Path]:
+    """The roots a reference may resolve under: the named roots, plus ``base`` itself when given.
+
+    The CLI passes its working directory as ``base``: its user may rank what is under it (they already
+    have that access). The API passes None and is bounded by the configured roots alone.
+    """
+    if base is None:
+        return dict(settings.named_roots)
+    roots = dict(settings.named_roots)
+    resolved = Path(base).absolute()
+    if resolved not in roots.values():
+        return [*roots.values(), resolved]
+    return roots
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    """What a job stores about its sample (JSON-ready); enough to rebuild it and to fill ``dataset``.
+
+    Attributes:
+        reference: the reference as given.
+        fingerprint: content fingerprint of the whole dataset.
+        reader: the reader that read it.
+        classes: (K,) class names in label order.
+        available: images in the dataset before sampling.
+        sampling: the effective ``SamplingSpec.to_dict()`` (after the per-job image cap).
+        num_sampled: images in the sample.
+        class_counts: class name -> images in the sample.
+    """
+
+    reference: str
+    fingerprint: str
+    reader: str
+    classes: tuple[str, ...]
+    available: int
+    sampling: Mapping[str, Any]
+    num_sampled: int
+    class_counts: Mapping[str, int]
+
+    def spec(self) -> SamplingSpec:
+        """The effective sampling spec."""
+
+        return SamplingSpec(
+            max_per_class=self.sampling["max_per_class"],
+            max_samples=self.sampling["max_samples"],
+            seed=int(self.sampling["seed"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "reference": self.reference,
+            "fingerprint": self.fingerprint,
+            "reader": self.reader,
+            "classes": list(self.classes),
+            "available": self.available,
+            "sampling": dict(self.sampling),
+            "num_sampled": self.num_sampled,
+            "class_counts": dict(self.class_counts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SampleSummary:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            reference=str(data["reference"]),
+            fingerprint=str(data["fingerprint"]),
+            reader=str(data["reader"]),
+            classes=tuple(str(c) for c in data["classes"]),
+            available=int(data["available"]),
+            sampling=dict(data["sampling"]),
+            num_sampled=int(data["num_sampled"]),
+            class_counts={str(k): int(v) for k, v in data["class_counts"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The dataset and its sample. ``data`` is what every model sees; ``digest`` the content fingerprint."""
+
+    full: Dataset
+    digest: str
+    spec: SamplingSpec
+    data: Dataset
+    reference: str
+
+    def summary(self) -> SampleSummary:
+        """The JSON-ready record of this sample."""
+        return SampleSummary(
+            reference=self.reference,
+            fingerprint=self.digest,
+            reader=self.full.format,
+            classes=tuple(self.full.classes),
+            available=len(self.full),
+            sampling=self.spec.to_dict(),
+            num_sampled=len(self.data),
+            class_counts=self.data.class_counts(),
+        )
+
+
+def open_target(dataset_ref: str, settings: Settings, *, base: Path | None) -> tuple[Dataset, str]:
+    """Resolve ``dataset_ref`` under :func:`allowed_roots`, read it, and fingerprint its content.
+
+    Raises:
+        PathNotAllowedError, DatasetNotFoundError, DatasetFormatError.
+    """
+
+    ds = open_dataset(
+        dataset_ref,
+        allowed_roots(settings, base),
+        base=base,
+        max_image_pixels=settings.max_image_pixels,
+        # the reader's own cap bounds the listing; ZOORANK_MAX_CLASSES is checked by :func:`sample`
+        max_classes=max(settings.max_classes, DEFAULT_MAX_CLASSES),
+    )
+    return ds, fingerprint(ds, settings.home / "cache")
+
+
+def sample(dataset_ref: str, spec: SamplingSpec, settings: Settings, *, base: Path | None) -> Sample:
+    """Read, fingerprint and sample the dataset; apply the per-job image cap only when it bites.
+
+    Raises:
+        PathNotAllowedError, DatasetNotFoundError, DatasetFormatError: the dataset cannot be used.
+        TooFewClassesError: the sample has fewer than two classes.
+        LimitExceededError: more classes than ``settings.max_classes``.
+    """
+
+    full, digest = open_target(dataset_ref, settings, base=base)
+    if full.num_classes > settings.max_classes:
+        raise LimitExceededError(
+            f"the dataset has {full.num_classes} classes; the limit is {settings.max_classes} "
+            "(ZOORANK_MAX_CLASSES)",
+            param="dataset",
+        )
+    data = subsample(full, spec)
+    if len(data) > settings.max_images_per_job:
+        # Cap only when needed, so that the limit's value is not part of every feature-store key.
+        spec = replace(spec, max_samples=settings.max_images_per_job)
+        data = subsample(full, spec)
+    present = sum(1 for n in data.class_counts().values() if n > 0)
+    if present < 2:
+        raise TooFewClassesError(
+            f"the sample of {dataset_ref!r} has {present} class(es) with images; ranking needs at least 2",
+            param="dataset",
+        )
+    return Sample(full=full, digest=digest, spec=spec, data=data, reference=dataset_ref)
+
+
+def resample(summary: SampleSummary, settings: Settings) -> Sample:
+    """Rebuild a job's sample in a worker from its summary (API references: no ``base``).
+
+    Raises:
+        DatasetError: the dataset cannot be read any more, or its content changed since the job was
+            submitted (code ``dataset-changed``).
+    """
+
+    full, digest = open_target(summary.reference, settings, base=None)
+    if digest != summary.fingerprint:
+        raise DatasetChangedError(
+            f"the content of {summary.reference!r} changed since the job was submitted; submit it again",
+            param="dataset",
+        )
+    spec = summary.spec()
+    return Sample(
+        full=full, digest=digest, spec=spec, data=subsample(full, spec), reference=summary.reference
+    )

@@ -1,9 +1,0 @@
-"""Registers :mod:`tests.service.zoo_plugin_entries` (imported by worker processes: ``--import``)."""
-
-from __future__ import annotations
-
-from tests.service.zoo_plugin_entries import entries
-from zoo import register_entry
-
-for _entry in entries():
-    register_entry(_entry)
