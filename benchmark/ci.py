@@ -1,7 +1,7 @@
 """The CI-size benchmark: 3 small targets, 6 small models, linear-probe truth in about a minute.
 
-``python -m zoo.benchmark.ci --write bench/results/ci_truth.json`` recomputes the committed numbers that
-``tests/zoo/test_benchmark.py`` compares with. The CI targets are fixed, seeded subsets of the full targets
+``python -m benchmark.ci --write benchmark/results/ci_truth.json`` recomputes the committed numbers that
+``tests/benchmark/test_benchmark.py`` compares with. The CI targets are fixed, seeded subsets of the full targets
 (:data:`CI_TRAIN_PER_CLASS` train images per class, :data:`CI_TEST` test images), so the CI check runs
 exactly the code of the full benchmark (targets -> preprocessing -> features -> probe; then scorers ->
 tau_w) on a few hundred images.
@@ -81,7 +81,7 @@ def ci_truth(root: Path | None = None) -> dict[str, dict[str, float]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print (or ``--write``) the CI linear-probe truth."""
-    parser = argparse.ArgumentParser(prog="python -m zoo.benchmark.ci")
+    parser = argparse.ArgumentParser(prog="python -m benchmark.ci")
     parser.add_argument("--write", type=Path, default=None, help="JSON file to write")
     args = parser.parse_args(argv)
     doc = {"protocol": PROBE_PROTOCOL.to_dict(), "truth": ci_truth()}

@@ -1,8 +1,8 @@
-"""Resumable ground-truth build: ``python -m zoo.benchmark.groundtruth [--methods ...] [--budget-seconds S]``.
+"""Resumable ground-truth build: ``python -m benchmark.groundtruth [--methods ...] [--budget-seconds S]``.
 
 One **unit** is one (method, model, target) triple, method ``probe`` (linear probe) or ``finetune`` (the
-full fine-tuning protocol of :mod:`zoo.benchmark.finetune`); a target is a benchmark target
-(:mod:`zoo.benchmark.targets`) in its full (``digits``) or 10-shot (``digits_10shot``) variant, always
+full fine-tuning protocol of :mod:`benchmark.finetune`); a target is a benchmark target
+(:mod:`benchmark.targets`) in its full (``digits``) or 10-shot (``digits_10shot``) variant, always
 tested on the same test split. Every finished unit is appended to ``<results>/groundtruth.json`` at once,
 under a file lock and by an atomic replace, with its protocol, the target's content digests, the weights
 digest, the library versions, the hardware and the wall and CPU seconds it took. A rerun skips every unit
@@ -52,6 +52,7 @@ from benchmark.finetune import (
     preprocess,
 )
 from zoo._api import ZooEntry, get_entry, list_entries
+from zoo.atomic import atomic_path, write_text_atomic
 from zoo.models import load_model
 
 __all__ = [
@@ -170,9 +171,7 @@ def _append(results: Path, record: dict[str, Any]) -> None:
         runs.sort(key=lambda r: (r["method"], r["target"], r["model"]))
         doc["runs"] = runs
         path = _results_file(results)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 def _done_keys(results: Path) -> set[str]:
@@ -259,9 +258,8 @@ def _run_unit(
         labels_path = probs_dir / "labels.npz"
         if not labels_path.is_file():
             np.savez_compressed(labels_path, labels=y_test.astype(np.int64))
-        tmp = probs_dir / f".{unit.model}.tmp.npz"
-        np.savez_compressed(tmp, probs=res_ft.test_probs.astype(np.float16))
-        os.replace(tmp, probs_dir / f"{unit.model}.npz")
+        with atomic_path(probs_dir / f"{unit.model}.npz") as tmp:
+            np.savez_compressed(tmp, probs=res_ft.test_probs.astype(np.float16))
         details["probs"] = str((probs_dir / f"{unit.model}.npz").relative_to(results))
     return {
         "accuracy": accuracy,
@@ -341,7 +339,7 @@ def run_units(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line; see the module docstring."""
     parser = argparse.ArgumentParser(
-        prog="python -m zoo.benchmark.groundtruth", description=__doc__.splitlines()[0]
+        prog="python -m benchmark.groundtruth", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--models", nargs="+", default=["*"], help="fnmatch patterns of default-zoo ids")

@@ -1,6 +1,6 @@
 """Benchmark targets: fixed, seeded train/test splits built only from data that ships in packages.
 
-``python -m zoo.benchmark.targets [--only NAME ...] [--force]`` writes every target under
+``python -m benchmark.targets [--only NAME ...] [--force]`` writes every target under
 ``$ZOORANK_HOME/bench/targets/<name>/`` as three npz files that zoorank's npz reader opens directly:
 
 * ``train.npz``: at most :data:`MAX_TRAIN` images (stratified, seeded),
@@ -49,8 +49,10 @@ import numpy.typing as npt
 from PIL import Image
 from sklearn.datasets import load_digits, load_sample_image
 
+from zoo.atomic import atomic_path
 from zoo.datasets.prepare import ANIMAL_MNIST_CLASSES, load_animal_mnist
 from zoo.errors import DatasetNotFoundError
+from zoo.home import zoorank_home
 from zoo.training.sources import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_ROOT,
@@ -118,8 +120,8 @@ class TargetSpec:
 
 
 def targets_root() -> Path:
-    """``$ZOORANK_HOME/bench/targets`` (``ZOORANK_HOME`` defaults to ``.cache/zoorank``)."""
-    return Path(os.environ.get("ZOORANK_HOME") or ".cache/zoorank").resolve() / "bench" / "targets"
+    """``$ZOORANK_HOME/bench/targets`` (the zoorank home: :func:`zoo.home.zoorank_home`)."""
+    return zoorank_home() / "bench" / "targets"
 
 
 def target_dir(name: str, root: Path | None = None) -> Path:
@@ -331,22 +333,21 @@ def content_digest(split: Split) -> str:
 
 
 def _save(path: Path, split: Split) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(
-        tmp, images=split.images, labels=split.labels, classes=np.asarray(split.classes, dtype=str)
-    )
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(
+            tmp, images=split.images, labels=split.labels, classes=np.asarray(split.classes, dtype=str)
+        )
 
 
 def load_split(name: str, split: str, root: Path | None = None) -> Split:
     """Read ``<root>/<name>/<split>.npz`` (``split`` in ``train``, ``test``, ``train10``).
 
     Raises:
-        DatasetNotFoundError: the file does not exist (run ``python -m zoo.benchmark.targets``).
+        DatasetNotFoundError: the file does not exist (run ``python -m benchmark.targets``).
     """
     path = target_dir(name, root) / f"{split}.npz"
     if not path.is_file():
-        raise DatasetNotFoundError(f"{path} does not exist; run `python -m zoo.benchmark.targets`")
+        raise DatasetNotFoundError(f"{path} does not exist; run `python -m benchmark.targets`")
     with np.load(path, allow_pickle=False) as z:
         return Split(
             np.asarray(z["images"]),
@@ -385,10 +386,8 @@ def prepare_target(name: str, root: Path | None = None, *, force: bool = False) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m zoo.benchmark.targets``: write every (or ``--only``) target; prints sizes and digests."""
-    parser = argparse.ArgumentParser(
-        prog="python -m zoo.benchmark.targets", description=__doc__.splitlines()[0]
-    )
+    """``python -m benchmark.targets``: write every (or ``--only``) target; prints sizes and digests."""
+    parser = argparse.ArgumentParser(prog="python -m benchmark.targets", description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(TARGETS), default=None)
     parser.add_argument("--root", type=Path, default=None, help="default $ZOORANK_HOME/bench/targets")
     parser.add_argument("--force", action="store_true", help="rebuild targets that already exist")

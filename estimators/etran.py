@@ -7,7 +7,7 @@ with two per-model components, combined across the candidate set:
   samples, computed on the penultimate **features**.
 * ``etran_lda``: S_cls, the mean true-class posterior of the reference "LDA". Its eigen-projection cancels
   (``U Uᵀ = I``), so it is a unit-temperature nearest-class-mean classifier on the raw features:
-  ``p(c|x) = softmax_c(-½‖x - μ_c‖² + log π_c)`` (spec/scorers.md §3.12).
+  ``p(c|x) = softmax_c(-½‖x - μ_c‖² + log π_c)``.
 * ``etran`` (set-level): min–max scale each component over the candidates, then
   ``0.15·S_en' + 0.85·S_cls'``.
 
@@ -134,7 +134,7 @@ def etran_lda(data: ScoringData) -> float:
     """ETran classification component S_cls: mean true-class posterior of a nearest-class-mean classifier.
 
     ``p(c|x) = softmax_c(-½‖x - μ_c‖² + log π_c)`` on the raw features, at unit temperature. This is what the
-    reference's LDA computes once its orthonormal projection cancels (spec/scorers.md §3.12, identity ii).
+    reference's LDA computes once its orthonormal projection cancels.
     Shapes: features ``(N, D)``, labels ``(N,)``. Cost O(N·D·C) instead of the reference's O(N·D² + D³).
 
     Returns:

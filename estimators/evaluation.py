@@ -1,7 +1,7 @@
 """How well a transferability score ranks models: correlations with fine-tuned accuracy, top-k selection.
 
-The protocol is the one of SFDA's ``rank_correlation.py``, which PED, ETran and NCTI copy (spec/scorers.md
-§2.1): for M candidate models, ``scores`` ``(M,)`` are a scorer's outputs and ``accuracies`` ``(M,)`` the
+The protocol is the one of SFDA's ``rank_correlation.py``, which PED, ETran and NCTI copy: for M
+candidate models, ``scores`` ``(M,)`` are a scorer's outputs and ``accuracies`` ``(M,)`` the
 fine-tuned accuracies (ground truth).
 
 * :func:`weighted_tau` — ``scipy.stats.weightedtau(scores, accuracies)[0]`` with every default (hyperbolic

@@ -21,7 +21,7 @@ Reference: ``BUserName/NCTI`` ``metrics.py::NCTI_Score`` and ``evaluate_metric_g
 it the computation goes through scikit-learn exactly as the reference does: ``PCA(n_components=q)`` with
 the default solver, a shrinkage ``max(exp(-Σ top-32 explained variances), 1e-10)``, and
 ``LinearDiscriminantAnalysis(solver='svd')`` when that shrinkage is the floor, else
-``solver='eigen', shrinkage=...``. Canonical guard (spec/scorers.md): ``q = min(pca_dims, D, N)``; the
+``solver='eigen', shrinkage=...``. Canonical guard: ``q = min(pca_dims, D, N)``; the
 reference raises when ``min(D, N) < 64``.
 
 Pitfall kept for parity: when the features have rank below ``q``, the trailing PCA components are

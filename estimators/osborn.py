@@ -1,7 +1,7 @@
 """OSBORN (Vimal K B et al., ICCV 2023): a team score from domain difference, task difference and cohesion.
 
-OSBORN scores a team E of source models for a labelled target set by three terms (``spec/ensembles.md``
-§1, recipe §1.4; no public implementation exists, the decisions below are the spec's):
+OSBORN scores a team E of source models for a labelled target set by three terms (no public
+implementation exists; the decisions below are ours, each stated where it is made):
 
 * **W_D(m)**, the domain difference of member m: the optimal-transport cost Σ_ij π*_ij ‖f_i − g_j‖²
   between its source-profile features f (``source_features``, ``(n_s, D)``) and its target features g
@@ -93,8 +93,7 @@ __all__ = [
 
 OSBORN_CITATION = (
     "Vimal K B, Bachu, Garg, Narasimhan, Konuru, Balasubramanian. Building a Winning Team: Selecting Source "
-    "Model Ensembles using a Submodular Transferability Estimation Approach. ICCV 2023 (recipe: "
-    "spec/ensembles.md §1.4)."
+    "Model Ensembles using a Submodular Transferability Estimation Approach. ICCV 2023."
 )
 
 #: A standard deviation this small relative to the values' scale counts as zero (terms equal up to rounding).

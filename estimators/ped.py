@@ -3,7 +3,7 @@
 PED pre-processes the features rather than scoring them. It imitates the early dynamics of fine-tuning
 as repulsion between overlapping class clusters, then scores the moved features with an existing
 scorer (the base: LogME by default, SFDA as in the reference's default script). Reference:
-``lixiaotong97/PED/metrics.py::{One_Step_PED, PED_Score}``, see spec/scorers.md §3.11 and ensembles.md §5.
+``lixiaotong97/PED/metrics.py::{One_Step_PED, PED_Score}``.
 
 One step, in standardised units ``x' = (x - m) / s`` with ``s = max(std, eps)`` per dimension:
 
@@ -25,8 +25,8 @@ matrix ``W_ab = δ_ab / d_ab`` applied as a matrix product: class a moves by
 
 Guards absent from the reference. Without ``source_mean``/``source_std`` (the reference needs ImageNet-val
 features and raises otherwise), the target's own per-dimension mean and spread are used and ``info`` says
-so (ensembles.md §5, option b). Coincident class means get no push, because their direction is undefined. If
-the first step moves nothing, the original features are scored.
+so. Coincident class means get no push, because their direction is undefined. If the first step
+moves nothing, the original features are scored.
 """
 
 from __future__ import annotations

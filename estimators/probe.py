@@ -4,7 +4,7 @@ The most direct transferability estimate for a linear-probe or fine-tuning user:
 classifier on these features predict the labels of held-out samples? It is an *empirical* estimate (no
 closed-form evidence as LogME, no source head as LEEP), so it is slower than those, but on cached
 features it costs seconds, and on this project's benchmark it tracks the linear-probe and fine-tuning
-ground truth more closely than the closed-form scorers (see ``bench/results/quality.md``).
+ground truth more closely than the closed-form scorers (see ``benchmark/results/quality.md``).
 
 Algorithm (all in float64 torch, on CPU or CUDA):
 

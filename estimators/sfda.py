@@ -3,7 +3,7 @@
 The reference (``TencentARC/SFDA/metrics.py::SFDA_Score``) fits a regularised Fisher discriminant, keeps all
 D generalised eigenvectors U of ``(S_b, S̃_w)`` and classifies with ``coef = M U Uᵀ``. Because those
 eigenvectors are S̃_w-orthonormal, ``U Uᵀ = S̃_w⁻¹`` exactly, so each stage is plain LDA with the shrunk
-within-class covariance S̃_w (spec/scorers.md §3.10). This module implements it in that form: one Cholesky
+within-class covariance S̃_w. This module implements it in that form: one Cholesky
 factorisation of S̃_w per stage instead of a generalised eigen-solve, with no N×N or C×C×D arrays. It runs
 on whatever device the features live on.
 
@@ -47,7 +47,7 @@ from estimators.errors import DegenerateInputError
 
 __all__ = ["sfda"]
 
-# exp(-a·λ_max) with a = 5: the code's rule (the paper text differs; see spec/scorers.md §3.10).
+# exp(-a·λ_max) with a = 5: the code's rule (the paper text differs).
 _SHRINK_RATE = 5.0
 _SHRINK_FLOOR = 1e-10
 _POWER_ROUNDS = 3

@@ -9,7 +9,7 @@ Each ensemble scorer contributes a :class:`TeamObjective` builder (registry :dat
 computes the per-member quantities once for the whole pool (OSBORN's transports, the members' EEP
 vectors), and then scores any team cheaply. Two searches:
 
-* ``mode="greedy"`` (OSBORN's selection, §1.4 of ``spec/ensembles.md``): k rounds, each adding the member
+* ``mode="greedy"`` (OSBORN's selection): k rounds, each adding the member
   with the largest gain f(E ∪ {v}) − f(E) (OSBORN: the closed form −w_D d_v − w_T t_v −
   w_C Σ_{m∈E}(c_vm + c_mv)); ties go to the lowest pool index. No early stop (§1.3 e).
 * ``mode="exhaustive"``: every k-subset is scored and the ``top`` best are returned (ties: lowest pool

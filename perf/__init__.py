@@ -1,1 +1,1 @@
-"""Benchmarks (run as scripts: ``python bench/<name>.py``)."""
+"""Timing benchmarks, run as modules: ``python -m perf.<name>`` (``make bench`` runs them all)."""

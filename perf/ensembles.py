@@ -13,7 +13,7 @@ For each OSBORN solver (``emd``, ``sinkhorn``, ``gaussian``) it reports, for k =
 * the greedy team, the exhaustive best team, and whether each equals the EMD selection.
 
 ``ens_eep`` and ``mean_leep`` run side by side in the same process as the baseline. Run ``make bench``
-or ``python bench/ensembles.py --help`` (``--quick``: 50 images per class, 1,000 source rows).
+or ``python -m perf.ensembles --help`` (``--quick``: 50 images per class, 1,000 source rows).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from estimators import teams
 from service.pipeline.assemble import common_inputs
 from service.pipeline.ensembles import member_arrays
 from service.pipeline.extract import extract_model
@@ -35,13 +36,11 @@ from service.pipeline.plan import plan
 from service.pipeline.sample import sample
 from service.settings import Settings
 from zoo.datasets.prepare import prepare
+from zoo.home import zoorank_home
 from zoo.store import FeatureStore
 
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
 
-from estimators import teams  # noqa: E402
 
 POOL = (
     "cnn4.fashion_mnist",
@@ -59,7 +58,7 @@ SOLVERS = ("emd", "sinkhorn", "gaussian")
 
 
 def _dataset() -> Path:
-    home = Path(os.environ.get("ZOORANK_HOME", Path.cwd() / ".cache" / "zoorank"))
+    home = zoorank_home()
     dest = (home / "data" / "animal-mnist").resolve()
     if not (dest / ".complete").is_file():
         print(f"preparing Animal-MNIST in {dest} ...")

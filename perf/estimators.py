@@ -30,7 +30,7 @@ note column shows each score, so that the new default can be seen to equal the b
 
 Each (size, scorer) runs in a fresh subprocess (so memory figures do not mix); ``--quick`` runs each size
 in one process instead, to finish in well under a minute. Run ``make bench`` or
-``python bench/estimators.py --help``.
+``python -m perf.estimators --help``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import resource
 import statistics
 import subprocess
@@ -49,22 +48,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+import estimators
 from estimators.leep import expected_empirical_prediction
 from estimators.nleep import _round_to_float32
 
-# This file is named like the package it measures: keep its own folder off the import path.
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import estimators  # noqa: E402
 
 SIZES: dict[str, dict[str, int]] = {
     "large": {"n": 10_000, "d": 2_048, "c": 100, "c_s": 1_000},

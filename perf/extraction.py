@@ -22,7 +22,7 @@ Threads: by default the forward pass gets all available cores but the ones given
 measures the pipeline's overhead at equal compute, not a thread-count difference.
 
 Weights are loaded when installed (``make assets``); otherwise the seeded random initialisation is used,
-which does not change the speed. Run with ``make bench`` or ``python bench/extraction.py --help``.
+which does not change the speed. Run with ``make bench`` or ``python -m perf.extraction --help``.
 """
 
 from __future__ import annotations
@@ -38,24 +38,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.datasets.prepare import prepare
+import torch
 
-# `python bench/extraction.py` puts bench/ first on sys.path, where bench/estimators.py would shadow the
-# `estimators` package that zoo imports; put the repository root there instead.
+from estimators.errors import ZoorankError
+from zoo import get_entry
+from zoo._api import ZooEntry
+from zoo.datasets import Dataset, SamplingSpec, open_dataset, subsample
+from zoo.datasets.prepare import prepare
+from zoo.features import extract_features, extract_features_many
+from zoo.home import zoorank_home
+from zoo.models import FeatureModel, load_model, random_model
+
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
 # The Makefile's torch hub cache, where `python -m zoo.assets install` puts the weights (before torch loads).
 os.environ.setdefault("TORCH_HOME", str(_HERE.parent / ".cache" / "torch"))
 
-import torch  # noqa: E402
-
-from estimators.errors import ZoorankError  # noqa: E402
-from zoo import get_entry  # noqa: E402
-from zoo._api import ZooEntry  # noqa: E402
-from zoo.datasets import Dataset, SamplingSpec, open_dataset, subsample  # noqa: E402
-from zoo.features import extract_features, extract_features_many  # noqa: E402
-from zoo.models import FeatureModel, load_model, random_model  # noqa: E402
 
 MODELS = ("mobilenet_v2.tv_in1k", "digit_cnn.mnist")
 #: Models sharing one preprocessing config (32 px RGB), for the shared-decode figure.
@@ -150,7 +147,7 @@ def _model(entry: ZooEntry) -> tuple[FeatureModel, str]:
 def _images(args: argparse.Namespace) -> Path:
     if args.images is not None:
         return Path(args.images).resolve()
-    home = Path(os.environ.get("ZOORANK_HOME", Path.cwd() / ".cache" / "zoorank"))
+    home = zoorank_home()
     dest = (home / "data" / "animal-mnist").resolve()
     if not (dest / ".complete").is_file():
         print(f"preparing Animal-MNIST in {dest} ...")

@@ -6,7 +6,7 @@ temporary data root:
 
 1. **cold ranking, API vs CLI**: wall time of one ranking through the API (``POST /v1/rankings``, follow
    the job's server-sent events to ``done``, ``GET /v1/rankings/{id}``) with nothing cached, against the
-   same request run in-process by ``service.ranking.rank`` (what ``zoorank rank`` runs, minus the
+   same request run in-process by ``service.pipeline.run.rank`` (what ``zoorank rank`` runs, minus the
    interpreter start) with its own empty feature store; interleaved, best of ``--repeats``. The worker is
    long-lived, so from the second repeat on its models are already loaded, as in a running service.
    Target: API overhead < 10 %.
@@ -18,7 +18,7 @@ temporary data root:
 
 Latencies are measured by the client, so they include the load generator's own overhead: on a 2-core
 machine the generator and the server share the CPUs. Run with ``make bench`` or
-``python bench/service.py --help``.
+``python -m perf.service --help``.
 """
 
 from __future__ import annotations
@@ -35,19 +35,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
+from PIL import Image
+
 from service.jobs.redis_server import free_port as _free
 from service.jobs.redis_server import start_redis_server
 from service.pipeline.run import rank
 from service.settings import Settings
 
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
 os.environ.setdefault("TORCH_HOME", str(_HERE.parent / ".cache" / "torch"))
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 REPO = _HERE.parent
 MODELS = ["cnn4.glyphs", "resnet8.glyphs", "mobilenet_tiny.fashion_mnist"]

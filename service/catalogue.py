@@ -10,7 +10,7 @@ Each front end only renders what these functions return, so the three never disa
   inspect``, ``POST /v1/datasets/inspect``, the dashboard's inspect button);
 * :func:`dataset_roots`: the named roots a reference may point into.
 
-Rankings themselves come from :func:`service.pipeline.rank` (in process) or the job engine.
+Rankings themselves come from :func:`service.pipeline.run.rank` (in process) or the job engine.
 """
 
 from __future__ import annotations

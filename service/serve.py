@@ -3,8 +3,8 @@
 * With ``REDIS_URL``: only the API runs here; workers run elsewhere (``zoorank worker``), sharing that
   Redis and the feature store.
 * Without it (embedded mode, a laptop): a private ``redis-server`` child is started (unix socket and
-  append-only file under ``$ZOORANK_HOME/redis``, see :mod:`service.redis_server`), then one in-process
-  worker (:func:`service.worker.start_in_process_worker`), then the API. On shutdown (Ctrl-C or SIGTERM)
+  append-only file under ``$ZOORANK_HOME/redis``, see :mod:`service.jobs.redis_server`), then one in-process
+  worker (:func:`service.jobs.worker.start_in_process_worker`), then the API. On shutdown (Ctrl-C or SIGTERM)
   uvicorn finishes its requests, the worker stops, and the Redis child is stopped and reaped, in that order.
   The code path is the one a cluster runs: the same broker, actors and keys, just all on one machine.
 """

@@ -88,19 +88,19 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from estimators.errors import LimitExceededError  # LimitExceededError: re-exported
 from service.errors import SettingsError
+from zoo.home import default_home
 
 __all__ = [
     "DEFAULT_SCORERS",
     "LimitExceededError",
     "Settings",
     "SettingsError",
-    "default_home",
     "parse_names",
     "parse_roots",
 ]
 
-#: Scorers run when the caller names none, chosen on the offline benchmark (README "Ground truth and scorer
-#: quality", bench/results/quality.md): of every set of up to three scorers, the mean rank of cross-validated
+#: Scorers run when the caller names none, chosen on the offline benchmark (docs/benchmark.md,
+#: benchmark/results/quality.md): of every set of up to three scorers, the mean rank of cross-validated
 #: linear-probe accuracy and H-score predicts fine-tuning best (mean tau_w 0.663 over 12 targets; probe_cv
 #: alone 0.641, the previous seven-scorer default 0.500), and leave-one-target-out picks it every time.
 DEFAULT_SCORERS: tuple[str, ...] = ("probe_cv", "hscore")
@@ -113,12 +113,6 @@ _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 SEED_LIMIT = 2**32
 #: Largest per-class cap (``ZOORANK_MAX_PER_CLASS``; the CLI's ``--max-per-class`` has the same bound).
 MAX_PER_CLASS_LIMIT = 2**31 - 1
-
-
-def default_home() -> Path:
-    """``~/.cache/zoorank`` (``$XDG_CACHE_HOME/zoorank`` when that is set)."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "zoorank"
 
 
 def parse_names(raw: str) -> tuple[str, ...]:
@@ -162,7 +156,7 @@ def _add_root(out: dict[str, Path], name: str, path: Path) -> None:
 
 def _default_roots(home: Path) -> dict[str, Path]:
     # Only the data folder: a server must not expose the directory it happens to be started in. The CLI
-    # reads under its working directory anyway (``service.pipeline.allowed_roots`` with ``base``).
+    # reads under its working directory anyway (``service.pipeline.sample.allowed_roots`` with ``base``).
     return {"data": home / "data"}
 
 
@@ -296,6 +290,8 @@ class Settings(BaseSettings):
     )
     port: int = Field(default=8000, ge=1, le=65535, validation_alias=_env("ZOORANK_PORT"))
     ui: bool = Field(default=True, validation_alias=_env("ZOORANK_UI"))
+    #: Let unexpected exceptions (bugs) reach the terminal with their traceback instead of one line (CLI).
+    debug: bool = Field(default=False, validation_alias=_env("ZOORANK_DEBUG"))
     session_secret: SecretStr | None = Field(
         default=None, min_length=32, validation_alias=_env("ZOORANK_SESSION_SECRET")
     )

@@ -13,3 +13,20 @@ import torch
 
 # Deterministic, contention-free numerics on small CI machines.
 torch.set_num_threads(int(os.environ.get("ZOORANK_TEST_THREADS", "1")))
+
+import pytest  # noqa: E402
+
+#: Fixtures that start live processes (uvicorn, worker processes, redis-server) or a browser: the tests that
+#: use them are marked ``e2e`` / ``browser``, so ``make test-fast`` can leave them out.
+_E2E_FIXTURES = frozenset({"live", "redis_url", "redis_server", "redis_client", "ui_stack", "start_worker"})
+_BROWSER_FIXTURES = frozenset({"browser", "page"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they start (see :data:`_E2E_FIXTURES`), and hypothesis tests ``property``."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & _BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if names & (_E2E_FIXTURES | _BROWSER_FIXTURES):
+            item.add_marker(pytest.mark.e2e)

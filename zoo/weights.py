@@ -39,10 +39,11 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+import safetensors.torch
 
 from zoo import _hashing
 from zoo._api import WeightsSource
+from zoo.atomic import atomic_path
 from zoo.errors import ModelLoadError, WeightsIntegrityError, WeightsNotFoundError
 
 __all__ = [
@@ -283,7 +284,7 @@ def _parse(path: Path) -> dict[str, torch.Tensor]:
     """Parse a *verified* file into a flat ``name -> tensor`` dict, refusing anything but plain tensors."""
     if path.suffix == ".safetensors":
         try:
-            raw: object = load_file(str(path), device="cpu")
+            raw: object = safetensors.torch.load_file(str(path), device="cpu")
         except SafetensorError as exc:
             raise WeightsIntegrityError(f"{path} is not a valid safetensors file: {exc}") from None
     else:
@@ -383,8 +384,7 @@ def install_hub_file(src: Path, source: WeightsSource) -> Path:
         except WeightsIntegrityError:
             pass
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
     verify(dst, source)
     return dst

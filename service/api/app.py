@@ -51,7 +51,7 @@ log = logging.getLogger("zoorank.api")
 
 
 def reconcile_at_start(state: ApiState) -> None:
-    """Re-send the parts of unfinished jobs that a Redis restart left without messages (reliability §B2).
+    """Re-send the parts of unfinished jobs that a Redis restart left without messages.
 
     Runs once per API start, in the background so start-up does not wait on it; parts are idempotent,
     so several replicas starting together only re-send a message twice. Errors are logged, never raised:
@@ -76,7 +76,7 @@ rankings come back at once. Errors are RFC 9457 problem documents whose `code` i
 
 
 def _ranking_component() -> dict[str, Any]:
-    """The ranking document's JSON Schema (from :mod:`service.schema`) as an OpenAPI 3.1 component."""
+    """The ranking document's JSON Schema (:mod:`service.pipeline.schema`) as an OpenAPI 3.1 component."""
 
     schema = copy.deepcopy(RANKING_JSON_SCHEMA)
     schema.pop("$schema", None)

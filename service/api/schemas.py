@@ -1,8 +1,9 @@
 """Request and response bodies of the catalogue, dataset and health routes (pydantic v2).
 
-Job and ranking-request models come from the engine (:mod:`service.jobs`, :mod:`service.requests`); the
-ranking document itself is :data:`service.schema.RANKING_JSON_SCHEMA`. Everything here forbids unknown
-fields and bounds every string and list it accepts.
+Job and ranking-request models come from the engine (:mod:`service.jobs.models`,
+:mod:`service.jobs.request`); the ranking document itself is
+:data:`service.pipeline.schema.RANKING_JSON_SCHEMA`. Everything here forbids unknown fields and bounds
+every string and list it accepts.
 """
 
 from __future__ import annotations

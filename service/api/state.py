@@ -26,7 +26,7 @@ class ApiState:
         engine: the job engine over that Redis.
         metrics: the Prometheus collectors of this app.
         api_key_digests: lower-case SHA-256 digests of the accepted keys; empty = auth off.
-        keys: the Redis key-template module (``service.keys``).
+        keys: the Redis key-template module (``service.jobs.keys``).
         aredis: an asyncio client on the same Redis for the per-request hot path (quota counting),
             created by the app's lifespan on the serving event loop; None before that, or when the app
             was given a sync client and no URL.

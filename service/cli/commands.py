@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sys
 import time
 import warnings
@@ -41,6 +40,7 @@ from rich.text import Text
 from estimators.errors import InvalidParameterError, ZoorankError
 from service.catalogue import describe_dataset, model_rows, scorer_rows
 from service.cli.render import render_table, render_tables
+from service.errors import SettingsError
 from service.jobs.worker import run_worker
 from service.pipeline.aggregate import saturation_notes
 from service.pipeline.ensembles import DEFAULT_ENSEMBLE_SCORERS, ensemble_options
@@ -102,8 +102,12 @@ def _fail(message: str, code: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-#: Set to 1 to let unexpected exceptions (bugs) through with their traceback instead of one line.
-DEBUG_VARIABLE = "ZOORANK_DEBUG"
+def _debug() -> bool:
+    """``ZOORANK_DEBUG`` (:attr:`Settings.debug`); False when the settings themselves are invalid."""
+    try:
+        return Settings.from_env().debug
+    except SettingsError:
+        return False
 
 
 @contextmanager
@@ -130,13 +134,13 @@ def _errors() -> Iterator[None]:
     except MemoryError:
         raise _fail("out of memory; lower --batch-size or the sample size", "out-of-memory") from None
     except Exception as exc:
-        if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        if _debug():
             raise
         if isinstance(exc, OSError):
             where = f" ({exc.filename})" if exc.filename else ""
             raise _fail(f"{exc.strerror or exc}{where}", "io-error") from None
         raise _fail(
-            f"unexpected {type(exc).__name__}: {exc} (a bug; {DEBUG_VARIABLE}=1 shows the traceback)",
+            f"unexpected {type(exc).__name__}: {exc} (a bug; ZOORANK_DEBUG=1 shows the traceback)",
             "internal-error",
         ) from None
 
@@ -253,7 +257,7 @@ def scorers_command(
         for col in ("name", "kind", "needs", "uses", "params", "version", "summary"):
             table.add_column(col, overflow="fold")
         for row in rows:
-            params = ", ".join(f"{k}={v!r}" for k, v in row["defaults"].items())
+            params = ", ".join(f"{k}={v!r}" for k, v in row["params"].items())
             cells = (
                 row["name"] + ("" if row["higher_is_better"] else " ↓") + (" *" if row["default"] else ""),
                 row["kind"],

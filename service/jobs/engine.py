@@ -1,9 +1,9 @@
 """The job engine: ranking jobs in Redis, split into Dramatiq messages, answered from cache when possible.
 
-A job is one :class:`~service.requests.RankingRequest`. :meth:`JobEngine.submit` validates it at once
+A job is one :class:`~service.jobs.request.RankingRequest`. :meth:`JobEngine.submit` validates it at once
 (typed :class:`~estimators.errors.ZoorankError` on bad input: unknown model or scorer, bad parameter,
 dataset outside the roots / missing / empty / single-class, over a limit), computes the request
-fingerprint (:func:`service.requests.request_fingerprint`) and then:
+fingerprint (:func:`service.jobs.request.request_fingerprint`) and then:
 
 1. **cache**: a ranking cached under the fingerprint (``rank:{fp}``, TTL ``cache_ttl_s``) answers at once:
    the job that computed it (same id) or, if that job record expired, a new job that is already
@@ -20,14 +20,14 @@ The request fingerprint does not include the device: a ranking, record or cell c
 features (bf16 autocast) answers a later request served by CPU workers and vice versa; the feature store
 keeps both feature sets apart (their keys differ), the caches treat them as the same answer.
 
-Workers (:mod:`service.actors`) run ``extract`` -> ``score`` per model; the part that completes last
+Workers (:mod:`service.jobs.handlers`) run ``extract`` -> ``score`` per model; the part that completes last
 enqueues ``finalise`` exactly once (fan-in guard in :class:`JobStore`), which runs the set-level scorers,
-assembles the ranking with :func:`service.pipeline.finalise`, stores it on the job and in the cache.
+assembles the ranking with :func:`service.pipeline.assemble.finalise`, stores it on the job and in the cache.
 
 After a Redis restart that lost queued messages, :meth:`JobEngine.reconcile` re-sends the parts of
 unfinished jobs that show no activity (the API may call it at start-up; parts are idempotent).
 
-Redis keys: :mod:`service.keys`. Job state lives in the job hash; progress per model in
+Redis keys: :mod:`service.jobs.keys`. Job state lives in the job hash; progress per model in
 ``job:{id}:models``; events (``progress``, ``status``, ``done``) in the ``job:{id}:events`` stream (SSE).
 Statuses: ``queued -> running -> succeeded | failed | cancelled``; terminal statuses never change again
 (transitions are compare-and-set Lua scripts), so a redelivered message cannot resurrect a job.
@@ -103,7 +103,7 @@ class JobEngine(JobStore):
     def reconcile(self, *, idle_s: float = 300.0, limit: int = 10_000) -> list[str]:
         """Re-send the parts of unfinished jobs that show no activity for ``idle_s`` seconds.
 
-        For after a Redis restart that lost queued messages (reliability.md §B2; run it at API start-up
+        For after a Redis restart that lost queued messages (run it at API start-up
         or from an operator's shell). Every part is idempotent, so a message sent twice costs at most a
         store lookup: models without an extraction record get ``extract``, models with one but not done
         get ``score``, and a job whose parts are all done gets ``finalise``.

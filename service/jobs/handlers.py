@@ -1,11 +1,11 @@
 """The Dramatiq side of the job engine: the broker (Redis, JSON messages only) and the actors.
 
-Actors (each message is small and idempotent; delivery is at least once, reliability.md §B1):
+Actors (each message is small and idempotent; delivery is at least once):
 
 * ``extract(job_id, model_id)``, queue ``extract`` (the GPU queue): the model's features on the job's
   sample, from the shared feature store or a forward pass (one extraction at a time per device; the
   worker keeps recently used models loaded, LRU of ``model_cache_size``). Writes the
-  :class:`~service.pipeline.ExtractionRecord` (never the arrays) to the job, then sends ``score``. A
+  :class:`~service.pipeline.extract.ExtractionRecord` (never the arrays) to the job, then sends ``score``. A
   model that cannot be used (weights missing, load failure) completes its part with that error.
 * ``score(job_id, model_id)``, queue ``score`` (CPU): the per-model scorers on that model's features.
   Cells already in the cell cache (same model, dataset, sampling, scorer version and parameters) are
@@ -22,7 +22,7 @@ enqueues it twice; cells and records are written with ``HSETNX`` (first write wi
 never duplicates a result; ``finalise`` itself ends the job by compare-and-set.
 
 Errors: a typed :class:`~estimators.errors.ZoorankError` fails the job at once (it would fail again);
-:class:`~service.pipeline.JobCancelledError` (the cancel flag, checked between batches and scorers)
+:class:`~service.errors.JobCancelledError` (the cancel flag, checked between batches and scorers)
 ends it as cancelled; anything else is retried with exponential backoff from ``retry_backoff_ms``.
 Every actor has an explicit time limit (``extract_time_limit_s``, ``score_time_limit_s``); Dramatiq's
 10-minute default never applies. Liveness is the broker heartbeat (``heartbeat_timeout_ms``): a worker

@@ -12,7 +12,7 @@ key                                    type    what
 ``job:{id}``                           hash    status, stage, timestamps, owner, fingerprint, request echo,
                                                plan/sample JSON for workers, model count, error (problem JSON)
 ``job:{id}:models``                    hash    model id -> progress JSON (status, stage, done, total, error)
-``job:{id}:records``                   hash    model id -> :class:`~service.pipeline.ExtractionRecord` JSON
+``job:{id}:records``                   hash    model id -> ``ExtractionRecord`` JSON
 ``job:{id}:cells``                     hash    model id -> per-model score cells JSON
 ``job:{id}:done``                      set     model ids whose part is complete (the fan-in counter)
 ``job:{id}:finalise``                  string  set once when ``finalise`` was enqueued (fan-in guard)

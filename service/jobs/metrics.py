@@ -50,10 +50,10 @@ class EngineCollector(Collector):
     """Reads cluster-wide job figures from Redis at scrape time.
 
     Args:
-        stats: :meth:`service.jobs.JobEngine.stats` (flat counters: ``jobs_<status>``, ``cache_hits``,
+        stats: :meth:`service.jobs.engine.JobEngine.stats` (flat counters: ``jobs_<status>``, ``cache_hits``,
             ``extractions``, ``dead_letters``).
-        queue_depths: :meth:`service.jobs.JobEngine.queue_depths`.
-        workers_alive: :meth:`service.jobs.JobEngine.workers_alive`.
+        queue_depths: :meth:`service.jobs.engine.JobEngine.queue_depths`.
+        workers_alive: :meth:`service.jobs.engine.JobEngine.workers_alive`.
         stage_stats: stage -> (seconds, count) totals (:func:`stage_stats`).
     """
 

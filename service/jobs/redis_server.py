@@ -1,7 +1,7 @@
 """A private ``redis-server`` child process: the embedded mode of ``zoorank serve``, and the test fixtures.
 
 Embedded mode (no ``REDIS_URL``): a unix socket and an append-only file (``appendfsync everysec``: about
-one second of writes lost on a crash, reliability.md §B2) under ``$ZOORANK_HOME/redis``, no TCP port, so
+one second of writes lost on a crash) under ``$ZOORANK_HOME/redis``, no TCP port, so
 nothing else on the machine can reach it. Tests start one on a free TCP port of 127.0.0.1 in a temporary
 directory, without persistence.
 

@@ -10,7 +10,7 @@ versions, ensemble options})``
 
 so that an identical request (whatever the spelling: defaults written out or left out, models in another
 order) maps to the same job and cached ranking, and any change that can change a number (a weights file,
-a scorer version, one image of the dataset) maps to a new one (reliability.md §B11). The model digest is
+a scorer version, one image of the dataset) maps to a new one. The model digest is
 ``zoo.store.entry_digest`` (id, architecture, weights digest, feature layer and head).
 """
 

@@ -2,7 +2,7 @@
 
 A worker is one long-lived process with one Dramatiq worker thread: one message at a time, so one
 extraction at a time on its device (a host-wide lock also keeps two processes off the same device),
-and its loaded models stay warm between messages (:class:`service.actors.ModelCache`). Scale out by
+and its loaded models stay warm between messages (:class:`service.jobs.handlers.ModelCache`). Scale out by
 starting more workers, on any number of machines, all pointing at the same Redis (``REDIS_URL``) and the
 same feature store (``ZOORANK_FEATURE_STORE`` on a shared filesystem) with the same data roots: one per GPU
 with ``--queues extract`` (or ``extract,score``), and CPU workers with ``--queues score``. At least one
@@ -200,7 +200,7 @@ def run_worker(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m service.worker``: the same as ``zoorank worker``."""
+    """``python -m service.jobs.worker``: the same as ``zoorank worker``."""
     parser = argparse.ArgumentParser(prog="zoorank worker", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default ZOORANK_DEVICE)")
     parser.add_argument("--queues", default=",".join(QUEUES), help="comma-separated: extract, score")

@@ -1,35 +1,34 @@
-"""The ranking pipeline as stage functions, shared by the CLI (in-process) and the job workers (actors).
+"""The ranking pipeline: dataset reference -> features per model -> scores -> ranking, as stage functions.
 
 ::
 
     plan ──> sample ──> extract_model (one model) ──> score_model (one model) ──> finalise
                          per model, any worker         per model, any worker       set scorers + assemble
 
-* :func:`plan` validates everything that needs no image: scorer names and parameters, model ids (or
-  patterns, or :class:`~zoo.ZooEntry` objects in-process), sampling caps against the limits.
-* :func:`sample` resolves the dataset reference under the allowed roots, reads and fingerprints it, draws
-  the stratified sample and checks the class limits. Its JSON-ready :class:`SampleSummary` is what a job
-  stores; a worker rebuilds the identical sample from it (:func:`resample`), and refuses a dataset whose
-  content changed since submission (the fingerprint is part of every key).
-* :func:`extract_model` gets one model's features from the feature store or a forward pass and returns an
-  :class:`Extraction`; only its JSON-ready :class:`ExtractionRecord` (the feature-store key, never the
-  arrays) travels through Redis.
-* :func:`score_model` runs the per-model scorers on one model's features: a :class:`~service.ranking.Cells`
-  that :func:`cells_to_dict` / :func:`cells_from_dict` turn into JSON (the ``score`` actor stores them in
-  Redis, and the per-(model, dataset, sampling, scorer) cell cache reuses them across requests).
-* :func:`score_sets` runs the set-level scorers (``etran``, ``ncti``) over every model at once, and
-  :func:`assemble` builds the :class:`~service.schema.Ranking`: the same function for the CLI and the HTTP
-  API, so both emit one schema by construction.
+* :mod:`~service.pipeline.plan` validates everything that needs no image: scorer names and parameters,
+  model ids (or patterns, or :class:`~zoo.ZooEntry` objects in-process), sampling caps against the limits.
+* :mod:`~service.pipeline.sample` resolves the dataset reference under the allowed roots, reads and
+  fingerprints it, draws the stratified sample and checks the class limits. Its JSON-ready
+  ``SampleSummary`` is what a job stores; a worker rebuilds the identical sample from it (``resample``)
+  and refuses a dataset whose content changed since submission.
+* :mod:`~service.pipeline.extract` gets one model's features from the feature store or a forward pass;
+  only its JSON-ready ``ExtractionRecord`` (the feature-store key, never the arrays) travels through Redis.
+* :mod:`~service.pipeline.score` runs the per-model scorers on one model's features (``Cells``, JSON via
+  ``cells_to_dict`` / ``cells_from_dict``) and the set-level scorers (``etran``, ``ncti``) over every model.
+* :mod:`~service.pipeline.aggregate` turns cells into per-scorer and aggregate ranks;
+  :mod:`~service.pipeline.ensembles` builds the ensembles section when a request asks for one;
+  :mod:`~service.pipeline.assemble` builds the :class:`~service.pipeline.schema.Ranking`: the same function
+  for the CLI and the HTTP API, so both emit one schema by construction.
+* :mod:`~service.pipeline.run` chains the stages in one process (:func:`rank`); the job engine
+  (:mod:`service.jobs`) runs the same stages as Dramatiq actors.
 
-:func:`run_in_process` chains the stages in one process; ``service.ranking.rank`` is that function with
-the historical signature. The job engine (:mod:`service.jobs`, :mod:`service.actors`) runs the same stages
-as Dramatiq actors.
-
-Per-model scorers see that model's own rows. Set-level scorers and the dataset summary use the rows
-every model has (the decode policy is the same for all models, so in practice these are the same rows).
-
-Ensembles: when a request carries ``ensemble`` options and :mod:`service.ensembles` provides
-``attach_section(ranking, inputs, labels, options) -> Ranking`` (``inputs``: model id ->
-:class:`~service.ranking.ModelInputs` on the common rows, ``labels``: ``(N,)``), :func:`finalise` calls it
-last; without that function the options are ignored.
+Nothing here touches Redis, HTTP or a terminal. Per-model scorers see that model's own rows; set-level
+scorers and the dataset summary use the rows every model has (the decode policy is the same for all
+models, so in practice these are the same rows).
 """
+
+from service.pipeline.run import rank, run_in_process
+from service.pipeline.schema import Ranking
+from service.pipeline.types import ModelInputs, ProgressEvent
+
+__all__ = ["ModelInputs", "ProgressEvent", "Ranking", "rank", "run_in_process"]

@@ -4,7 +4,8 @@ A ranking request may carry :class:`EnsembleOptions` (``rank(..., ensemble=...)`
 ``ensemble`` field, ``zoorank ensemble``). The per-model inputs the ranking already computes (target
 features, source-head probabilities, source profiles) are then handed to
 :func:`estimators.select_team` once per ensemble scorer, and the selected team(s) with their score and
-per-term breakdown become the ranking's ``ensembles`` section (:class:`service.schema.EnsembleSection`).
+per-term breakdown become the ranking's ``ensembles`` section
+(:class:`service.pipeline.schema.EnsembleSection`).
 
 Eligibility is explicit: a model without a source profile (the ImageNet entries) is listed as ineligible
 for OSBORN with the reason, a model without a source head as ineligible for every ensemble scorer; both
@@ -245,11 +246,12 @@ def build_section(
         labels: ``(N,)`` target labels of those rows.
         options: k, scorers, mode and parameter overrides.
         entries: model id -> zoo entry, to load source profiles the inputs do not carry.
-        progress: receives a ``score`` :class:`~service.ranking.ProgressEvent` before each scorer.
-        cancel: polled before each scorer; True raises ``service.pipeline.JobCancelledError``.
+        progress: receives a ``score`` :class:`~service.pipeline.types.ProgressEvent` before each scorer.
+        cancel: polled before each scorer; True raises ``service.errors.JobCancelledError``.
 
     Returns:
-        The section: one :class:`~service.schema.EnsembleResult` per scorer, in ``options.scorers`` order.
+        The section: one :class:`~service.pipeline.schema.EnsembleResult` per scorer, in
+        ``options.scorers`` order.
     """
 
     need_profiles = any(
@@ -277,7 +279,7 @@ def attach_section(
     progress: Callable[[Any], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Ranking:
-    """``ranking`` with its ``ensembles`` section (the hook :func:`service.pipeline.finalise` calls)."""
+    """``ranking`` with its ``ensembles`` section (:func:`service.pipeline.assemble.finalise` calls it)."""
     chosen = options if isinstance(options, EnsembleOptions) else EnsembleOptions.model_validate(options)
     section = build_section(inputs, labels, chosen, entries=entries, progress=progress, cancel=cancel)
     return dataclasses.replace(ranking, ensembles=section)

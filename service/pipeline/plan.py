@@ -110,7 +110,7 @@ class RankPlan:
         scorers: the scorers with their full parameter sets, in request order.
         spec: the requested sampling (before the per-job image cap, applied by :func:`sample`).
         base: directory bare relative references resolve against (CLI), None for the API.
-        ensemble: the request's ensemble options (``service.ensembles.EnsembleOptions``), or None.
+        ensemble: the request's ensemble options (``service.pipeline.ensembles.EnsembleOptions``), or None.
     """
 
     dataset_ref: str
@@ -151,7 +151,7 @@ def plan(
     base: Path | None = None,
     ensemble: Any = None,
 ) -> RankPlan:
-    """Validate a request before any image is read (see ``service.ranking.rank`` for the arguments).
+    """Validate a request before any image is read (see ``service.pipeline.run.rank`` for the arguments).
 
     Raises:
         UnknownScorerError, InvalidParameterError: bad scorer names or parameters.

@@ -48,7 +48,7 @@ def run_in_process(
     progress: ProgressCallback = no_progress,
     cancel: CancelCheck | None = None,
 ) -> Ranking:
-    """Every stage in this process, in order: what ``zoorank rank`` runs (``service.ranking.rank``).
+    """Every stage in this process, in order: what ``zoorank rank`` runs (``service.pipeline.run.rank``).
 
     Raises:
         DeviceUnavailableError: ``settings.device`` names a device this machine lacks.
@@ -133,7 +133,7 @@ def rank(
         scorer_params: scorer name -> parameter overrides.
         base: directory bare relative references resolve against (the CLI passes the working
             directory; None accepts only root-named and absolute references).
-        ensemble: ``service.ensembles.EnsembleOptions`` for the ranking's ensembles section, or None.
+        ensemble: ``service.pipeline.ensembles.EnsembleOptions`` for the ranking's ensembles section, or None.
 
     Returns:
         The ranking, models sorted by aggregate rank (see the module docstring).

@@ -18,7 +18,7 @@ Conventions (also in the README's "Output schema" section):
 * ``saturated`` lists the scorers whose cell for this model is part of a *saturated tie*: two or more
   models share the scorer's best score within a relative tolerance (e.g. H-score at exactly C-1 or SFDA
   at 1.0 when there are fewer samples than feature dimensions), so the scorer cannot order them. Such
-  cells share one rank; their order is no verdict (1.1; ``service.ranking.saturated_top``).
+  cells share one rank; their order is no verdict (1.1; ``service.pipeline.aggregate.saturated_top``).
 """
 
 from __future__ import annotations

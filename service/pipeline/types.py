@@ -89,8 +89,8 @@ class ModelInputs:
         source_probs: ``(N, C_s)`` softmax of the source head, or None for headless models.
         source_mean, source_std: ``(D,)`` source-feature statistics from the model's profile, or None.
         source_features, source_predictions, source_labels: the profile's ``(n, D)`` feature sample and
-            its ``(n,)`` predicted / true source classes (OSBORN), or None (``service.ensembles`` loads
-            them from the entry when an ensemble section asks for them).
+            its ``(n,)`` predicted / true source classes (OSBORN), or None
+            (:mod:`service.pipeline.ensembles` loads them from the entry when an ensemble section asks).
     """
 
     features: np.ndarray

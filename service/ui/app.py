@@ -4,7 +4,7 @@ It is a separate :class:`~fastapi.FastAPI` instance so that none of its routes e
 schema (hence the generated client) or the API's authentication rules: the dashboard authenticates with
 its own session cookie (:mod:`service.ui.session`) and renders HTML errors instead of problem documents.
 It shares the API app's ``state`` object, so both use one :class:`~service.api.state.ApiState`: the same
-settings, Redis client and :class:`~service.jobs.JobEngine`, and the API's request quotas.
+settings, Redis client and :class:`~service.jobs.engine.JobEngine`, and the API's request quotas.
 """
 
 from __future__ import annotations

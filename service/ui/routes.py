@@ -6,8 +6,9 @@ itself (``<noscript>`` meta refresh) until the job ends. With JavaScript, htmx s
 
 Every route except the login form and the static files depends on :func:`require_user` (a test walks the
 routes to keep it that way); every POST checks the session's CSRF token (:func:`checked_form`). The pages
-call the service's own functions: :class:`~service.jobs.JobEngine` for jobs and rankings, the API's model
-and scorer listings and dataset inspection, :class:`~service.requests.RankingRequest` for submissions.
+call the service's own functions: :class:`~service.jobs.engine.JobEngine` for jobs and rankings,
+:mod:`service.catalogue` for the model and scorer listings and dataset inspection, and
+:class:`~service.jobs.request.RankingRequest` for submissions.
 """
 
 from __future__ import annotations
@@ -455,7 +456,7 @@ def _int_field(values: Mapping[str, Any], name: str) -> int | None:
 
 @router.post("/rankings", name="submit_ranking")
 def submit_ranking(request: Request, user: User, form: Form) -> Response:
-    """Submit the form as a :class:`~service.requests.RankingRequest`; on success, go to the job page."""
+    """Submit the form as a :class:`~service.jobs.request.RankingRequest`; on success, go to the job page."""
 
     state = api_state(request)
     values = _form_values(form, state.settings)
@@ -637,7 +638,7 @@ def download_json(request: Request, ranking_id: JobId) -> Response:
 
 @router.get("/rankings/{ranking_id}/download.csv", name="download_csv")
 def download_csv(request: Request, ranking_id: JobId) -> Response:
-    """The ranking as CSV (:meth:`service.schema.Ranking.to_csv`, the same as ``zoorank rank -f csv``)."""
+    """The ranking as CSV (:meth:`~service.pipeline.schema.Ranking.to_csv`, as ``zoorank rank -f csv``)."""
     view = _ranking(request, ranking_id)
     return Response(
         view.ranking.to_csv(),

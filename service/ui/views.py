@@ -1,10 +1,10 @@
 """What the dashboard pages show, computed from the service's own objects (no second copy of the logic).
 
-* :class:`RankingView`: a :class:`~service.schema.Ranking` (parsed with ``Ranking.from_dict`` from the
-  document the job engine stored) as a sortable table, a colour per cell, the rank-chart lines and the
-  scorer-agreement matrix (Kendall's tau-b from :func:`estimators.evaluation.kendall_tau`);
-* :class:`JobPanel`: a :class:`~service.jobs.JobView` plus the extraction speed and ETA of each model,
-  measured from the job's own event stream (:meth:`service.jobs.JobEngine.events`): Redis stream ids
+* :class:`RankingView`: a :class:`~service.pipeline.schema.Ranking` (parsed with ``Ranking.from_dict``
+  from the document the job engine stored) as a sortable table, a colour per cell, the rank-chart lines
+  and the scorer-agreement matrix (Kendall's tau-b from :func:`estimators.evaluation.kendall_tau`);
+* :class:`JobPanel`: a :class:`~service.jobs.models.JobView` plus the extraction speed and ETA of each model,
+  measured from the job's own event stream (:meth:`service.jobs.engine.JobEngine.events`): Redis stream ids
   begin with the millisecond the event was written, so replaying the stream gives the speed exactly,
   also for a page opened half-way through a job.
 """

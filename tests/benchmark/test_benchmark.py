@@ -27,7 +27,7 @@ from benchmark.quality import QualityReport, metrics, render_markdown, score_tar
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-COMMITTED = REPO / "bench" / "results" / "ci_truth.json"
+COMMITTED = REPO / "benchmark" / "results" / "ci_truth.json"
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_prepare_target_is_idempotent_and_splits_are_disjoint(targets_root: Path
 def test_missing_split_is_a_typed_error(tmp_path: Path) -> None:
     from zoo.errors import DatasetNotFoundError
 
-    with pytest.raises(DatasetNotFoundError, match="zoo.benchmark.targets"):
+    with pytest.raises(DatasetNotFoundError, match="benchmark.targets"):
         tg.load_split("digits", "train", tmp_path)
 
 
@@ -344,13 +344,13 @@ def test_readme_block_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
     assert readme.read_text() == f"{start}\n{start}\n{end}\n"  # refused: left as it was
 
 
-def test_bench_quality_cli_writes_the_report_and_the_readme_block(
+def test_benchmark_quality_cli_writes_the_report_and_the_readme_block(
     targets_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
+    from benchmark.__main__ import app
     from benchmark.quality import README_MARKERS
-    from service.cli.commands import app
 
     results = _cached_results(tmp_path, targets_root, methods=("probe", "finetune"))
     home = tmp_path / "home"
@@ -359,7 +359,7 @@ def test_bench_quality_cli_writes_the_report_and_the_readme_block(
     monkeypatch.setenv("ZOORANK_HOME", str(home))
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\n")
-    base = ["bench", "quality", "--results", str(results), "-t", "digits", "-s", "logme", "--cached-only"]
+    base = ["quality", "--results", str(results), "-t", "digits", "-s", "logme", "--cached-only"]
     base += ["--no-ensembles", *(a for m in MODELS3 for a in ("-m", m))]
     ok = CliRunner().invoke(app, [*base, "--sizes", "50", "--readme", str(readme)])
     assert ok.exit_code == 0, ok.output

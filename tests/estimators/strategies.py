@@ -33,7 +33,8 @@ def _features(rng: np.random.Generator, kind: str, labels: np.ndarray, d: int) -
         return rng.standard_normal((n, 1)) @ rng.standard_normal((1, d))
     # clustered: well separated class means plus noise
     means = rng.standard_normal((int(labels.max()) + 1, d)) * 3
-    return means[labels] + rng.standard_normal((n, d))
+    out: np.ndarray = means[labels] + rng.standard_normal((n, d))
+    return out
 
 
 def _probs(rng: np.random.Generator, n: int, c_s: int, kind: str, dtype: Any) -> np.ndarray:
@@ -48,7 +49,8 @@ def _probs(rng: np.random.Generator, n: int, c_s: int, kind: str, dtype: Any) ->
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     p = p.astype(dtype)
-    return p / p.sum(axis=1, keepdims=True, dtype=p.dtype)
+    out: np.ndarray = p / p.sum(axis=1, keepdims=True, dtype=p.dtype)
+    return out
 
 
 @st.composite
@@ -83,7 +85,7 @@ def scoring_inputs(draw: st.DrawFn, max_classes: int = 6, max_per_class: int = 4
         source_std = np.abs(rng.standard_normal(d)) * scale
         source_std[rng.random(d) < 0.2] = 0.0
     else:
-        source_mean = source_std = None
+        source_mean = source_std = None  # type: ignore[assignment]
     return {
         "features": features,
         "labels": labels,

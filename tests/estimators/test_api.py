@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import estimators
 from estimators._data import check_scoring_inputs
-from estimators._params import AnyOf, Interval, Options, check_params
+from estimators._params import AnyOf, Constraint, Interval, Options, check_params
 from estimators._registry import INPUT_NAMES, Registry, ScorerSpec
 from estimators.errors import (
     DegenerateInputError,
@@ -170,7 +170,11 @@ def test_every_error_is_a_zoorank_error_with_a_code() -> None:
 
 
 def test_check_params_constraints() -> None:
-    rules = {"k": Interval(1, None, integer=True), "mode": Options(("a", "b")), "x": AnyOf((Interval(0, 1),))}
+    rules: dict[str, Constraint] = {
+        "k": Interval(1, None, integer=True),
+        "mode": Options(("a", "b")),
+        "x": AnyOf((Interval(0, 1),)),
+    }
     defaults = {"k": 3, "mode": "a", "x": 0.5}
     assert check_params("s", {"k": 5}, defaults, rules) == {"k": 5, "mode": "a", "x": 0.5}
     for bad in ({"k": 0}, {"k": 2.5}, {"k": True}, {"mode": "c"}, {"x": float("nan")}, {"x": 2}):

@@ -1,4 +1,4 @@
-"""Ensemble EEP and mean LEEP: the identities of spec/ensembles.md §3.2."""
+"""Ensemble EEP and mean LEEP: their defining identities."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from estimators.errors import InvalidInputError
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return p / p.sum(axis=1, keepdims=True)
+    out: np.ndarray = p / p.sum(axis=1, keepdims=True)
+    return out
 
 
 def _team(

@@ -1,4 +1,4 @@
-"""Unit and property tests of the ETran scorers (spec/scorers.md §3.12, identity §6 (ii))."""
+"""Unit and property tests of the ETran scorers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""H-score and shrinkage H-score: oracles, bounds and invariances (scorers.md §3.5, §3.6, §6)."""
+"""H-score and shrinkage H-score: oracles, bounds and invariances."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_ledoit_wolf_formula_matches_sklearn_including_one_feature() -> None:
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(2, 30), extra=st.integers(0, 40), c=st.integers(2, 6), seed=st.integers(0, 10_000))
 def test_hscore_collapses_to_c_minus_1_when_d_at_least_n(n: int, extra: int, c: int, seed: int) -> None:
-    """scorers.md §3.5: with D ≥ N the centred features have full row rank and H = C − 1 exactly."""
+    """With D ≥ N the centred features have full row rank and H = C − 1 exactly."""
     c = min(c, n)
     rng = np.random.default_rng(seed)
     y = np.concatenate([np.arange(c), rng.integers(0, c, n - c)])

@@ -18,7 +18,8 @@ from estimators.leep import expected_empirical_prediction
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return p / p.sum(axis=1, keepdims=True)
+    out: np.ndarray = p / p.sum(axis=1, keepdims=True)
+    return out
 
 
 def _leep_loops(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -36,7 +37,7 @@ def _leep_loops(probs: np.ndarray, labels: np.ndarray) -> float:
             if p_z > 0:
                 eep += joint[(labels[i], z)] / p_z * probs[i, z]
         total += math.log(eep)
-    return total / n
+    return float(total / n)
 
 
 def _entropy(labels: np.ndarray) -> float:

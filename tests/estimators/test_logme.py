@@ -1,4 +1,4 @@
-"""LogME: an independent per-column oracle, the identities of scorers.md §3.1 / §6, targets, dtype, scale."""
+"""LogME: an independent per-column oracle, its identities, targets, dtype, scale."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 
 
 def _oracle(f: np.ndarray, y: np.ndarray, *, solver: str = "fixed_point", fix_high_dim: bool = True) -> float:
-    """Textbook LogME from scorers.md §3.1, one column at a time, via a thin SVD of F (float64)."""
+    """Textbook LogME from the paper's evidence, one column at a time, via a thin SVD of F (float64)."""
     n, d = f.shape
     u, s, vt = np.linalg.svd(f, full_matrices=False)
     s = np.where(s <= s.max() * max(n, d) * np.finfo(np.float64).eps, 0.0, s)  # numpy's matrix_rank cut
@@ -97,7 +97,7 @@ def test_fix_high_dim_is_irrelevant_when_n_exceeds_d() -> None:
 
 
 def test_fixed_point_agrees_with_icml_for_n_much_larger_than_d() -> None:
-    """scorers.md §6 (iii): the two solvers differ by ~1e-4 when N ≫ D."""
+    """The two solvers differ by ~1e-4 when N ≫ D."""
     f, y = _data(3000, 32, 5, noise=2.0)
     fp = estimators.score("logme", features=f, labels=y)
     icml = estimators.score("logme", features=f, labels=y, solver="icml")

@@ -1,4 +1,4 @@
-"""Unit and property tests of PED (spec/scorers.md §3.11, ensembles.md §5)."""
+"""Unit and property tests of PED."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit and property tests of the SFDA scorer (spec/scorers.md §3.10, identity §6 (i))."""
+"""Unit and property tests of the SFDA scorer."""
 
 from __future__ import annotations
 

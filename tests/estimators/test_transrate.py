@@ -1,4 +1,4 @@
-"""TransRate (appendix / tllib form): oracles, the Gram-size switch, invariances, scale (scorers.md §3.7)."""
+"""TransRate (appendix / tllib form): oracles, the Gram-size switch, invariances, scale."""
 
 from __future__ import annotations
 

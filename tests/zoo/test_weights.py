@@ -134,7 +134,7 @@ def test_planted_checkpoint_with_its_real_hash_prefix_loads(hub: Path, load_spy:
 def test_random_file_under_an_official_torchvision_name_is_rejected_before_parsing(
     hub: Path, load_spy: list[Any]
 ) -> None:
-    """torchvision itself silently loads any file at this path (shared/offline_zoo.md §1); we must not."""
+    """torchvision itself silently loads any file at this path; we must not."""
     entry = get_entry("resnet18.tv_in1k")
     fake = hub / entry.weights.filename
     torch.save(entry.builder().state_dict(), fake)

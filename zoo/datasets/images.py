@@ -1,6 +1,6 @@
 """Decode one image safely: allowed formats only, a pixel limit checked on the header, warnings as errors.
 
-Target datasets are user data, so every image is treated as hostile (reliability.md §B8):
+Target datasets are user data, so every image is treated as hostile:
 
 * ``Image.open(fp, formats=...)`` only tries the allowed decoders (no FITS, no EPS, no surprises);
 * the pixel count is read from the header and compared with ``max_pixels`` *before* ``load()``, so a

@@ -11,8 +11,8 @@ A reference is one of
 * an absolute path; or
 * a ``file://`` URL (``file:///abs/path`` or ``file://localhost/abs/path``), percent-decoded exactly once.
 
-Whatever the form, the result must lie under one of the allowed roots *after* symlinks are resolved
-(reliability.md §B7). The checks run in two stages so that nothing is opened for a hostile reference:
+Whatever the form, the result must lie under one of the allowed roots *after* symlinks are resolved.
+The checks run in two stages so that nothing is opened for a hostile reference:
 
 1. lexical, on the string: length, NUL and other control characters, backslashes, drive letters, ``..``
    components, percent escapes outside ``file://`` URLs (so double encoding cannot sneak a ``..`` in),

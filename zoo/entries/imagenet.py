@@ -11,7 +11,7 @@ Input size: these run at **64 px**, not their native 224-260 px. Target images i
 28-32 px (MNIST-like), so a larger input adds no information, and CPU inference at 224 px is ~20x
 slower (measured: resnet18 ~26 img/s at 224 px vs ~500 img/s at 64 px on 2 cores). 64 px still leaves a
 2x2 map after the 32x downsampling; linear-probe accuracy on the 28-px targets stays high (mobilenet_v2
-0.83-0.89, see shared/offline_zoo.md §3). The native size is kept in ``meta["native_input_size"]``.
+0.83-0.89). The native size is kept in ``meta["native_input_size"]``.
 Normalisation is each model's own: ImageNet mean/std for torchvision, mean=std=0.5 for EfficientNet-Lite
 (TF-Lite models expect inputs in [-1, 1]).
 """

@@ -17,7 +17,7 @@ Sources (``load_source(name, split)``):
   plus seeded scale/rotation/shift variants), the rest are held out (``test``: clean renderings only), so
   that unseen fonts can serve as a target dataset later.
 * ``emoji``: the 64-px Noto images of npm ``emoji-datasource-google`` 16.0.0, fetched once with
-  ``npm pack`` into ``$ZOORANK_HOME`` (default ``.cache/zoorank``) and pinned by SHA-256. The label is
+  ``npm pack`` into ``$ZOORANK_HOME`` (default ``~/.cache/zoorank``) and pinned by SHA-256. The label is
   the emoji's **category** (8 classes, 85-386 emoji each) rather than its subcategory (99 classes, often
   fewer than 10 emoji each, too few to learn from 1,636 images). ``Flags`` (near-identical rectangles)
   and ``Component`` (5 skin/hair swatches) are left out, and so are skin-tone variants. Images are
@@ -53,6 +53,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from zoo._hashing import file_sha256
 from zoo.errors import DatasetFormatError, DatasetNotFoundError
+from zoo.home import zoorank_home
 
 __all__ = [
     "EMOJI_CATEGORIES",
@@ -70,7 +71,6 @@ __all__ = [
     "glyphs",
     "load_source",
     "split_fonts",
-    "zoorank_home",
 ]
 
 Split = Literal["train", "test"]
@@ -409,11 +409,6 @@ def glyphs(
 
 
 # --------------------------------------------------------------------------- emoji
-
-
-def zoorank_home() -> Path:
-    """The cache root: ``$ZOORANK_HOME``, else ``.cache/zoorank`` under the working directory."""
-    return Path(os.environ.get("ZOORANK_HOME") or ".cache/zoorank").resolve()
 
 
 def fetch_npm_package(name: str, version: str, sha256: str, cache: Path | None = None) -> Path:

@@ -11,8 +11,8 @@ scorer versions and parameters, sampling) get the same job; when that ranking is
 ``Idempotent-Replayed: true``; the same key with another body is ``422``; while the first request is still
 being processed, ``409``. A request that fails is not recorded, so it may be retried with the same key.
 
-The ranking is the document of :mod:`service.schema` (exactly what ``zoorank rank --format json`` prints),
-served with a strong ``ETag``; ``If-None-Match`` with that tag gets ``304``.
+The ranking is the document of :mod:`service.pipeline.schema` (exactly what ``zoorank rank --format
+json`` prints), served with a strong ``ETag``; ``If-None-Match`` with that tag gets ``304``.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def wait_ready(
     while time.monotonic() < deadline:
         for p in proc if isinstance(proc, list) else [proc]:
             if p.poll() is not None:
-                raise RuntimeError(f"{p.args} exited with {p.returncode}:\n{_logs(log)}")
+                raise RuntimeError(f"{p.args!r} exited with {p.returncode}:\n{_logs(log)}")
         try:
             r = httpx.get(url + "/health/ready", timeout=2.0)
             if r.status_code == 200:
@@ -202,7 +202,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[L
                     [
                         sys.executable,
                         "-m",
-                        "service.worker",
+                        "service.jobs.worker",
                         "--device",
                         "cpu",
                         "--queues",

@@ -58,7 +58,7 @@ def read_events(http: httpx.Client, job_id: str, last_event_id: str | None = Non
 def wait_done(http: httpx.Client, job_id: str, timeout: float = JOB_TIMEOUT_S) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = http.get(f"/v1/jobs/{job_id}").json()
+        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
         time.sleep(0.3)
@@ -116,7 +116,7 @@ def test_events_resume_after_last_event_id(live: LiveApi, ranked: dict[str, Any]
 
 def _comparable(ranking: dict[str, Any]) -> dict[str, Any]:
     """The ranking without what legitimately differs between runs: timestamps, cache flags, timings."""
-    out = json.loads(json.dumps(ranking))
+    out: dict[str, Any] = json.loads(json.dumps(ranking))
     out.pop("provenance")
     out["dataset"].pop("reference")
     for m in out["models"]:
@@ -258,13 +258,14 @@ def test_metrics_and_health(live: LiveApi, ranked: dict[str, Any]) -> None:
     assert live_.status_code == 200
 
 
-def test_the_readme_client_example_runs(live: LiveApi) -> None:
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+def test_the_documented_client_example_runs(live: LiveApi) -> None:
+    """The Python client example of docs/http-api.md, run as written against the live server."""
+    readme = (Path(__file__).resolve().parents[3] / "docs" / "http-api.md").read_text()
     section = readme.split("### Python client", 1)[1].split("\n### ", 1)[0]
     (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     code = code.replace("http://localhost:8000", live.url).replace("data:animal-mnist", "data:shapes")
     scope: dict[str, Any] = {"KEY": live.key}
-    exec(compile(code, "README.md", "exec"), scope)
+    exec(compile(code, "docs/http-api.md", "exec"), scope)
     assert scope["job"].status == "succeeded"
     check_schema(scope["ranking"], RANKING_JSON_SCHEMA)
     assert {m["id"] for m in scope["ranking"]["models"]} == {

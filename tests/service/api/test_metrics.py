@@ -1,4 +1,4 @@
-"""Stage timings: the Dramatiq middleware of ``service.metrics`` on a real Redis broker, read back as the
+"""Stage timings: the Dramatiq middleware of ``service.jobs.metrics`` on a real Redis broker, read back as the
 ``zoorank_stage_duration_seconds`` series."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from service.jobs.metrics import ApiMetrics, stage_stats, stage_timer
 def test_stage_timer_counts_each_message_of_a_stage(redis_url: str) -> None:
     url = redis_url.rsplit("/", 1)[0] + "/2"  # a database of its own: nothing else consumes it
     client = redis.Redis.from_url(url)
-    broker = RedisBroker(url=url, namespace="zoorank-test-stage-timer")
+    broker = RedisBroker(url=url, namespace="zoorank-test-stage-timer")  # type: ignore[no-untyped-call]
     broker.add_middleware(stage_timer(client, keys.stat))
     ran = []
 
@@ -24,7 +24,7 @@ def test_stage_timer_counts_each_message_of_a_stage(redis_url: str) -> None:
         time.sleep(0.05)
         ran.append(n)
 
-    actor = dramatiq.actor(extract, broker=broker, actor_name="extract", max_retries=0)
+    actor = dramatiq.actor(extract, broker=broker, actor_name="extract", max_retries=0)  # type: ignore[call-overload]
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:

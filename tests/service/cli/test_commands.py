@@ -77,7 +77,7 @@ def test_models_json_is_a_list_of_entries_with_metadata(env: dict[str, str]) -> 
     assert [d["id"] for d in data] == [e.id for e in zoo.list_entries()]
     for d in data:
         assert {"id", "arch", "weights", "preprocessing", "feature_dim", "source", "tags"} <= set(d)
-        assert d["weights_present"] in (True, False, None)
+        assert d["weights"]["present"] in (True, False, None) and d["weights"]["origin"]
     builtin = run(["models", "--tag", "builtin"], env)
     assert builtin.exit_code == 0 and "mobilenet_v2.tv_in1k" in builtin.stdout
 

@@ -164,6 +164,7 @@ OTHER_BAD: list[tuple[str, str, str]] = [
     ("api_keys", "ZOORANK_API_KEYS", "not-a-digest"),
     ("host", "ZOORANK_HOST", "h" * 256),
     ("ui", "ZOORANK_UI", "maybe"),
+    ("debug", "ZOORANK_DEBUG", "maybe"),
     ("session_secret", "ZOORANK_SESSION_SECRET", "short"),
 ]
 

@@ -1,6 +1,6 @@
 """The job engine end to end: real redis-server, real ``zoorank worker`` processes, real (small) zoo models.
 
-Every test submits through :class:`service.jobs.JobEngine` (what the HTTP API calls) and waits for the
+Every test submits through :class:`service.jobs.engine.JobEngine` (what the HTTP API calls) and waits for the
 workers. Extractions are counted with the engine's ``extractions`` counter, which the worker increments
 only when a forward pass really runs (not for feature-store hits).
 """
@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis import Redis
@@ -104,7 +104,7 @@ def extractions(engine: JobEngine) -> int:
 
 def attempts(redis_client: Redis, job_id: str, part: str) -> int:
     raw = redis_client.get(keys.job_attempts(job_id, part))
-    return 0 if raw is None else int(raw)
+    return 0 if raw is None else int(cast(Any, raw))
 
 
 def test_submitted_job_equals_the_in_process_ranking(
@@ -215,7 +215,7 @@ def test_cached_ranking_is_answered_without_a_worker(
     }
     # no message was sent, so no worker ran any part
     assert sorted(redis_client.scan_iter(match=keys.job_attempts("*", "*"))) == parts_before
-    assert all(int(redis_client.get(k) or 0) == 1 for k in parts_before)
+    assert all(int(cast(Any, redis_client.get(k)) or 0) == 1 for k in parts_before)
 
     # with the job record gone (job_ttl_s < cache_ttl_s), the cached ranking still answers: a new job
     original = engine.ranking_json(first.id)
@@ -433,7 +433,7 @@ def test_a_worker_killed_mid_extraction_does_not_lose_the_job(
         view.id,
         lambda v: v.progress.models[0].status == "extracting" and v.progress.models[0].done > 0,
     )
-    entry = json.loads(client.hget(keys.job_models(view.id), "slowtest.cnn4") or b"{}")
+    entry = json.loads(cast(Any, client.hget(keys.job_models(view.id), "slowtest.cnn4")) or b"{}")
     victim = next(w for w in workers if w.worker_id == entry["worker"])
     os.kill(victim.pid, signal.SIGKILL)
     victim.process.wait(10)
@@ -582,7 +582,9 @@ def test_the_cache_is_written_before_the_job_reads_succeeded(
     # A client that resubmits the moment it sees "succeeded" must hit the cache (this raced once: the
     # status changed first, and an immediate identical request started a second computation).
     view, _ = idle_engine.submit(request(seed=43, scorers=["logme"]))
-    fp = idle_engine.state(view.id)["fingerprint"]
+    state = idle_engine.state(view.id)
+    assert state is not None
+    fp = state["fingerprint"]
     cached_when_succeeded: list[bool] = []
     original = JobStore.transition
 
@@ -604,7 +606,9 @@ def test_a_resubmit_while_the_job_finishes_joins_it(idle_engine: JobEngine) -> N
     # submits then got 3 ids). It must join the finishing job.
     req = request(seed=44, scorers=["logme"])
     view, _ = idle_engine.submit(req)
-    fp = idle_engine.state(view.id)["fingerprint"]
+    state = idle_engine.state(view.id)
+    assert state is not None
+    fp = state["fingerprint"]
     idle_engine.redis.set(keys.ranking(fp), json.dumps({"models": []}))  # the window: cached, not succeeded
     before = idle_engine.stats()["cache_hits"]
     again, cached = idle_engine.submit(req)

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis import Redis
@@ -40,9 +40,10 @@ def test_embedded_redis_uses_a_unix_socket_and_an_append_only_file(tmp_path: Pat
         assert server.url.startswith("unix://") and server.alive()
         client = Redis.from_url(server.url)
         client.set("k", "v")
-        assert client.config_get("appendonly")["appendonly"] == "yes"
-        assert client.config_get("port")["port"] == "0"  # no TCP listener at all
-        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "volatile-lru"
+        config = cast(dict[str, str], client.config_get("*"))
+        assert config["appendonly"] == "yes"
+        assert config["port"] == "0"  # no TCP listener at all
+        assert config["maxmemory-policy"] == "volatile-lru"
         client.close()
     finally:
         assert server.stop() == 0
@@ -92,7 +93,7 @@ def test_terminal_states_never_change(service_settings: Settings, redis_client: 
     assert redis_client.get(keys.ranking("f" * 64)) is None  # a failed job caches nothing
     names = [e[1] for e in JobEngine(service_settings, redis_client).events("jt", None, 0)]
     assert names == ["status", "done"]
-    assert redis_client.ttl(keys.job("jt")) > 0  # finished jobs expire (job_ttl_s)
+    assert cast(int, redis_client.ttl(keys.job("jt"))) > 0  # finished jobs expire (job_ttl_s)
 
 
 def test_model_cache_keeps_the_most_recently_used(tiny_entry: Any) -> None:
@@ -204,12 +205,12 @@ def test_the_private_redis_dies_with_its_parent(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from service.redis_server import start_redis_server, free_port\n"
+        "from service.jobs.redis_server import start_redis_server, free_port\n"
         f"s = start_redis_server(directory=Path({str(tmp_path)!r}), port=free_port(), persistent=False)\n"
         "print(s.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE)
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
@@ -265,7 +266,7 @@ def test_duplicate_deliveries_of_every_part_leave_one_result(
 
     def queued(actor: str) -> int:
         raw = client.hvals(keys.broker_queue("score") + ".msgs")
-        return sum(json.loads(m)["actor_name"] == actor for m in raw)
+        return sum(json.loads(m)["actor_name"] == actor for m in cast(list[Any], raw))
 
     twice(actors.extract.fn, view.id, model)
     assert engine.stats()["extractions"] == 1  # the second delivery found the features in the store

@@ -14,8 +14,11 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from service import pipeline
+from service import errors
 from service.jobs.request import RankingRequest, Sampling, request_fingerprint, to_plan
+from service.pipeline import assemble, extract, score
+from service.pipeline import plan as planning
+from service.pipeline import sample as sampling
 from service.pipeline.run import rank
 from service.pipeline.schema import ErrorInfo
 from service.pipeline.types import Cells
@@ -37,19 +40,19 @@ def test_stages_compose_to_rank(dataset: Path, settings: Settings, tiny_entry: A
 
     models = [tiny_entry("tiny.a", seed=1), tiny_entry("tiny.b", seed=2, head=False)]
     scorers = ["sfda", "leep", "etran"]
-    plan = pipeline.plan(str(dataset), models=models, scorers=scorers, settings=settings)
+    plan = planning.plan(str(dataset), models=models, scorers=scorers, settings=settings)
     assert plan.model_ids == ["tiny.a", "tiny.b"] and [p.name for p in plan.scorers] == scorers
-    smp = pipeline.sample(plan.dataset_ref, plan.spec, settings, base=None)
+    smp = sampling.sample(plan.dataset_ref, plan.spec, settings, base=None)
     store = FeatureStore(settings.store_dir)
-    runs = [pipeline.extract_model(e, smp, settings, device="cpu", store=store) for e in plan.entries]
+    runs = [extract.extract_model(e, smp, settings, device="cpu", store=store) for e in plan.entries]
     cells = {}
     for run in runs:
         inputs = run.inputs()
         assert inputs is not None and run.features is not None
-        cells[run.entry.id] = pipeline.score_model(run.entry.id, inputs, run.features.labels, plan.scorers)
+        cells[run.entry.id] = score.score_model(run.entry.id, inputs, run.features.labels, plan.scorers)
     assert set(cells["tiny.a"].scores) == {"sfda", "leep"}  # per-model only: etran is set-level
     assert cells["tiny.b"].errors["leep"].code == "not-applicable"
-    staged = pipeline.finalise(smp.summary(), plan.scorers, runs, cells, device="cpu")
+    staged = assemble.finalise(smp.summary(), plan.scorers, runs, cells, device="cpu")
     whole = rank(str(dataset), models=models, scorers=scorers, settings=settings)
     a, b = _strip(json.loads(staged.to_json())), _strip(json.loads(whole.to_json()))
     # the same stored features through the same code in one process: identical documents
@@ -61,20 +64,20 @@ def test_records_and_summaries_round_trip_through_json(
 ) -> None:
     from zoo.store import FeatureStore
 
-    plan = pipeline.plan(str(dataset), models=[tiny_entry("tiny.a")], scorers=["sfda"], settings=settings)
-    smp = pipeline.sample(plan.dataset_ref, plan.spec, settings, base=None)
+    plan = planning.plan(str(dataset), models=[tiny_entry("tiny.a")], scorers=["sfda"], settings=settings)
+    smp = sampling.sample(plan.dataset_ref, plan.spec, settings, base=None)
     summary = smp.summary()
-    assert pipeline.SampleSummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
+    assert sampling.SampleSummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
     assert summary.spec() == smp.spec
     store = FeatureStore(settings.store_dir)
-    run = pipeline.extract_model(plan.entries[0], smp, settings, device="cpu", store=store)
+    run = extract.extract_model(plan.entries[0], smp, settings, device="cpu", store=store)
     record = run.record()
-    assert pipeline.ExtractionRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
-    again = pipeline.load_extraction(plan.entries[0], record, store)
+    assert extract.ExtractionRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    again = extract.load_extraction(plan.entries[0], record, store)
     assert again.features is not None and run.features is not None
     assert np.array_equal(again.features.features, run.features.features)
     # a worker rebuilds the identical sample from the summary
-    rebuilt = pipeline.resample(summary, settings.with_overrides(data_roots={"d": dataset.parent}))
+    rebuilt = sampling.resample(summary, settings.with_overrides(data_roots={"d": dataset.parent}))
     assert rebuilt.data.keys == smp.data.keys and rebuilt.digest == smp.digest
 
 
@@ -94,7 +97,7 @@ def test_cells_round_trip_through_json(
     scores: dict[str, float], errors: dict[str, tuple[str, str]], info: dict[str, dict[str, Any]]
 ) -> None:
     cells = Cells(scores=scores, errors={k: ErrorInfo(*v) for k, v in errors.items()}, info=info)
-    back = pipeline.cells_from_dict(json.loads(json.dumps(pipeline.cells_to_dict(cells), allow_nan=False)))
+    back = score.cells_from_dict(json.loads(json.dumps(score.cells_to_dict(cells), allow_nan=False)))
     assert back.scores == cells.scores and back.errors == cells.errors and back.info == cells.info
 
 
@@ -102,7 +105,7 @@ def test_cell_diagnostics_become_plain_json() -> None:
     cells = Cells(
         scores={"ped": 1.0}, info={"ped": {"steps": np.arange(3), "t": np.float32(0.5), "bad": math.nan}}
     )
-    doc = pipeline.cells_to_dict(cells)
+    doc = score.cells_to_dict(cells)
     assert doc["info"]["ped"] == {"steps": [0, 1, 2], "t": 0.5, "bad": None}
     json.dumps(doc, allow_nan=False)
 
@@ -112,14 +115,14 @@ def test_cancel_is_checked_between_scorers_and_between_batches(
 ) -> None:
     from zoo.store import FeatureStore
 
-    plan = pipeline.plan(
+    plan = planning.plan(
         str(dataset), models=[tiny_entry("tiny.c")], scorers=["sfda", "leep"], settings=settings
     )
-    smp = pipeline.sample(plan.dataset_ref, plan.spec, settings, base=None)
+    smp = sampling.sample(plan.dataset_ref, plan.spec, settings, base=None)
     store = FeatureStore(settings.store_dir)
     calls = iter([False, False, True])  # before the first batch, after it, then cancelled
-    with pytest.raises(pipeline.JobCancelledError):
-        pipeline.extract_model(
+    with pytest.raises(errors.JobCancelledError):
+        extract.extract_model(
             plan.entries[0],
             smp,
             settings.with_overrides(batch_size=4),
@@ -128,20 +131,20 @@ def test_cancel_is_checked_between_scorers_and_between_batches(
             cancel=lambda: next(calls, True),
         )
     assert store.keys() == []  # nothing half-done was stored
-    run = pipeline.extract_model(plan.entries[0], smp, settings, device="cpu", store=store)
+    run = extract.extract_model(plan.entries[0], smp, settings, device="cpu", store=store)
     inputs = run.inputs()
     assert inputs is not None and run.features is not None
-    only = pipeline.score_model("tiny.c", inputs, run.features.labels, plan.scorers, only=["leep"])
+    only = score.score_model("tiny.c", inputs, run.features.labels, plan.scorers, only=["leep"])
     assert set(only.scores) == {"leep"}
     seen = iter([False, True])
-    with pytest.raises(pipeline.JobCancelledError):
-        pipeline.score_model("tiny.c", inputs, run.features.labels, plan.scorers, cancel=lambda: next(seen))
+    with pytest.raises(errors.JobCancelledError):
+        score.score_model("tiny.c", inputs, run.features.labels, plan.scorers, cancel=lambda: next(seen))
 
 
 def test_allowed_roots_bound_the_api_and_widen_only_for_a_local_base(tmp_path: Path) -> None:
     s = Settings(home=tmp_path / "h", data_roots={"data": tmp_path / "data"})
-    assert pipeline.allowed_roots(s, None) == {"data": tmp_path / "data"}
-    local = pipeline.allowed_roots(s, tmp_path / "work")
+    assert sampling.allowed_roots(s, None) == {"data": tmp_path / "data"}
+    local = sampling.allowed_roots(s, tmp_path / "work")
     assert isinstance(local, list) and tmp_path / "work" in local
 
 
@@ -152,13 +155,13 @@ def test_sample_checks_classes(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write_image_folder(root / "shapes", per_class=2, size=8)
     s = Settings(home=tmp_path / "h", data_roots={"data": root})
-    assert len(pipeline.sample("data:shapes", SamplingSpec(), s, base=None).data) == 6
+    assert len(sampling.sample("data:shapes", SamplingSpec(), s, base=None).data) == 6
     with pytest.raises(LimitExceededError, match="ZOORANK_MAX_CLASSES"):
-        pipeline.sample("data:shapes", SamplingSpec(), s.with_overrides(max_classes=2), base=None)
+        sampling.sample("data:shapes", SamplingSpec(), s.with_overrides(max_classes=2), base=None)
     (root / "one").mkdir()
     (root / "shapes" / "circle").rename(root / "one" / "circle")
-    with pytest.raises(pipeline.TooFewClassesError):
-        pipeline.sample("data:one", SamplingSpec(), s, base=None)
+    with pytest.raises(errors.TooFewClassesError):
+        sampling.sample("data:one", SamplingSpec(), s, base=None)
 
 
 def test_resample_refuses_a_dataset_that_changed(tmp_path: Path) -> None:
@@ -167,12 +170,12 @@ def test_resample_refuses_a_dataset_that_changed(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write_image_folder(root / "shapes", per_class=2, size=8)
     s = Settings(home=tmp_path / "h", data_roots={"data": root})
-    summary = pipeline.sample("data:shapes", SamplingSpec(), s, base=None).summary()
+    summary = sampling.sample("data:shapes", SamplingSpec(), s, base=None).summary()
     (root / "shapes" / "square" / "000.png").write_bytes(
         (root / "shapes" / "circle" / "000.png").read_bytes()
     )
-    with pytest.raises(pipeline.DatasetChangedError):
-        pipeline.resample(summary, s)
+    with pytest.raises(errors.DatasetChangedError):
+        sampling.resample(summary, s)
 
 
 def test_request_fingerprint_is_spelling_invariant_and_content_sensitive(tmp_path: Path) -> None:
@@ -186,7 +189,7 @@ def test_request_fingerprint_is_spelling_invariant_and_content_sensitive(tmp_pat
         )
         plan = to_plan(req, s)
         return request_fingerprint(
-            plan, pipeline.sample(plan.dataset_ref, plan.spec, s, base=None).summary(), s
+            plan, sampling.sample(plan.dataset_ref, plan.spec, s, base=None).summary(), s
         )
 
     base = fp(scorers=["logme", "sfda"])
