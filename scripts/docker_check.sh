@@ -101,7 +101,10 @@ cleanup() {
     log "private dockerd (pid $DOCKERD_PID) stopped"
   fi
   [ -n "$RUN_DIR" ] && rm -rf "$RUN_DIR"
-  [ -n "$EXEC_ROOT" ] && rm -rf "$EXEC_ROOT"
+  if [ -n "$EXEC_ROOT" ]; then  # dockerd leaves its default network namespace mounted there
+    awk -v root="$EXEC_ROOT/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r | xargs -r umount
+    rm -rf "$EXEC_ROOT"
+  fi
   if [ "$rc" -eq 0 ]; then log "docker-check passed in $(($(date +%s) - T0)) s"; else log "docker-check FAILED (exit $rc)"; fi
   exit "$rc"
 }
@@ -254,7 +257,8 @@ torch_index() {  # sets INDEX, the TORCH_INDEX build argument (empty: the Docker
     log "$DEFAULT_TORCH_INDEX unreachable: fetching $TORCH_PIN $TORCHVISION_PIN (Python $pyver) with the host's pip"
     rm -rf "$dir" && mkdir -p "$dir/files"
     python3 -m pip download -q --no-deps --only-binary=:all: --implementation cp --python-version "$pyver" \
-      --platform manylinux_2_28_x86_64 -d "$dir/files" "$TORCH_PIN" "$TORCHVISION_PIN"
+      --platform manylinux_2_28_x86_64 -d "$dir/files" "$TORCH_PIN" "$TORCHVISION_PIN" >"$STATE/pip-download.log" 2>&1 \
+      || { cat "$STATE/pip-download.log"; die "pip could not fetch the torch wheels"; }
   fi
   local f project
   for f in "$dir"/files/*.whl; do
@@ -399,8 +403,9 @@ done
 ranking_id=$(printf %s "$job" | python3 -c 'import json, sys; j = json.load(sys.stdin); print(j.get("ranking_id") or j["id"])')
 curl -fsS "$URL/v1/rankings/$ranking_id" -H "X-API-Key: $KEY" | python3 -c '
 import json, sys
-doc = json.load(sys.stdin)
-for m in doc["models"]:
-    print(f"  {m.get(\"aggregate_rank\", \"?\")!s:>3}  {m[\"id\"]}")
+models = json.load(sys.stdin)["models"]
+assert len(models) == 4, models  # cnn4.emoji, cnn4.fashion_mnist, cnn4.glyphs, cnn4.random_init
+for m in models:
+    print("  rank %-3s %-20s %s" % (m.get("aggregate_rank", "?"), m["id"], json.dumps(m.get("scores", ""))[:70]))
 '
 log "ranking succeeded over HTTP in $(($(date +%s) - t)) s (job $id)"
