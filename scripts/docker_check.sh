@@ -267,7 +267,11 @@ torch_index() {  # sets INDEX, the TORCH_INDEX build argument (empty: the Docker
     printf '<a href="../../files/%s#sha256=%s">%s</a>\n' "$(basename "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" \
       "$(basename "$f")" >"$dir/simple/$project/index.html"
   done
-  local port; port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # a fixed port when free: TORCH_INDEX is a build argument, so a new URL would rebuild the layers after it
+  local port=${DOCKER_CHECK_INDEX_PORT:-38517}
+  if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  fi
   python3 -m http.server --bind 127.0.0.1 --directory "$dir" "$port" >/dev/null 2>&1 &
   INDEX_PID=$!
   for _ in $(seq 40); do curl -fsS -o /dev/null "http://127.0.0.1:$port/simple/torch/" 2>/dev/null && break; sleep 0.25; done
