@@ -119,3 +119,9 @@ client: $(STAMP)
 	$(PY) -m service.api.openapi clients/openapi.json
 	$(VENV)/bin/openapi-python-client generate --path clients/openapi.json \
 		--config clients/openapi-python-client.yaml --meta setup --output-path clients/python --overwrite
+
+## docker-check: build the CPU image, bring up the compose cpu profile, rank over HTTP, tear down (not part
+## of `make test`: minutes and gigabytes; `bash scripts/docker_check.sh --clean` removes the cached images)
+.PHONY: docker-check
+docker-check:
+	bash scripts/docker_check.sh

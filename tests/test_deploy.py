@@ -4,7 +4,9 @@ No Docker daemon is needed (none runs here): ``docker-compose config`` (the Debi
 package) validates and resolves the compose file, and the resolved services are then checked against the
 code itself: each zoorank service's command is a command of the ``zoorank`` CLI (typer app) with options
 that command has, every environment variable it sets is a :class:`~service.settings.Settings` variable,
-and the API's healthcheck URL is a route of the app. Images are not built here.
+and the API's healthcheck URL is a route of the app. The defects a real build and run found are checked
+here too: GPU workers pinned to distinct devices, a cpu profile without GPU services, Redis's privilege
+drop, the constraints file in both Dockerfiles. Images are built by ``make docker-check``, not here.
 """
 
 from __future__ import annotations
@@ -92,14 +94,12 @@ def zoorank_services(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_compose_has_the_documented_services(resolved: dict[str, Any]) -> None:
     services = resolved["services"]
-    assert {"redis", "api", "worker", "worker-cpu"} <= set(services)
+    assert {"redis", "api", "worker-gpu0", "worker-gpu1", "worker-cpu"} <= set(services)
     redis = services["redis"]
     assert "--appendonly yes" in " ".join(redis["command"]) and "noeviction" in " ".join(redis["command"])
     assert any(v.endswith(":/data:rw") or v.endswith(":/data") for v in map(str, redis["volumes"]))
     assert "ports" not in redis  # Redis is reachable only on the compose network
     assert redis["healthcheck"]["test"]
-    gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
-    assert gpu["capabilities"] == ["gpu"] and gpu["count"] == 1
     for name, service in zoorank_services(resolved).items():
         volumes = [str(v) for v in service["volumes"]]
         assert any(v.endswith(":/data:ro") for v in volumes), f"{name}: data root not mounted read-only"
@@ -202,3 +202,98 @@ def test_dockerignore_keeps_secrets_and_caches_out() -> None:
     ignored = (REPO / ".dockerignore").read_text().split()
     for entry in (".env", ".git", ".venv", ".cache", "data"):
         assert entry in ignored
+
+
+def gpu_services(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Services that reserve a GPU or run the GPU image."""
+    return {
+        name: s
+        for name, s in doc["services"].items()
+        if s.get("image") == "zoorank:gpu"
+        or "Dockerfile.gpu" in str(s.get("build", {}).get("dockerfile", ""))
+        or s.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices")
+    }
+
+
+def started_by(doc: dict[str, Any], profiles: set[str]) -> set[str]:
+    """Services `compose [--profile P ...] up` starts: no profile or an active one, and their deps."""
+    services = doc["services"]
+    started = {n for n, s in services.items() if not s.get("profiles") or profiles & set(s["profiles"])}
+    todo = list(started)
+    while todo:
+        for dep in services[todo.pop()].get("depends_on", {}):
+            if dep not in started:
+                started.add(dep)
+                todo.append(dep)
+    return started
+
+
+def test_gpu_workers_are_pinned_to_distinct_devices(resolved: dict[str, Any]) -> None:
+    gpu = gpu_services(resolved)
+    assert len(gpu) >= 2, "the compose file ships a worker service per GPU (at least GPUs 0 and 1)"
+    ids: list[str] = []
+    for name, service in gpu.items():
+        devices = service["deploy"]["resources"]["reservations"]["devices"]
+        assert len(devices) == 1 and devices[0]["capabilities"] == ["gpu"], name
+        assert "count" not in devices[0], f"{name}: `count` lands every replica on GPU 0; pin device_ids"
+        assert len(devices[0]["device_ids"]) == 1, f"{name}: one GPU per worker"
+        ids.append(str(devices[0]["device_ids"][0]))
+        assert name == f"worker-gpu{ids[-1]}", f"{name} is pinned to GPU {ids[-1]}"
+        assert service["command"][:3] == ["worker", "--device", "cuda"], name
+        assert "deploy" in service and "replicas" not in service["deploy"], name
+    assert len(set(ids)) == len(ids), f"GPU workers share a device: {ids}"
+    # one YAML anchor: the GPU workers differ only in their device
+    shapes = [{k: v for k, v in s.items() if k != "deploy"} for s in gpu.values()]
+    assert all(shape == shapes[0] for shape in shapes), "GPU workers differ in more than their device"
+    raw = COMPOSE.read_text()
+    assert raw.count("<<: *gpu-worker") == len(gpu)
+
+
+def test_cpu_profile_involves_no_gpu_service(resolved: dict[str, Any]) -> None:
+    cpu = started_by(resolved, {"cpu"})
+    assert {"redis", "api", "worker-cpu"} <= cpu
+    assert not cpu & set(gpu_services(resolved)), "`--profile cpu up` would build or start a GPU worker"
+    assert not started_by(resolved, set()) & set(gpu_services(resolved)), "GPU workers need --profile gpu"
+    assert set(gpu_services(resolved)) <= started_by(resolved, {"gpu"})
+    for name in cpu:  # a service with a zoorank image is built here, never pulled
+        service = resolved["services"][name]
+        if str(service.get("image", "")).startswith("zoorank:"):
+            assert service.get("build", {}).get("dockerfile") == "docker/Dockerfile", name
+
+
+def test_redis_keeps_the_entrypoints_privilege_drop(resolved: dict[str, Any]) -> None:
+    # The official entrypoint runs Redis as the `redis` user only when its first argument is redis-server
+    # (or an option); a `sh -c` wrapper would keep it root.
+    redis = resolved["services"]["redis"]
+    assert redis["command"][0] == "redis-server"
+    assert "entrypoint" not in redis and "user" not in redis
+    assert "--requirepass" in redis["command"]
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+def test_dockerfiles_install_with_the_constraints_and_without_extras(kind: str) -> None:
+    text = DOCKERFILES[kind].read_text()
+    assert re.search(r"^COPY constraints\.txt ", text, re.M)
+    installs = re.findall(r"\bpip install\b[^\n]*", text)
+    assert len(installs) >= 2
+    for line in installs:
+        assert "-c constraints.txt" in line, f"{DOCKERFILES[kind].name}: `{line}` ignores constraints.txt"
+        assert "[" not in line.split("-c constraints.txt")[1].replace('"torch', ""), "no extras in the image"
+    assert re.search(r"pip install -c constraints\.txt \.(\s|$)", text), "the package itself, no extras"
+    assert not re.search(r"^VOLUME\b", text, re.M), "VOLUME leaves an anonymous volume behind per container"
+    # the weights are checked in the runtime stage, as the image runs (not in /src, the source tree)
+    runtime = text[text.rindex("\nFROM ") :]
+    assert "python -m zoo.assets status" in runtime
+    assert "zoo.assets status" not in text[: text.rindex("\nFROM ")]
+
+
+def test_gpu_base_is_cuda_base_not_cudnn_runtime() -> None:
+    # the cu130 torch wheel brings CUDA and cuDNN as pip packages; a runtime/cudnn base ships them twice
+    base = re.search(r"^ARG CUDA_IMAGE=(\S+)", DOCKERFILES["gpu"].read_text(), re.M)
+    assert base is not None and re.fullmatch(r"nvidia/cuda:[\d.]+-base-\S+", base.group(1))
+
+
+def test_dockerignore_keeps_development_trees_out() -> None:
+    ignored = (REPO / ".dockerignore").read_text().split()
+    for entry in ("benchmark", "perf", "bench", "tests", "clients", "docs", "examples"):
+        assert entry in ignored, f"{entry}/ would be sent to the Docker build"
