@@ -1,8 +1,8 @@
 """The CI-size benchmark: 3 small targets, 6 small models, linear-probe truth in about a minute.
 
 ``python -m benchmark.ci --write benchmark/results/ci_truth.json`` recomputes the committed numbers that
-``tests/benchmark/test_benchmark.py`` compares with. The CI targets are fixed, seeded subsets of the full targets
-(:data:`CI_TRAIN_PER_CLASS` train images per class, :data:`CI_TEST` test images), so the CI check runs
+``tests/benchmark/test_benchmark.py`` compares with. The CI targets are fixed, seeded subsets of the full
+targets (:data:`CI_TRAIN_PER_CLASS` train images per class, :data:`CI_TEST` test images), so the CI check runs
 exactly the code of the full benchmark (targets -> preprocessing -> features -> probe; then scorers ->
 tau_w) on a few hundred images.
 """

@@ -37,9 +37,9 @@ from collections.abc import Mapping
 from importlib.util import find_spec
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from safetensors import SafetensorError
-import safetensors.torch
 
 from zoo import _hashing
 from zoo._api import WeightsSource

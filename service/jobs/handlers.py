@@ -1,4 +1,4 @@
-"""The Dramatiq side of the job engine: the broker (Redis, JSON messages only) and the actors.
+"""What the job engine's actors do (the workers' side): declared on the broker of :mod:`service.jobs.broker`.
 
 Actors (each message is small and idempotent; delivery is at least once):
 
@@ -193,7 +193,7 @@ class Runtime:
         return self._device_lock
 
     @property
-    def store(self) -> Any:
+    def store(self) -> FeatureStore:
         """The shared feature store."""
 
         return FeatureStore(self.settings.store_dir)

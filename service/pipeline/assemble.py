@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from service.pipeline.aggregate import aggregate, sort_results
-from service.pipeline.ensembles import attach_section
+from service.pipeline.ensembles import EnsembleOptions, attach_section
 from service.pipeline.extract import Extraction, ExtractionRecord
 from service.pipeline.sample import SampleSummary
 from service.pipeline.schema import (
@@ -175,7 +175,7 @@ def finalise(
     model_cells: Mapping[str, Cells],
     *,
     device: str,
-    ensemble: Any = None,
+    ensemble: EnsembleOptions | None = None,
     progress: ProgressCallback = no_progress,
     cancel: CancelCheck | None = None,
 ) -> Ranking:

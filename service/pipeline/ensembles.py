@@ -163,7 +163,7 @@ def member_arrays(
     return members, notes
 
 
-def _error_info(code: str, message: str) -> Any:
+def _error_info(code: str, message: str) -> ErrorInfo:
 
     return ErrorInfo(code, message.splitlines()[0] if message else code)
 

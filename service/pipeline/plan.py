@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from service.pipeline.ensembles import EnsembleOptions
 from service.settings import LimitExceededError, Settings
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ class RankPlan:
     scorers: tuple[ScorerPlan, ...]
     spec: SamplingSpec
     base: Path | None = None
-    ensemble: Any = None
+    ensemble: EnsembleOptions | None = None
 
     @property
     def model_ids(self) -> list[str]:
@@ -149,7 +150,7 @@ def plan(
     settings: Settings,
     scorer_params: Mapping[str, Mapping[str, Any]] | None = None,
     base: Path | None = None,
-    ensemble: Any = None,
+    ensemble: EnsembleOptions | None = None,
 ) -> RankPlan:
     """Validate a request before any image is read (see ``service.pipeline.run.rank`` for the arguments).
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from service.pipeline.assemble import finalise
+from service.pipeline.ensembles import EnsembleOptions
 from service.pipeline.extract import Extraction, extract_model, extract_shared
 from service.pipeline.plan import RankPlan
 from service.pipeline.sample import sample
@@ -113,7 +114,7 @@ def rank(
     progress: ProgressCallback | None = None,
     scorer_params: Mapping[str, Mapping[str, Any]] | None = None,
     base: Path | None = None,
-    ensemble: Any = None,
+    ensemble: EnsembleOptions | None = None,
 ) -> Ranking:
     """Rank zoo models for a labelled dataset.
 

@@ -13,6 +13,7 @@ import numpy as np
 
 import estimators
 from estimators._params import check_params
+from estimators._registry import ScorerSpec
 from estimators.errors import InvalidParameterError, ZoorankError
 from service.pipeline.schema import ErrorInfo
 from service.pipeline.types import CancelCheck, check_cancel, error_info, no_progress
@@ -88,11 +89,11 @@ def score_models(
     return {m: merge_cells(per_model[m], per_set[m]) for m in inputs}
 
 
-def _missing_inputs(spec: Any, inputs: ModelInputs) -> list[str]:
+def _missing_inputs(spec: ScorerSpec, inputs: ModelInputs) -> list[str]:
     return sorted(set(spec.needs) - inputs.available())
 
 
-def _not_applicable(spec: Any, missing: list[str]) -> ErrorInfo:
+def _not_applicable(spec: ScorerSpec, missing: list[str]) -> ErrorInfo:
     why = "the model has no source classifier head" if "source_probs" in missing else "inputs missing"
     return ErrorInfo(NOT_APPLICABLE, f"{spec.name} needs {', '.join(missing)}; {why}")
 
