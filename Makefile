@@ -76,7 +76,7 @@ pytest: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 ## test: set everything up, then lint, typecheck and the whole test suite
 test: lint typecheck pytest
 
-## test-fast: the suite without the browser, live-process and heavy property tests (a couple of minutes)
+## test-fast: the suite without the browser, live-process and slow tests (under 2 minutes on 2 idle cores)
 test-fast: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 	$(VENV)/bin/pytest -n 2 -q -m "not browser and not e2e and not slow" $(PYTEST_ARGS)
 

@@ -41,6 +41,7 @@ def targets_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------- CI-size benchmark
 
 
+@pytest.mark.slow
 def test_ci_probe_truth_matches_committed(targets_root: Path) -> None:
     committed = json.loads(COMMITTED.read_text())
     assert committed["protocol"]["version"] == PROBE_PROTOCOL.version
@@ -65,6 +66,7 @@ def test_ci_splits_are_fixed_and_disjoint(targets_root: Path) -> None:
         assert tg.content_digest(again) == tg.content_digest(train)
 
 
+@pytest.mark.slow
 def test_whole_path_to_tau(targets_root: Path, tmp_path: Path) -> None:
     truth = json.loads(COMMITTED.read_text())["truth"]
     settings = Settings(home=tmp_path / "home", device="cpu", torch_threads=1)

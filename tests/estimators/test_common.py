@@ -20,6 +20,12 @@ from estimators.errors import DegenerateInputError, NumericalError
 from tests.estimators.strategies import kwargs_for, scoring_inputs, well_posed_inputs
 
 MODEL_SCORERS = estimators.list_scorers("model")
+#: Scorers that refit a model per call (probe_cv: nested cross-validated logistic regressions): their
+#: hypothesis invariance tests take minutes, so ``make test-fast`` leaves them out (``make test`` runs them).
+_REFITTING = {"probe_cv"}
+MODEL_SCORERS_MARKED = [
+    pytest.param(n, marks=pytest.mark.slow) if n in _REFITTING else n for n in MODEL_SCORERS
+]
 SET_SCORERS = estimators.list_scorers("set")
 
 TOTALITY = settings(
@@ -106,7 +112,7 @@ METAMORPHIC_PARAMS: dict[str, dict[str, Any]] = {}
 
 
 @pytest.mark.property
-@pytest.mark.parametrize("name", MODEL_SCORERS)
+@pytest.mark.parametrize("name", MODEL_SCORERS_MARKED)
 @METAMORPHIC
 @given(inputs=well_posed_inputs())
 def test_permutation_invariance(name: str, inputs: dict[str, Any]) -> None:
@@ -123,7 +129,7 @@ def test_permutation_invariance(name: str, inputs: dict[str, Any]) -> None:
 
 
 @pytest.mark.property
-@pytest.mark.parametrize("name", MODEL_SCORERS)
+@pytest.mark.parametrize("name", MODEL_SCORERS_MARKED)
 @METAMORPHIC
 @given(inputs=well_posed_inputs())
 def test_relabelling_invariance(name: str, inputs: dict[str, Any]) -> None:
@@ -140,7 +146,7 @@ def test_relabelling_invariance(name: str, inputs: dict[str, Any]) -> None:
 
 
 @pytest.mark.property
-@pytest.mark.parametrize("name", MODEL_SCORERS)
+@pytest.mark.parametrize("name", MODEL_SCORERS_MARKED)
 @METAMORPHIC
 @given(inputs=well_posed_inputs())
 def test_repeatable_bit_for_bit(name: str, inputs: dict[str, Any]) -> None:
@@ -150,7 +156,7 @@ def test_repeatable_bit_for_bit(name: str, inputs: dict[str, Any]) -> None:
 
 
 @pytest.mark.property
-@pytest.mark.parametrize("name", MODEL_SCORERS)
+@pytest.mark.parametrize("name", MODEL_SCORERS_MARKED)
 @METAMORPHIC
 @given(inputs=well_posed_inputs())
 def test_float32_matches_float64(name: str, inputs: dict[str, Any]) -> None:

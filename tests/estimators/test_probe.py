@@ -183,6 +183,7 @@ def _probe_inputs(draw: st.DrawFn) -> dict[str, Any]:
     return {"features": (feats * scale).astype(dtype), "labels": labels}
 
 
+@pytest.mark.slow
 @pytest.mark.property
 @PROPS
 @given(inputs=_probe_inputs())
@@ -194,6 +195,7 @@ def test_total_and_bounded(inputs: dict[str, Any]) -> None:
     assert math.isfinite(value) and 0.0 <= value <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.property
 @PROPS
 @given(inputs=_probe_inputs(), shift=st.floats(-100, 100), log_scale=st.floats(-3, 3))
@@ -213,6 +215,7 @@ def test_invariant_to_column_affine_maps(inputs: dict[str, Any], shift: float, l
     assert abs(a - b) <= 1 / len(inputs["labels"]) + 1e-12
 
 
+@pytest.mark.slow
 @pytest.mark.property
 @settings(PROPS, max_examples=10)
 @given(seed=st.integers(0, 2**32 - 1))
