@@ -90,6 +90,17 @@ class _Spectrum:
         """Number of eigenvalues above the noise floor."""
         return int((self.s > 0).sum())
 
+    def hscore(self, counts: torch.Tensor) -> float:
+        """The H-score ``Σⱼ ‖B vⱼ‖² / sⱼ`` of the same features from this decomposition (no extra pass).
+
+        H-score is invariant to invertible maps of the features, so the standardised spectrum gives it as
+        well as the raw one: ``‖B vⱼ‖² = Σ_c projⱼ_c² / n_c`` in both forms (``counts``: ``(C,)`` the
+        ``n_c``), summed over the eigenvalues above the noise floor.
+        """
+        live = self.s > 0
+        between = (self.proj[live] ** 2 / counts.to(_F64)[None, :]).sum(dim=1)
+        return float((between / self.s[live]).sum()) if self.primal else float(between.sum())
+
 
 def _inverse_std(var: torch.Tensor) -> torch.Tensor:
     """``(D,)`` ``1/σ`` of the columns with positive variance ``var``, 0 for constant columns."""
@@ -226,7 +237,7 @@ def ridge_loo(
     *,
     alpha_min: float = 1e-3,
     alpha_max: float = 1e3,
-    num_alpha: int = 13,
+    num_alpha: int = 7,
 ) -> ScoreResult:
     """Leave-one-out accuracy of a ridge classifier on the standardised features, penalty per sample by PRESS.
 
@@ -241,7 +252,9 @@ def ridge_loo(
         ``info``: ``alpha`` (the penalty minimising PRESS over all samples, which every sample uses unless
         its own term moves the minimum), ``moved`` (samples predicted at another penalty), ``press`` (mean
         LOO squared error at the chosen penalties, a smooth tie-breaker: lower is better),
-        ``path_accuracy`` (LOO accuracy at each ``α`` of the path), ``rank`` (eigenvalues kept).
+        ``path_accuracy`` (LOO accuracy at each ``α`` of the path), ``rank`` (eigenvalues kept),
+        ``hscore`` (the ``hscore`` scorer's value on the same data, from the same eigendecomposition, so a
+        caller scoring both pays for one decomposition).
 
     Raises:
         InvalidParameterError: ``alpha_min > alpha_max``.
@@ -279,5 +292,6 @@ def ridge_loo(
         "press": float(press.gather(1, chosen[:, None]).mean()),
         "path_accuracy": [float(v) for v in credit.mean(dim=0)],
         "rank": spec.rank,
+        "hscore": spec.hscore(data.counts),
     }
     return ScoreResult(value, info)
