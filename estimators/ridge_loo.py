@@ -34,7 +34,9 @@ Model (float64 throughout):
    the same reason). The sample's own held-out error never chooses its penalty, so the score is not the
    optimistic maximum over the path; what remains is that sample ``i`` is a training sample of the other
    samples' LOO fits, a one-sample influence on one scalar. ``info["path_accuracy"]`` reports the LOO
-   accuracy at every ``α``, so the optimistic figure (its maximum) can be compared.
+   accuracy at every ``α``, so the optimistic figure (its maximum) can be compared. At very large ``α``
+   every fit predicts the class frequencies, whose LOO value for a sample's own class is one sample short,
+   so the path's accuracy collapses there; PRESS rises with it and such ``α`` are not chosen.
 5. **Accuracy.** Sample ``i`` is right when its class has the largest LOO prediction. A tie between k
    classes (within ``1e-9`` of the row's scale), its own among them, counts ``1/k``: the expected accuracy
    of a random tie-break, which keeps the score independent of class ids and sample order even for
@@ -42,7 +44,9 @@ Model (float64 throughout):
 
 Cost: the Gram matrix and one eigendecomposition (as H-score), one more ``N×D×D`` product for ``Q``,
 ``N·D·C·num_alpha`` for the path's predictions; memory O(N·D + D² + N·C·num_alpha). The dual costs
-``N²·D + N³ + N²·C·num_alpha``.
+``N²·D + N³ + N²·C·num_alpha``. H-score is invariant to invertible maps of the features, so the same
+decomposition also gives it exactly; ``info["hscore"]`` carries it, and a caller that needs both (the
+``(ridge_loo, hscore)`` pair) pays for one decomposition.
 """
 
 from __future__ import annotations
