@@ -27,6 +27,7 @@ from estimators import (  # noqa: F401  (imported for their registrations)
     parc,
     ped,
     probe,
+    ridge_loo,
     sfda,
     tmi,
     transrate,

@@ -1,4 +1,4 @@
-"""Gram-matrix numerics shared by the Gram-based scorers (H-score, LogME, TransRate).
+"""Gram-matrix numerics shared by the Gram-based scorers (H-score, LogME, TransRate, ridge_loo).
 
 * the features are centred block by block (no ``N×D`` copy when ``N ≥ D``; centring explicitly rather than
   via ``FᵀF − N μμᵀ`` keeps offset-heavy features accurate);
@@ -176,6 +176,19 @@ def blocked_gram(
         if row_norms4:
             norms4 += ((rows * rows).sum(dim=1).to(torch.float64) ** 2).sum()
     return gram, prod, float(norms4)
+
+
+def blocked_rows_product(x: torch.Tensor, prep: Prepared, w: torch.Tensor) -> torch.Tensor:
+    """``X̃ W`` (``(N, K)``) of the transformed rows of ``x`` (``(N, D)``) and ``w`` (``(D, K)``).
+
+    Built block by block, like :func:`blocked_gram`, so the transformed ``N×D`` copy of ``x`` never exists.
+    """
+    n, d = x.shape
+    out = x.new_empty(n, w.shape[1])
+    block = max(1, _BLOCK_ELEMENTS // max(d, 1))
+    for start in range(0, n, block):
+        torch.matmul(prep.apply(x[start : start + block]), w, out=out[start : start + block])
+    return out
 
 
 def noise_floor(top: float, n: int, d: int, dtype: torch.dtype) -> float:
