@@ -227,7 +227,7 @@ def format_value(value: Any, unit: str) -> str:
     """``value`` as text with its unit (``%`` turns a fraction into a percentage)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if value is None:
+    if value is None or (isinstance(value, str) and not value.strip()):
         return "—"
     if isinstance(value, int | float):
         if unit == "%":

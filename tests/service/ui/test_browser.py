@@ -186,6 +186,9 @@ def test_dashboard_flow(ui_stack: UiStack, context: BrowserContext) -> None:
     page.click("#submit-button")
     page.wait_for_url(re.compile(r".*/ui/jobs/[A-Za-z0-9_-]+$"))
     assert page.url != job_url
+    page.set_viewport_size({"width": 390, "height": 900})  # a running job's page fits a phone too
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "job_running_390")
     page.click("#cancel-button")
     page.wait_for_selector("#job-status:has-text('cancelled')", timeout=JOB_TIMEOUT_MS)
     assert page.locator("#cancel-button").count() == 0
@@ -400,3 +403,20 @@ def test_every_page_fits_a_phone_and_passes_axe(ui_stack: UiStack, browser: Brow
             ctx.close()
         (ARTIFACTS / "axe-minor.txt").write_text("\n".join(notes) + "\n")
     assert not failures, "\n".join(failures)
+
+
+def test_the_page_check_catches_a_missing_label_and_sideways_scrolling(browser: Browser) -> None:
+    """The check above can fail: axe runs and reports what it must, and overflow is measured."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 600}, bypass_csp=True)
+    try:
+        page = ctx.new_page()
+        page.set_content(
+            '<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+            '<h1>t</h1><input type="text" name="x"><div style="width: 600px">wide</div></main></body></html>'
+        )
+        failures: list[str] = []
+        check_page(page, "bad page", failures, [])
+        assert any("px wider than the window" in f for f in failures)
+        assert any(" label " in f and "critical" in f for f in failures), failures
+    finally:
+        ctx.close()
