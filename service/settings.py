@@ -63,6 +63,8 @@ Service (API, job engine, workers)
 * ``ZOORANK_SESSION_MAX_AGE_S``: how long a dashboard login lasts (28800).
 * ``ZOORANK_UI_PAGE_SIZE`` / ``ZOORANK_UI_BROWSE_MAX_ENTRIES``: jobs per dashboard page, entries listed per
   folder in the dataset browser (20 / 200).
+* ``ZOORANK_UI_FLASH_TTL_S``: how long a refused dashboard form keeps its values and error for the page
+  its redirect shows (900).
 """
 
 from __future__ import annotations
@@ -302,6 +304,7 @@ class Settings(BaseSettings):
     ui_browse_max_entries: int = Field(
         default=200, ge=1, le=100_000, validation_alias=_env("ZOORANK_UI_BROWSE_MAX_ENTRIES")
     )
+    ui_flash_ttl_s: int = Field(default=900, ge=10, le=86400, validation_alias=_env("ZOORANK_UI_FLASH_TTL_S"))
 
     # --- construction ---------------------------------------------------------------------------
 

@@ -403,8 +403,10 @@ class JobEngine(JobStore):
         error = JobError.model_validate_json(state["error"]) if state.get("error") else None
         created = parse_timestamp(state.get("created_at"))
         assert created is not None
+        request = RankingRequest.model_validate_json(state["request"])
         return JobView(
             id=job_id,
+            name=request.name,
             status=status,
             stage=stage,
             created_at=created,
@@ -424,7 +426,7 @@ class JobEngine(JobStore):
             fingerprint=state.get("fingerprint", ""),
             ranking_id=job_id if status == JobStatus.succeeded else None,
             ranking_url=f"/v1/rankings/{job_id}" if status == JobStatus.succeeded else None,
-            request=RankingRequest.model_validate_json(state["request"]),
+            request=request,
         )
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> JobView:

@@ -34,6 +34,7 @@ key                                    type    what
 ``worker:{id}``                        hash    worker description (device, queues, host, pid) (TTL)
 ``idem:{quota}:{digest}``              string  Idempotency-Key record (API)
 ``ratelimit:{quota}:{window}``         string  requests in one minute window (API)
+``ui:flash:{token}``                   string  a refused dashboard form: its values and error (TTL)
 =====================================  ======  ===============================================================
 """
 
@@ -194,6 +195,11 @@ def idempotency(quota_id: str, key_digest: str) -> str:
 def ratelimit(quota_id: str, window: int) -> str:
     """Requests of one API key in one minute window."""
     return f"{PREFIX}ratelimit:{quota_id}:{window}"
+
+
+def ui_flash(token: str) -> str:
+    """A dashboard form the server refused (values and error) for the page its redirect shows."""
+    return f"{PREFIX}ui:flash:{token}"
 
 
 def broker_queue(queue: str) -> str:

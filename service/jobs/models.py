@@ -98,6 +98,7 @@ class JobView(BaseModel):
 
     Attributes:
         id: job id (time-sortable).
+        name: the run name of the request that created the job (``RankingRequest.name``), if any.
         status: ``queued``, ``running``, ``succeeded``, ``failed`` or ``cancelled``.
         stage: ``queued``, ``extract``, ``score``, ``finalise`` or ``done``.
         created_at, started_at, finished_at: UTC timestamps.
@@ -113,6 +114,7 @@ class JobView(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
+    name: str | None = None
     status: JobStatus
     stage: str
     created_at: datetime

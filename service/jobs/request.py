@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from estimators.errors import InvalidParameterError
 from service.pipeline.ensembles import EnsembleOptions
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from service.pipeline.sample import SampleSummary
 
 __all__ = [
+    "MAX_RUN_NAME_CHARS",
     "MAX_REQUEST_MODELS",
     "MAX_REQUEST_SCORERS",
     "FINGERPRINT_VERSION",
@@ -51,9 +52,27 @@ FINGERPRINT_VERSION = "zoorank-request-v1"
 MAX_REQUEST_MODELS = 256
 MAX_REQUEST_SCORERS = 32
 _MAX_PARAMS_PER_SCORER = 32
+#: Longest run name (characters).
+MAX_RUN_NAME_CHARS = 120
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$")]
 ParamValue = Annotated[str, StringConstraints(max_length=200)] | int | float | bool | None
+
+
+def _printable_name(value: str) -> str:
+    """A run name is printable text on one line (``str.isprintable``: no control, format, private-use or
+    separator characters except the plain space), without leading or trailing spaces."""
+    if not value.isprintable():
+        raise ValueError("a run name must be printable text on one line (no control characters)")
+    if value != value.strip():
+        raise ValueError("a run name must not start or end with a space")
+    return value
+
+
+#: A run name: 1 to ``MAX_RUN_NAME_CHARS`` printable characters of any script.
+RunName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_RUN_NAME_CHARS), AfterValidator(_printable_name)
+]
 
 
 class Sampling(BaseModel):
@@ -83,6 +102,9 @@ class RankingRequest(BaseModel):
         params: scorer name -> parameter overrides.
         sampling: sample caps and seed.
         ensemble: also select teams of models (the ranking's ``ensembles`` section).
+        name: an optional label for the run (the job lists show it). It is not part of the request
+            fingerprint: an identical request under another name joins the running job, or is answered
+            from the cache by the job that computed it, which keeps the name it was created with.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -93,6 +115,11 @@ class RankingRequest(BaseModel):
     params: dict[Name, dict[Name, ParamValue]] | None = Field(default=None, max_length=MAX_REQUEST_SCORERS)
     sampling: Sampling | None = None
     ensemble: EnsembleOptions | None = None
+    name: RunName | None = Field(
+        default=None,
+        description="a label for the run, shown in job lists (not part of the request fingerprint: an "
+        "identical request under another name shares the job that computed it, which keeps its own name)",
+    )
 
     def scorer_params(self) -> dict[str, dict[str, Any]]:
         """``params`` with the per-scorer size bound checked (typed error naming the scorer)."""

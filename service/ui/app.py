@@ -114,8 +114,15 @@ def _is_session_cookie(key: bytes, value: bytes) -> bool:
 
 
 def _secret(settings: Settings) -> str:
+    """The session-signing secret: ``ZOORANK_SESSION_SECRET``, else a random per-process one.
+
+    The random secret is only worth a warning with authentication on: without API keys a session carries
+    no login (only a CSRF token), so a restart or another replica merely issues a fresh one.
+    """
     if settings.session_secret is not None:
         return settings.session_secret.get_secret_value()
+    if not settings.api_keys:
+        return secrets.token_urlsafe(48)
     log.warning(
         "ZOORANK_SESSION_SECRET is not set: dashboard sessions use a random per-process secret (logins end "
         "at a restart and do not carry over between API replicas)"

@@ -136,11 +136,21 @@ class RankLine:
     ranks: Sequence[float | None]
 
 
-def rank_chart(axes: Sequence[str], lines: Sequence[RankLine], *, width: int = 760) -> Markup:
+#: Width of the compact charts (a 390-px phone, less the page margins, shows them at their own size).
+COMPACT_WIDTH = 350
+#: Legend lines of a compact rank chart (below the plot); the rest are summarised in one line.
+_COMPACT_LEGEND = 12
+
+
+def rank_chart(
+    axes: Sequence[str], lines: Sequence[RankLine], *, width: int = 760, compact: bool = False
+) -> Markup:
     """Rank 1 at the top, one x position per axis (scorers, then the aggregate), one line per model.
 
     Lines are drawn in the given order (best model last, so it is on top); the legend on the right lists
     models in that order with their colour. A missing rank breaks the line and leaves the point out.
+    ``compact`` draws it :data:`COMPACT_WIDTH` px wide with the legend below the plot (``width`` is then
+    ignored), so that a phone shows it at its own size, text at full size, instead of scaled down.
     """
     n = max((len(line.ranks) for line in lines), default=0)
     if not axes or not lines or n == 0:
@@ -149,8 +159,12 @@ def rank_chart(axes: Sequence[str], lines: Sequence[RankLine], *, width: int = 7
     worst = max(worst, 1.0)
     left, right, top, bottom = 110, 230, 24, 80
     row_h = 22
+    legend_rows = 0
+    if compact:
+        width, left, right = COMPACT_WIDTH, 84, 16
+        legend_rows = min(len(lines), _COMPACT_LEGEND) + (1 if len(lines) > _COMPACT_LEGEND else 0)
     plot_h = max(140, int((worst - 1) * row_h) + 1)
-    height = top + plot_h + bottom
+    height = top + plot_h + bottom + legend_rows * 16
     plot_w = width - left - right
     step = plot_w / max(1, len(axes) - 1)
 
@@ -161,7 +175,8 @@ def rank_chart(axes: Sequence[str], lines: Sequence[RankLine], *, width: int = 7
         return top + (0.0 if worst == 1 else (rank - 1) / (worst - 1) * plot_h)
 
     parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart ranks' width='{width}' height='{height}' "
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart ranks{' compact' if compact else ''}' "
+        f"width='{width}' height='{height}' "
         f"viewBox='0 0 {width} {height}' role='img' "
         f"aria-label='rank of each of {len(lines)} models under each of {len(axes)} scorers'>"
     ]
@@ -207,9 +222,12 @@ def rank_chart(axes: Sequence[str], lines: Sequence[RankLine], *, width: int = 7
         parts.extend(dots)
         parts.append("</g>")
     legend_x = width - right + 16
+    legend_top = top
+    if compact:
+        legend_x, legend_top = 4, top + plot_h + bottom + 8
     for index, line in ordered:
-        ly = top + index * 16
-        if ly > height - 8:
+        ly = legend_top + index * 16
+        if ly > height - 8 or (compact and index == _COMPACT_LEGEND):
             parts.append(
                 f"<text x='{legend_x}' y='{ly}' font-size='11' {_FONT}>… {len(lines) - index} more</text>"
             )
@@ -225,7 +243,13 @@ def rank_chart(axes: Sequence[str], lines: Sequence[RankLine], *, width: int = 7
     return Markup("".join(parts))
 
 
-def tau_matrix(names: Sequence[str], values: Sequence[Sequence[float | None]], *, cell: int = 46) -> Markup:
+def tau_matrix(
+    names: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    *,
+    cell: int = 46,
+    compact: bool = False,
+) -> Markup:
     """A symmetric matrix of correlations between scorers, value printed in each coloured cell.
 
     Args:
@@ -233,18 +257,23 @@ def tau_matrix(names: Sequence[str], values: Sequence[Sequence[float | None]], *
         values: ``values[i][j]`` in [-1, 1], or None when undefined (too few common models, or one
             scorer gave every model the same score).
         cell: cell size in px.
+        compact: smaller cells and labels, to fit a phone at full text size (``cell`` is then ignored).
     """
     n = len(names)
     if n == 0:
         return Markup("<p class='muted'>No scorer to compare.</p>")
     label_w = 130
+    if compact:
+        cell, label_w = 36, 96
     size_w = label_w + n * cell + 8
     size_h = label_w + n * cell + 8
     parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart tau' width='{size_w}' height='{size_h}' "
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart tau{' compact' if compact else ''}' "
+        f"width='{size_w}' height='{size_h}' "
         f"viewBox='0 0 {size_w} {size_h}' role='img' aria-label='Kendall tau between {n} scorers'>"
     ]
-    for i, name in enumerate(names):
+    for i, full in enumerate(names):
+        name = full if not compact or len(full) <= 14 else full[:13] + "…"
         cy = label_w + i * cell + cell / 2
         cx = label_w + i * cell + cell / 2
         parts.append(

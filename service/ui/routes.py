@@ -1,19 +1,20 @@
 """The dashboard's pages (server-rendered HTML; htmx only makes parts of them live).
 
-Every page works without JavaScript: filters are GET forms, table sorting is links, the job page refreshes
-itself (``<noscript>`` meta refresh) until the job ends. With JavaScript, htmx swaps fragments in place
-(folder browser, model filter, dataset inspection) and the job page follows the job's events.
+Every page works without JavaScript: filters are GET forms, table sorting is links, the job page offers a
+reload link while the job runs (no automatic refresh: content that changes by itself under a reader fails
+WCAG 2.2.1). With JavaScript, htmx swaps fragments in place (folder browser, model filter, dataset
+inspection) and the job page follows the job's events.
 
 Every route except the login form and the static files depends on :func:`require_user` (a test walks the
-routes to keep it that way); every POST checks the session's CSRF token (:func:`checked_form`). The pages
-call the service's own functions: :class:`~service.jobs.engine.JobEngine` for jobs and rankings,
-:mod:`service.catalogue` for the model and scorer listings and dataset inspection, and
-:class:`~service.jobs.request.RankingRequest` for submissions.
+routes to keep it that way); every POST checks the session's CSRF token (:func:`checked_form`) and answers
+with a redirect (post/redirect/get: a refresh never posts a form again; a refused form comes back through
+:mod:`service.ui.flash`). The pages call the service's own functions: :class:`~service.jobs.engine.JobEngine`
+for jobs and rankings, :mod:`service.catalogue` for the model and scorer listings and dataset inspection,
+and :class:`~service.jobs.request.RankingRequest` for submissions.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -37,18 +38,20 @@ from service.api.state import ApiState, api_state
 from service.catalogue import inspect_dataset, model_row, model_rows, scorer_rows
 from service.errors import CsrfTokenError, LoginRequiredError, NotFoundError, UnauthorizedError
 from service.jobs.models import JobStatus
-from service.jobs.request import RankingRequest, Sampling
+from service.jobs.request import MAX_RUN_NAME_CHARS, RankingRequest, Sampling
 from service.pipeline.ensembles import EnsembleOptions
 from service.ui import charts
 from service.ui.browse import list_folder
 from service.ui.context import ui_context
+from service.ui.diagnostics import diagnostic_tables
+from service.ui.flash import Flash, load_flash, save_flash
 from service.ui.session import (
     COOKIE_NAME,
     CSRF_FIELD,
     Session,
     check_csrf,
 )
-from service.ui.views import AGGREGATE, JobPanel, RankingView, RateMeter, format_duration
+from service.ui.views import AGGREGATE, JobPanel, RankingView, RateMeter, format_duration, top_model
 
 __all__ = [
     "error_page",
@@ -236,13 +239,23 @@ def home(request: Request) -> Response:
     return redirect(url(request, "new_ranking"))
 
 
+#: The one message of a refused login (``?failed=1`` after the redirect; nothing else reaches the page).
+_LOGIN_FAILED = UnauthorizedError("the API key is not valid")
+
+
 @public.get("/login", name="login_form")
-def login_form(request: Request, next: Annotated[str | None, Query(max_length=2048)] = None) -> Response:
-    """The login form (an API key); with authentication off there is nothing to log in to."""
+def login_form(
+    request: Request,
+    next: Annotated[str | None, Query(max_length=2048)] = None,
+    failed: Annotated[bool, Query()] = False,
+) -> Response:
+    """The login form (an API key); with authentication off there is nothing to log in to. After a refused
+    key (``failed``) it says so, with the status of the refusal."""
     state = api_state(request)
     if not _auth_on(state):
         return redirect(url(request, "new_ranking"))
-    return render(request, "login.html", next=_safe_next(request, next), error=None)
+    error = _LOGIN_FAILED.message if failed else None
+    return render(request, "login.html", 401 if failed else 200, next=_safe_next(request, next), error=error)
 
 
 @public.post("/login", name="login")
@@ -257,9 +270,8 @@ def login(request: Request, form: Form) -> Response:
     charge_request(request, Principal(owner=None, quota_id="ip:" + client))
     key = form.get("api_key")
     matched = match_key(key, state.api_key_digests) if isinstance(key, str) and key else None
-    if matched is None:
-        error = UnauthorizedError("the API key is not valid")
-        return render(request, "login.html", 401, next=target, error=error.message)
+    if matched is None:  # post/redirect/get: a refresh of the answer must not post the key again
+        return redirect(url(request, "login_form", query={"next": target, "failed": "1"}))
     _set_session(request, current_session(request).logged_in(matched[:_OWNER_CHARS]))
     return redirect(target)
 
@@ -327,6 +339,7 @@ def _form_values(source: Mapping[str, Any] | FormData | None, settings: Any) -> 
         "seed": get("seed") or ("" if submitted else str(settings.seed)),
         "ensemble": get("ensemble") == "on",
         "ensemble_k": get("ensemble_k") or "3",
+        "name": get("name"),
     }
 
 
@@ -372,18 +385,41 @@ def _new_page(
         inspect_error=inspect_error,
         bars=None if inspection is None else charts.bar_chart(inspection["class_counts"]),
         error=error,
+        max_name=MAX_RUN_NAME_CHARS,
     )
 
 
 @router.get("/new", name="new_ranking")
-def new_ranking(request: Request) -> Response:
-    """The new-ranking form: data root and folder browser, models, scorers, sampling."""
-    settings = api_state(request).settings
+def new_ranking(request: Request, flash: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    """The new-ranking form: data root and folder browser, models, scorers, sampling.
+
+    With ``flash`` (the redirect after a refused submission or an inspection without htmx), the form comes
+    back with the posted values, and the error or the dataset inspection (:mod:`service.ui.flash`).
+    """
+    state = api_state(request)
+    settings = state.settings
+    kept = load_flash(state.redis, current_session(request).csrf, flash) if flash else None
+    if kept is not None:
+        values = _form_values(kept.values, settings)
+        if kept.inspect:
+            inspection, error, status_code = _inspection(values, settings)
+            return _new_page(
+                request, values, status_code=status_code, inspection=inspection, inspect_error=error
+            )
+        return _new_page(request, values, status_code=kept.status, error=kept.error or None)
     query = {
         k: (request.query_params.getlist(k) if k in ("models", "scorers") else v)
         for k, v in request.query_params.items()
+        if k != "flash"
     }
     return _new_page(request, _form_values(query or None, settings))
+
+
+def _redirect_to_form(request: Request, flash: Flash) -> Response:
+    """Post/redirect/get: keep ``flash`` for this session and send the browser to the form showing it."""
+    state = api_state(request)
+    token = save_flash(state.redis, state.settings.ui_flash_ttl_s, current_session(request).csrf, flash)
+    return redirect(url(request, "new_ranking", query={"flash": token}))
 
 
 @router.get("/browse", name="browse")
@@ -419,27 +455,32 @@ def _reference(values: Mapping[str, Any]) -> str:
     return f"{values['root']}:{values['path'].strip().strip('/')}"
 
 
-@router.post("/inspect", name="inspect")
-def inspect(request: Request, form: Form) -> Response:
-    """Inspect the chosen dataset (classes, counts, corrupt images) through the API's own inspection."""
-    settings = api_state(request).settings
-    values = _form_values(form, settings)
-    inspection: dict[str, Any] | None = None
-    error: str | None = None
-    status_code = 200
+def _inspection(values: Mapping[str, Any], settings: Any) -> tuple[dict[str, Any] | None, str | None, int]:
+    """The dataset inspection of the form's dataset: ``(summary, error, HTTP status)``."""
     try:
         summary = inspect_dataset(_reference(values), settings, decode=True)
-        inspection = DatasetSummary.model_validate(summary).model_dump(mode="json")
+        return DatasetSummary.model_validate(summary).model_dump(mode="json"), None, 200
     except ZoorankError as exc:
-        error, status_code = f"{exc.message} [{exc.code}]", _status(exc)
+        return None, f"{exc.message} [{exc.code}]", _status(exc)
     except ValidationError as exc:
-        error, status_code = "; ".join(e["msg"] for e in exc.errors()), 422
-    if _is_htmx(request):
-        bars = None if inspection is None else charts.bar_chart(inspection["class_counts"])
-        return render(
-            request, "_inspect.html", status_code, inspection=inspection, inspect_error=error, bars=bars
-        )
-    return _new_page(request, values, status_code=status_code, inspection=inspection, inspect_error=error)
+        return None, "; ".join(e["msg"] for e in exc.errors()), 422
+
+
+@router.post("/inspect", name="inspect")
+def inspect(request: Request, form: Form) -> Response:
+    """Inspect the chosen dataset (classes, counts, corrupt images) through the API's own inspection.
+
+    With htmx, the inspection fragment; without, a redirect to the form, which shows the inspection
+    (post/redirect/get: a refresh does not post the form again)."""
+    settings = api_state(request).settings
+    values = _form_values(form, settings)
+    if not _is_htmx(request):
+        return _redirect_to_form(request, Flash(values=values, error="", status=200, inspect=True))
+    inspection, error, status_code = _inspection(values, settings)
+    bars = None if inspection is None else charts.bar_chart(inspection["class_counts"])
+    return render(
+        request, "_inspect.html", status_code, inspection=inspection, inspect_error=error, bars=bars
+    )
 
 
 def _int_field(values: Mapping[str, Any], name: str) -> int | None:
@@ -456,7 +497,8 @@ def _int_field(values: Mapping[str, Any], name: str) -> int | None:
 
 @router.post("/rankings", name="submit_ranking")
 def submit_ranking(request: Request, user: User, form: Form) -> Response:
-    """Submit the form as a :class:`~service.jobs.request.RankingRequest`; on success, go to the job page."""
+    """Submit the form as a :class:`~service.jobs.request.RankingRequest`; on success, go to the job page,
+    else back to the form with its values and the error (post/redirect/get, :mod:`service.ui.flash`)."""
 
     state = api_state(request)
     values = _form_values(form, state.settings)
@@ -473,13 +515,15 @@ def submit_ranking(request: Request, user: User, form: Form) -> Response:
             scorers=values["scorers"] or None,
             sampling=sampling,
             ensemble=ensemble,
+            name=values["name"].strip() or None,
         )
         view, _cached = state.engine.submit(body, owner=user.owner if _auth_on(state) else None)
     except ZoorankError as exc:
-        return _new_page(request, values, status_code=_status(exc), error=f"{exc.message} [{exc.code}]")
+        error = f"{exc.message} [{exc.code}]"
+        return _redirect_to_form(request, Flash(values=values, error=error, status=_status(exc)))
     except ValidationError as exc:
         message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return _new_page(request, values, status_code=422, error=message)
+        return _redirect_to_form(request, Flash(values=values, error=message, status=422))
     state.metrics.submissions.labels("cached" if _cached else "accepted").inc()
     return redirect(url(request, "job_page", job_id=view.id))
 
@@ -498,15 +542,25 @@ def jobs(
     state = api_state(request)
     owner = user.owner if _auth_on(state) else None
     items, next_cursor = state.engine.list(status, cursor or None, state.settings.ui_page_size, owner)
+    tops = {j.id: _top_model(state, j.id) for j in items if j.ranking_id}
     return render(
         request,
         "jobs.html",
         jobs=items,
+        tops=tops,
         status=status.value if status else "",
         statuses=[s.value for s in JobStatus],
         cursor=cursor,
         next_cursor=next_cursor,
     )
+
+
+def _top_model(state: ApiState, job_id: str) -> str | None:
+    """The first model of a succeeded job's ranking (None once the ranking has expired)."""
+    try:
+        return top_model(state.engine.ranking_json(job_id))
+    except ZoorankError:
+        return None
 
 
 def _panel(request: Request, meter: RateMeter, job_id: str) -> JobPanel:
@@ -619,9 +673,15 @@ def ranking_model(
         entry = ModelInfo.model_validate(model_row(model_id))
     except ZoorankError:
         entry = None  # ranked as an unregistered entry object: no zoo metadata to show
-    info = json.dumps({k: dict(v) for k, v in model.info.items()}, indent=2, sort_keys=True, default=str)
     return render(
-        request, "model.html", view=view, r=view.ranking, m=model, position=position, entry=entry, info=info
+        request,
+        "model.html",
+        view=view,
+        r=view.ranking,
+        m=model,
+        position=position,
+        entry=entry,
+        diagnostics=diagnostic_tables(model.info),
     )
 
 

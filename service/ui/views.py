@@ -34,6 +34,7 @@ __all__ = [
     "agreement",
     "model_rates",
     "stream_millis",
+    "top_model",
 ]
 
 #: Sort key of the aggregate-rank column (the default order of a ranking).
@@ -42,6 +43,15 @@ _SORT_KEYS_FIXED = (AGGREGATE, "id")
 
 
 # --- ranking ------------------------------------------------------------------------------------
+
+
+def top_model(ranking_json: str) -> str | None:
+    """The ranking's best model: the first of its ``models`` (ordered by aggregate rank) that has an
+    aggregate rank, so a model every scorer failed on is never shown as the top; None if there is none."""
+    for model in json.loads(ranking_json).get("models", []):
+        if model.get("aggregate_rank") is not None:
+            return str(model["id"])
+    return None
 
 
 @dataclass(frozen=True)
@@ -190,23 +200,25 @@ class RankingView:
         present.sort(key=lambda r: (float(values[r.position] or 0.0), r.position), reverse=self.descending)
         return present + missing
 
-    def rank_chart(self) -> Markup:
-        """One line per model (in ranking order) across the scorers and the aggregate."""
+    def rank_chart(self, compact: bool = False) -> Markup:
+        """One line per model (in ranking order) across the scorers and the aggregate (``compact``: the
+        phone-width form, see :func:`service.ui.charts.rank_chart`)."""
         axes = [*self.scorer_names, "aggregate"]
         lines = [
             charts.RankLine(m.id, [*(m.ranks.get(n) for n in self.scorer_names), m.aggregate_rank])
             for m in self.ranking.models
         ]
-        return charts.rank_chart(axes, lines)
+        return charts.rank_chart(axes, lines, compact=compact)
 
     def agreement(self) -> list[list[TauCell]]:
         """Kendall's tau between scorers (see :func:`agreement`)."""
         return agreement(self.ranking)
 
-    def agreement_chart(self) -> Markup:
-        """The agreement matrix as SVG."""
+    def agreement_chart(self, compact: bool = False) -> Markup:
+        """The agreement matrix as SVG (``compact``: the phone-width form)."""
         matrix = self.agreement()
-        return charts.tau_matrix(self.scorer_names, [[c.value for c in row] for row in matrix])
+        values = [[c.value for c in row] for row in matrix]
+        return charts.tau_matrix(self.scorer_names, values, compact=compact)
 
     def model(self, model_id: str) -> tuple[int, ModelResult] | None:
         """``(position, result)`` of one model, or None."""

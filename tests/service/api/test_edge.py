@@ -227,3 +227,21 @@ def test_start_up_resends_the_parts_of_jobs_a_redis_restart_left_without_message
     assert engine.queue_depths()["extract"] == len(MODELS)
     engine.cancel(view.id)
     client.close()
+
+
+def test_the_run_name_is_a_label_of_the_job_in_the_api(tmp_path: Path, redis_url: str) -> None:
+    write_image_folder(tmp_path / "shapes", per_class=4, size=16)
+    settings = make_settings(tmp_path, redis_url)
+    body = {"dataset": "data:shapes", "models": MODELS[:1], "sampling": {"seed": 12}}
+    headers = {"X-API-Key": API_KEY}
+    with TestClient(create_app(settings)) as client:
+        job = client.post("/v1/rankings", json={**body, "name": "baseline · März"}, headers=headers).json()
+        again = client.post("/v1/rankings", json={**body, "name": "other"}, headers=headers).json()
+        listed = client.get("/v1/jobs", headers=headers).json()["items"]
+        bad = client.post("/v1/rankings", json={**body, "name": "two\nlines"}, headers=headers)
+        long = client.post("/v1/rankings", json={**body, "name": "x" * 121}, headers=headers)
+        client.post(f"/v1/jobs/{job['id']}/cancel", headers=headers)
+    assert job["name"] == "baseline · März" and job["request"]["name"] == "baseline · März"
+    assert again["id"] == job["id"] and again["name"] == "baseline · März"  # the job keeps its first name
+    assert [j["name"] for j in listed if j["id"] == job["id"]] == ["baseline · März"]
+    assert bad.status_code == 422 and long.status_code == 422

@@ -370,6 +370,38 @@ def test_request_bounds_are_validated_by_the_model() -> None:
     assert RankingRequest.model_validate({"dataset": "data:x", "sampling": {"seed": 2**32 - 1}})
 
 
+def test_run_names_are_bounded_printable_text() -> None:
+    from pydantic import ValidationError
+
+    from service.jobs.request import MAX_RUN_NAME_CHARS
+
+    for name in ("", " lead", "trail ", "two\nlines", "tab\there", "bell\x07", "zero\u200bwidth", "x" * 121):
+        with pytest.raises(ValidationError):
+            RankingRequest.model_validate({"dataset": "data:x", "name": name})
+    for name in ("baseline", "Église 2 · ResNet vs ViT (run #3)", "模型选择", "x" * MAX_RUN_NAME_CHARS):
+        assert RankingRequest.model_validate({"dataset": "data:x", "name": name}).name == name
+    assert RankingRequest(dataset="data:x").name is None
+
+
+def test_the_run_name_labels_the_job_and_not_the_fingerprint(idle_engine: JobEngine) -> None:
+    body = request(seed=13, models=["cnn4.glyphs"], scorers=["logme"])
+    first, _ = idle_engine.submit(body.model_copy(update={"name": "first run"}))
+    assert first.name == "first run" and first.request.name == "first run"
+    # the same computation under another name joins the job, which keeps the name it was created with
+    again, cached = idle_engine.submit(body.model_copy(update={"name": "second run"}))
+    assert not cached and again.id == first.id and again.name == "first run"
+    unnamed, _ = idle_engine.submit(body)
+    assert unnamed.id == first.id and unnamed.fingerprint == first.fingerprint
+    listed, _ = idle_engine.list(None, None, 10, None)
+    assert [v.name for v in listed if v.id == first.id] == ["first run"]
+    idle_engine.cancel(first.id)
+    # once that job has ended, a new one carries the new request's name
+    fresh, _ = idle_engine.submit(body.model_copy(update={"name": "second run"}))
+    assert fresh.id != first.id and fresh.name == "second run"
+    assert fresh.fingerprint == first.fingerprint
+    idle_engine.cancel(fresh.id)
+
+
 def test_unknown_jobs_and_unfinished_rankings_are_typed(idle_engine: JobEngine) -> None:
     from service.errors import NotFoundError, NotReadyError
 

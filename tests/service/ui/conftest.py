@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from tests.support.service import WorkerProcess
 
 REPO = Path(__file__).resolve().parents[3]
-#: Screenshots of every page (gitignored); the ranking page's is also committed as docs/dashboard.png.
+#: Screenshots of every page (gitignored); the ranking page's are also committed as docs/dashboard.png and, at
+#: 1366 and 390 px (test_every_page_fits_a_phone_and_passes_axe), docs/dashboard-ranking-{1366,390}.png.
 ARTIFACTS = REPO / "tests" / ".artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
 API_KEY = "zoorank-ui-test-key-7d41"

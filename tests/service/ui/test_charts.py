@@ -59,3 +59,30 @@ def test_colour_scales_have_distinct_ends() -> None:
     assert quality_colour(0.0) != quality_colour(1.0)
     assert diverging_colour(-1.0) != diverging_colour(1.0)
     assert diverging_colour(0.0) == "#f7f7f7"
+
+
+@given(
+    st.lists(
+        st.text(st.characters(categories=("L", "N", "P", "S")), min_size=1, max_size=40),
+        min_size=1,
+        max_size=30,
+        unique=True,
+    ),
+    st.integers(min_value=1, max_value=8),
+)
+def test_compact_charts_fit_a_phone_and_keep_every_model_and_scorer(models: list[str], scorers: int) -> None:
+    from service.ui.charts import COMPACT_WIDTH
+
+    axes = [f"scorer_with_a_long_name_{i}" for i in range(scorers)] + ["aggregate"]
+    lines = [RankLine(m, [float(i + 1)] * len(axes)) for i, m in enumerate(models)]
+    root = parse(str(rank_chart(axes, lines, compact=True)))
+    assert int(root.get("width", "0")) == COMPACT_WIDTH and "compact" in root.get("class", "")
+    assert len(root.findall(f"{NS}g[@class='line']")) == len(models)  # every model still drawn
+    height = float(root.get("height", "0"))
+    legend = [t for t in root.iter(f"{NS}text") if (t.text or "").split(". ", 1)[0].isdigit()]
+    assert legend and all(float(t.get("y", "0")) <= height for t in legend)  # the legend is inside the box
+    assert all(float(t.get("x", "0")) < COMPACT_WIDTH for t in legend)
+    names = [f"s{i}" * 9 for i in range(scorers)]
+    matrix = parse(str(tau_matrix(names, [[None] * scorers for _ in names], compact=True)))
+    assert int(matrix.get("width", "0")) <= COMPACT_WIDTH or scorers > 6  # up to 6 scorers fit a phone
+    assert len(matrix.findall(f"{NS}g/{NS}rect")) == scorers * scorers

@@ -126,10 +126,18 @@ def test_session_cookie_flags(client: TestClient) -> None:
 
 def test_wrong_key_is_refused_and_right_key_logs_in(client: TestClient) -> None:
     page = client.get("/ui/login?next=/ui/jobs")
-    wrong = client.post(
-        "/ui/login", data={"csrf_token": token(page.text), "api_key": "nope", "next": "/ui/jobs"}
+    refused = client.post(
+        "/ui/login",
+        data={"csrf_token": token(page.text), "api_key": "nope", "next": "/ui/jobs"},
+        follow_redirects=False,
     )
+    # post/redirect/get: the refusal is a page to GET, so a refresh does not post the key again
+    assert (
+        refused.status_code == 303 and refused.headers["location"] == "/ui/login?next=%2Fui%2Fjobs&failed=1"
+    )
+    wrong = client.get(refused.headers["location"])
     assert wrong.status_code == 401 and "not valid" in wrong.text
+    assert "not valid" not in client.get("/ui/login?next=/ui/jobs").text
     right = client.post(
         "/ui/login",
         data={"csrf_token": token(wrong.text), "api_key": KEY, "next": "/ui/jobs"},
@@ -182,18 +190,55 @@ def test_inspect_shows_counts_chart(client: TestClient) -> None:
     )
     assert answer.status_code == 200
     assert answer.text.count("<rect") == 3 and "No corrupt image" in answer.text
-    refused = client.post("/ui/inspect", data={"csrf_token": csrf, "root": "data", "path": "../.."})
+    refused = client.post(
+        "/ui/inspect",
+        data={"csrf_token": csrf, "root": "data", "path": "../.."},
+        headers={"HX-Request": "true"},
+    )
     assert refused.status_code == 403 and "path-not-allowed" in refused.text
 
 
-def test_submit_errors_come_back_on_the_form(client: TestClient) -> None:
+def test_submit_errors_come_back_on_the_form(
+    client: TestClient, data_root: Path, redis_server: RedisServer
+) -> None:
     csrf = log_in(client)
-    form = {"csrf_token": csrf, "root": "data", "path": "shapes", "models": "no_such_model", "submitted": "1"}
-    answer = client.post("/ui/rankings", data=form)
-    assert answer.status_code == 422 and "unknown-model" in answer.text
-    assert 'value="shapes"' in answer.text  # the user's input is kept
+    form = {"csrf_token": csrf, "root": "data", "path": "shapes", "models": "no_such_model", "submitted": "1",
+            "name": "my run"}  # fmt: skip
+    posted = client.post("/ui/rankings", data=form, follow_redirects=False)
+    # post/redirect/get: the refusal is a redirect to the form, which a refresh only reloads
+    assert posted.status_code == 303 and posted.headers["location"].startswith("/ui/new?flash=")
+    for _ in range(2):  # the page and its refresh: the same form, the same error
+        answer = client.get(posted.headers["location"])
+        assert answer.status_code == 422 and "unknown-model" in answer.text
+        assert 'value="shapes"' in answer.text and 'value="my run"' in answer.text  # the input is kept
     bad_seed = client.post("/ui/rankings", data={**form, "models": "cnn4.glyphs", "seed": "x"})
-    assert bad_seed.status_code == 422
+    assert bad_seed.status_code == 422 and "seed" in bad_seed.text
+    bad_name = client.post("/ui/rankings", data={**form, "models": "cnn4.glyphs", "name": "a\u0007b"})
+    assert bad_name.status_code == 422 and "printable" in bad_name.text
+    # another browser session cannot read the flash (its values and error stay with the session that posted)
+    with TestClient(
+        create_app(make_settings(data_root, redis_server)), base_url="https://testserver"
+    ) as other:
+        log_in(other)
+        stranger = other.get(posted.headers["location"])
+        assert stranger.status_code == 200 and "unknown-model" not in stranger.text
+        assert 'value="my run"' not in stranger.text
+    for token_text in ("not-a-token!", "x" * 40):  # malformed, or unknown (expired): a blank form
+        blank = client.get("/ui/new?flash=" + token_text)
+        assert blank.status_code == 200 and 'id="form-error"' not in blank.text
+    assert client.get("/ui/new?flash=" + "x" * 65).status_code == 422  # over the bound of a token
+
+
+def test_inspect_without_htmx_redirects_to_the_form_showing_the_inspection(client: TestClient) -> None:
+    csrf = log_in(client)
+    form = {"csrf_token": csrf, "root": "data", "path": "shapes", "models": "cnn4.glyphs", "submitted": "1"}
+    posted = client.post("/ui/inspect", data=form, follow_redirects=False)
+    assert posted.status_code == 303 and posted.headers["location"].startswith("/ui/new?flash=")
+    page = client.get(posted.headers["location"])
+    assert page.status_code == 200 and page.text.count("<rect") == 3 and "No corrupt image" in page.text
+    assert re.search(r'value="cnn4\.glyphs"[^>]*checked', page.text)  # the ticked model stays ticked
+    refused = client.post("/ui/inspect", data={**form, "path": "../.."})
+    assert refused.status_code == 403 and "path-not-allowed" in refused.text
 
 
 def submit(client: TestClient, csrf: str, **extra: str) -> str:
@@ -227,6 +272,7 @@ def test_job_ranking_model_and_downloads(client: TestClient) -> None:
     assert client.get(f"/ui/rankings/{job_id}?dir=sideways").status_code == 422
     model = client.get(f"/ui/rankings/{job_id}/models/m1")
     assert model.status_code == 200 and "Aggregate rank" in model.text
+    assert 'id="download-csv"' in table.text and 'class="button"' in table.text
     assert client.get(f"/ui/rankings/{job_id}/models/zz").status_code == 404
     as_json = client.get(f"/ui/rankings/{job_id}/download.json")
     assert as_json.json() == ranking.to_dict() and "attachment" in as_json.headers["content-disposition"]
@@ -368,3 +414,66 @@ def test_only_the_key_that_created_a_job_may_cancel_it(client: TestClient) -> No
     own = submit(client, csrf, seed="16")
     assert "cancel-button" in client.get(f"/ui/jobs/{own}").text
     engine.cancel(view.id)
+
+
+def test_jobs_list_shows_run_name_top_model_and_error(client: TestClient) -> None:
+    from service.jobs.request import RankingRequest, Sampling
+
+    csrf = log_in(client)
+    done = submit(client, csrf, seed="17", name="flowers · baseline")
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    ranking = make_ranking({"m1": {"a": 3.0, "b": 1.0, "c": 2.0}, "m2": {"a": 1.0, "b": 2.0, "c": 1.0}})
+    assert engine.succeed(done, ranking.to_json())
+    body = RankingRequest(dataset="data:shapes", models=["cnn4.glyphs"], sampling=Sampling(seed=18))
+    failed, _ = engine.submit(body, owner=DIGEST[:16])
+    engine.cancel(failed.id)
+    page = client.get("/ui/jobs").text
+
+    def row(job_id: str) -> str:
+        start = page.index(f'data-job="{job_id}"')
+        return page[start : page.index("</tr>", start)]
+
+    assert "flowers · baseline" in row(done) and "<code>m1</code>" in row(done)  # m1: best aggregate
+    assert engine.get(done).name == "flowers · baseline"
+    cancelled = engine.get(failed.id)
+    assert cancelled.error is not None and cancelled.error.message in row(failed.id)
+    assert 'class="top-model"></td>' in row(failed.id)  # no ranking, no top model
+    assert "flowers · baseline" in client.get(f"/ui/jobs/{done}").text
+
+
+def test_model_page_shows_diagnostics_as_labelled_tables(client: TestClient) -> None:
+    from dataclasses import replace
+
+    csrf = log_in(client)
+    job_id = submit(client, csrf, seed="19")
+    ranking = make_ranking({"m1": {"a": 3.0, "b": 1.0, "c": 2.0}, "m2": {"a": 1.0, "b": 2.0, "c": 1.0}})
+    info: dict[str, dict[str, Any]] = {
+        "hscore": {"rank": 154},
+        "logme": {"converged": 0.5},
+        "a": {"new_thing": [1, 2]},
+    }
+    models = tuple(replace(m, info=info) if m.id == "m1" else m for m in ranking.models)
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    assert engine.succeed(job_id, replace(ranking, models=models).to_json())
+    page = client.get(f"/ui/rankings/{job_id}/models/m1").text
+    diagnostics = page[page.index('id="diagnostics"') :]
+    assert '<pre class="json">' not in page  # no raw JSON dump
+    assert "Covariance directions kept" in diagnostics and "154 directions" in diagnostics
+    assert "not the model&#39;s position in the ranking" in diagnostics
+    assert "50 %" in diagnostics and "Converged label columns" in diagnostics
+    assert "New thing" in diagnostics and "1, 2" in diagnostics  # an unknown key is shown, labelled
+    assert 'id="diagnostics"' not in client.get(f"/ui/rankings/{job_id}/models/m2").text
+
+
+@pytest.mark.parametrize(("keys", "warned"), [((), False), ((DIGEST,), True)])
+def test_the_session_secret_warning_only_with_authentication_on(
+    data_root: Path,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    keys: tuple[str, ...],
+    warned: bool,
+) -> None:
+    settings = make_settings(data_root, redis_server, api_keys=keys, session_secret=None)
+    with caplog.at_level("WARNING", logger="zoorank.ui"):
+        create_app(settings)
+    assert any("ZOORANK_SESSION_SECRET" in r.getMessage() for r in caplog.records) is warned

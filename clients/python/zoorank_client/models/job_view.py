@@ -32,6 +32,7 @@ class JobView:
 
     Attributes:
         id: job id (time-sortable).
+        name: the run name of the request that created the job (``RankingRequest.name``), if any.
         status: ``queued``, ``running``, ``succeeded``, ``failed`` or ``cancelled``.
         stage: ``queued``, ``extract``, ``score``, ``finalise`` or ``done``.
         created_at, started_at, finished_at: UTC timestamps.
@@ -58,12 +59,16 @@ class JobView:
                     params: scorer name -> parameter overrides.
                     sampling: sample caps and seed.
                     ensemble: also select teams of models (the ranking's ``ensembles`` section).
+                    name: an optional label for the run (the job lists show it). It is not part of the request
+                        fingerprint: an identical request under another name joins the running job, or is answered
+                        from the cache by the job that computed it, which keeps the name it was created with.
             stage (str):
             status (JobStatus): Where a job is: ``queued -> running -> succeeded | failed | cancelled``.
             cache_hit (bool | Unset):  Default: False.
             error (JobError | None | Unset):
             errors (list[JobError] | Unset):
             finished_at (datetime.datetime | None | Unset):
+            name (None | str | Unset):
             ranking_id (None | str | Unset):
             ranking_url (None | str | Unset):
             started_at (datetime.datetime | None | Unset):
@@ -80,6 +85,7 @@ class JobView:
     error: JobError | None | Unset = UNSET
     errors: list[JobError] | Unset = UNSET
     finished_at: datetime.datetime | None | Unset = UNSET
+    name: None | str | Unset = UNSET
     ranking_id: None | str | Unset = UNSET
     ranking_url: None | str | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
@@ -133,6 +139,12 @@ class JobView:
         else:
             finished_at = self.finished_at
 
+        name: None | str | Unset
+        if isinstance(self.name, Unset):
+            name = UNSET
+        else:
+            name = self.name
+
         ranking_id: None | str | Unset
         if isinstance(self.ranking_id, Unset):
             ranking_id = UNSET
@@ -173,6 +185,8 @@ class JobView:
             field_dict["errors"] = errors
         if finished_at is not UNSET:
             field_dict["finished_at"] = finished_at
+        if name is not UNSET:
+            field_dict["name"] = name
         if ranking_id is not UNSET:
             field_dict["ranking_id"] = ranking_id
         if ranking_url is not UNSET:
@@ -270,6 +284,16 @@ class JobView:
         finished_at = _parse_finished_at(d.pop("finished_at", UNSET))
 
 
+        def _parse_name(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        name = _parse_name(d.pop("name", UNSET))
+
+
         def _parse_ranking_id(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -322,6 +346,7 @@ class JobView:
             error=error,
             errors=errors,
             finished_at=finished_at,
+            name=name,
             ranking_id=ranking_id,
             ranking_url=ranking_url,
             started_at=started_at,

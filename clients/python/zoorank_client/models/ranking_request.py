@@ -36,11 +36,16 @@ class RankingRequest:
         params: scorer name -> parameter overrides.
         sampling: sample caps and seed.
         ensemble: also select teams of models (the ranking's ``ensembles`` section).
+        name: an optional label for the run (the job lists show it). It is not part of the request
+            fingerprint: an identical request under another name joins the running job, or is answered
+            from the cache by the job that computed it, which keeps the name it was created with.
 
         Attributes:
             dataset (str):
             ensemble (EnsembleOptions | None | Unset):
             models (list[str] | None | Unset):
+            name (None | str | Unset): a label for the run, shown in job lists (not part of the request fingerprint: an
+                identical request under another name shares the job that computed it, which keeps its own name)
             params (None | RankingRequestParamsType0 | Unset):
             sampling (None | Sampling | Unset):
             scorers (list[str] | None | Unset):
@@ -49,6 +54,7 @@ class RankingRequest:
     dataset: str
     ensemble: EnsembleOptions | None | Unset = UNSET
     models: list[str] | None | Unset = UNSET
+    name: None | str | Unset = UNSET
     params: None | RankingRequestParamsType0 | Unset = UNSET
     sampling: None | Sampling | Unset = UNSET
     scorers: list[str] | None | Unset = UNSET
@@ -80,6 +86,12 @@ class RankingRequest:
 
         else:
             models = self.models
+
+        name: None | str | Unset
+        if isinstance(self.name, Unset):
+            name = UNSET
+        else:
+            name = self.name
 
         params: dict[str, Any] | None | Unset
         if isinstance(self.params, Unset):
@@ -117,6 +129,8 @@ class RankingRequest:
             field_dict["ensemble"] = ensemble
         if models is not UNSET:
             field_dict["models"] = models
+        if name is not UNSET:
+            field_dict["name"] = name
         if params is not UNSET:
             field_dict["params"] = params
         if sampling is not UNSET:
@@ -172,6 +186,16 @@ class RankingRequest:
             return cast(list[str] | None | Unset, data)
 
         models = _parse_models(d.pop("models", UNSET))
+
+
+        def _parse_name(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        name = _parse_name(d.pop("name", UNSET))
 
 
         def _parse_params(data: object) -> None | RankingRequestParamsType0 | Unset:
@@ -236,6 +260,7 @@ class RankingRequest:
             dataset=dataset,
             ensemble=ensemble,
             models=models,
+            name=name,
             params=params,
             sampling=sampling,
             scorers=scorers,

@@ -148,6 +148,12 @@ def sync_detailed(
                 params: scorer name -> parameter overrides.
                 sampling: sample caps and seed.
                 ensemble: also select teams of models (the ranking's ``ensembles`` section).
+                name: an optional label for the run (the job lists show it). It is not part of the
+            request
+                    fingerprint: an identical request under another name joins the running job, or is
+            answered
+                    from the cache by the job that computed it, which keeps the name it was created
+            with.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -193,6 +199,12 @@ def sync(
                 params: scorer name -> parameter overrides.
                 sampling: sample caps and seed.
                 ensemble: also select teams of models (the ranking's ``ensembles`` section).
+                name: an optional label for the run (the job lists show it). It is not part of the
+            request
+                    fingerprint: an identical request under another name joins the running job, or is
+            answered
+                    from the cache by the job that computed it, which keeps the name it was created
+            with.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -233,6 +245,12 @@ async def asyncio_detailed(
                 params: scorer name -> parameter overrides.
                 sampling: sample caps and seed.
                 ensemble: also select teams of models (the ranking's ``ensembles`` section).
+                name: an optional label for the run (the job lists show it). It is not part of the
+            request
+                    fingerprint: an identical request under another name joins the running job, or is
+            answered
+                    from the cache by the job that computed it, which keeps the name it was created
+            with.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -278,6 +296,12 @@ async def asyncio(
                 params: scorer name -> parameter overrides.
                 sampling: sample caps and seed.
                 ensemble: also select teams of models (the ranking's ``ensembles`` section).
+                name: an optional label for the run (the job lists show it). It is not part of the
+            request
+                    fingerprint: an identical request under another name joins the running job, or is
+            answered
+                    from the cache by the job that computed it, which keeps the name it was created
+            with.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
