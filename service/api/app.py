@@ -42,6 +42,7 @@ from service.jobs import keys
 from service.jobs.engine import JobEngine
 from service.jobs.metrics import ApiMetrics, stage_stats
 from service.pipeline.schema import RANKING_JSON_SCHEMA
+from service.pipeline.zoo_manifest import load_zoo
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         given), so building the app for its schema needs neither.
     """
     settings = settings if settings is not None else Settings.from_env()
+    load_zoo(settings)  # a bad manifest stops the start-up with its lines, not the first request
     api_metrics = ApiMetrics()
 
     @asynccontextmanager
