@@ -50,6 +50,7 @@ INCOMING = ".incoming"
 _KEPT = frozenset({".png", ".jpg", ".jpeg", ".webp", ".csv", ".parquet", ".npz"})
 _MANIFESTS = frozenset({".csv", ".parquet", ".npz"})
 _CHUNK = 1 << 20
+_EOCD_SEARCH = 22 + 65535 + 20  # the record, its longest comment, and the zip64 locator before it
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,39 @@ def _zip_members(archive: zipfile.ZipFile) -> Iterator[tuple[str, int, bool, Any
         yield info.filename, info.file_size, info.is_dir(), info
 
 
+def _zip_entry_count(part: Path) -> int | None:
+    """The member count a zip's end-of-central-directory record declares, read before ``zipfile`` parses
+    the whole central directory (which holds one object per member in memory); None when not found."""
+    size = part.stat().st_size
+    with open(part, "rb") as fh:
+        fh.seek(max(0, size - _EOCD_SEARCH))
+        tail = fh.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + 22 > len(tail):
+            return None
+        count = int.from_bytes(tail[at + 10 : at + 12], "little")
+        locator = at - 20
+        if count != 0xFFFF or locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
+            return count
+        fh.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))  # the zip64 record
+        record = fh.read(56)
+        if record[:4] != b"PK\x06\x06":
+            return None
+        return int.from_bytes(record[32:40], "little")
+
+
 def _tar_members(archive: tarfile.TarFile) -> Iterator[tuple[str, int, bool, Any]]:
     for info in archive:
         if not (info.isreg() or info.isdir()):
             raise _refuse(f"archive member {info.name!r}: links, devices and FIFOs are refused")
         yield info.name, info.size, info.isdir(), info
+
+
+def _too_many(settings: Settings) -> LimitExceededError:
+    return LimitExceededError(
+        f"the archive holds more than {settings.upload_max_files} members (ZOORANK_UPLOAD_MAX_FILES)",
+        param="upload_max_files",
+    )
 
 
 def _plan(
@@ -144,10 +173,7 @@ def _plan(
     total = 0
     for count, (name, size, is_dir, key) in enumerate(members, start=1):
         if count > settings.upload_max_files:
-            raise LimitExceededError(
-                f"the archive holds more than {settings.upload_max_files} members (ZOORANK_UPLOAD_MAX_FILES)",
-                param="upload_max_files",
-            )
+            raise _too_many(settings)
         path = _safe_name(name)
         total += max(size, 0)
         if total > settings.upload_max_extracted_bytes:
@@ -186,6 +212,9 @@ def _extract(part: Path, into: Path, settings: Settings) -> int:
     into.mkdir()
     try:
         if zipfile.is_zipfile(part) and magic[:2] == b"PK":
+            declared = _zip_entry_count(part)
+            if declared is not None and declared > settings.upload_max_files:
+                raise _too_many(settings)
             with zipfile.ZipFile(part) as archive:
                 members = _plan(_zip_members(archive), size, settings)
                 return _write(members, into, lambda m: archive.open(m.key))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import BodyTooLargeError
+from service.errors import BodyTooLargeError, LimitExceededError
 from service.settings import Settings
-from service.uploads import INCOMING, UploadSink, purge_expired, store_upload
-from tests.support.archives import zip_folder
+from service.uploads import INCOMING, UploadSink, _zip_entry_count, purge_expired, store_upload
+from tests.support.archives import zip_folder, zip_members
 from tests.support.service import write_image_folder
 
 
@@ -49,3 +49,19 @@ def test_the_sink_refuses_past_the_cap_and_leaves_nothing(upload_settings: Setti
     with pytest.raises(BodyTooLargeError, match="ZOORANK_UPLOAD_MAX_BYTES"):
         sink.write(b"1")
     assert list((upload_settings.uploads_root / INCOMING).iterdir()) == []
+
+
+@pytest.mark.parametrize("members", [11, 70_000])  # 70,000 > 0xFFFF: the count sits in the zip64 record
+def test_a_zip_with_too_many_members_is_refused_from_its_declared_count(
+    upload_settings: Settings, members: int
+) -> None:
+    body = zip_members(*(f"c/{i:06d}.png" for i in range(members)), data=b"")
+    settings = upload_settings.with_overrides(upload_max_files=10, upload_max_bytes=64 << 20)
+    part = settings.uploads_root / "count.zip"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(body)
+    assert _zip_entry_count(part) == members
+    with pytest.raises(LimitExceededError, match="ZOORANK_UPLOAD_MAX_FILES"):
+        _store(settings, body)
+    assert sorted(p.name for p in settings.uploads_root.iterdir()) == [INCOMING, "count.zip"]
+    assert list((settings.uploads_root / INCOMING).iterdir()) == []
