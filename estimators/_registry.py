@@ -52,6 +52,10 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
+    def discard(self, name: str) -> None:
+        """Forget ``name`` (no error when absent): a reloaded zoo manifest replaces its own entries."""
+        self._items.pop(name, None)
+
     def get(self, name: str) -> T:
         """Return the plugin registered under ``name``; the error lists the valid names."""
         try:

@@ -10,7 +10,8 @@ defined once (``tests/service/test_errors.py`` walks the tree)::
     ├── ZooError, DatasetError, ...           zoo.errors
     │   └── DatasetError
     │       ├── DatasetChangedError           dataset-changed
-    │       └── TooFewClassesError            too-few-classes
+    │       ├── TooFewClassesError            too-few-classes
+    │       └── UploadRefusedError            upload-refused
     ├── SettingsError                         invalid-settings
     ├── JobCancelledError                     cancelled
     ├── NotFoundError (LookupError)           not-found
@@ -62,6 +63,7 @@ __all__ = [
     "TooManyJobsError",
     "UnauthorizedError",
     "UnavailableError",
+    "UploadRefusedError",
     "ZoorankError",
 ]
 
@@ -78,6 +80,12 @@ class TooFewClassesError(DatasetError):
     """The sampled dataset has fewer than two classes: no transferability score is defined."""
 
     code = "too-few-classes"
+
+
+class UploadRefusedError(DatasetError):
+    """An uploaded archive is not a safe, readable dataset (unsafe member, not an archive, no images)."""
+
+    code = "upload-refused"
 
 
 class SettingsError(ZoorankError):

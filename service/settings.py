@@ -31,6 +31,17 @@ Locations and the pipeline
 * ``ZOORANK_SCORERS``: default scorers, comma-separated (:data:`DEFAULT_SCORERS`).
 * ``ZOORANK_MAX_PER_CLASS``: default per-class sample cap, 0 = no cap (100).
 * ``ZOORANK_SEED``: default sampling seed, 0 <= seed < 2**32 (0).
+* ``ZOORANK_ZOO_MANIFEST``: a TOML file of extra zoo entries (:mod:`zoo.manifest`), loaded by the CLI, the
+  API and every worker (none).
+* ``ZOORANK_MODELS_ROOT``: folder that the manifest's ``weights.file`` paths are relative to (the
+  manifest's folder).
+* ``ZOORANK_UPLOADS_DIR``: where uploaded datasets are extracted; it is the dataset root named ``uploads``
+  (``$ZOORANK_HOME/uploads``).
+* ``ZOORANK_UPLOAD_MAX_BYTES``: largest uploaded archive (1073741824).
+* ``ZOORANK_UPLOAD_MAX_FILES``: most members an uploaded archive may hold (50000).
+* ``ZOORANK_UPLOAD_MAX_EXTRACTED_BYTES``: most bytes an upload may extract to (4294967296).
+* ``ZOORANK_UPLOAD_MAX_RATIO``: largest extracted-to-archive size ratio (zip bombs) (100).
+* ``ZOORANK_UPLOAD_TTL_S``: how long an uploaded dataset is kept (86400).
 
 Service (API, job engine, workers)
 
@@ -97,6 +108,7 @@ __all__ = [
     "LimitExceededError",
     "Settings",
     "SettingsError",
+    "UPLOADS_ROOT",
     "parse_names",
     "parse_roots",
 ]
@@ -111,6 +123,8 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+#: Name of the dataset root that holds uploaded datasets (``uploads:<id>``).
+UPLOADS_ROOT = "uploads"
 #: Largest seed: the sampling RNG takes 32-bit seeds, so a larger one would silently alias a smaller one.
 SEED_LIMIT = 2**32
 #: Largest per-class cap (``ZOORANK_MAX_PER_CLASS``; the CLI's ``--max-per-class`` has the same bound).
@@ -237,6 +251,24 @@ class Settings(BaseSettings):
         default=100, validation_alias=_env("ZOORANK_MAX_PER_CLASS")
     )
     seed: int = Field(default=0, ge=0, lt=SEED_LIMIT, validation_alias=_env("ZOORANK_SEED"))
+    zoo_manifest: Path | None = Field(default=None, validation_alias=_env("ZOORANK_ZOO_MANIFEST"))
+    models_root: Path | None = Field(default=None, validation_alias=_env("ZOORANK_MODELS_ROOT"))
+    uploads_dir: Path | None = Field(default=None, validation_alias=_env("ZOORANK_UPLOADS_DIR"))
+    upload_max_bytes: int = Field(
+        default=1 << 30, ge=1024, le=1 << 40, validation_alias=_env("ZOORANK_UPLOAD_MAX_BYTES")
+    )
+    upload_max_files: int = Field(
+        default=50_000, ge=1, le=10_000_000, validation_alias=_env("ZOORANK_UPLOAD_MAX_FILES")
+    )
+    upload_max_extracted_bytes: int = Field(
+        default=4 << 30, ge=1024, le=1 << 42, validation_alias=_env("ZOORANK_UPLOAD_MAX_EXTRACTED_BYTES")
+    )
+    upload_max_ratio: float = Field(
+        default=100.0, ge=1.0, le=1e6, allow_inf_nan=False, validation_alias=_env("ZOORANK_UPLOAD_MAX_RATIO")
+    )
+    upload_ttl_s: int = Field(
+        default=86400, ge=60, le=365 * 86400, validation_alias=_env("ZOORANK_UPLOAD_TTL_S")
+    )
 
     # --- service ---
     redis_url: str | None = Field(default=None, validation_alias=_env("ZOORANK_REDIS_URL", "REDIS_URL"))
@@ -329,7 +361,7 @@ class Settings(BaseSettings):
         """Keyword arguments, then the environment (``os.environ`` or ``from_env``'s mapping); no dotenv."""
         return init_settings, _MappingEnvSource(settings_cls)
 
-    @field_validator("home", "feature_store_dir", mode="after")
+    @field_validator("home", "feature_store_dir", "zoo_manifest", "models_root", "uploads_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().absolute()
@@ -407,6 +439,14 @@ class Settings(BaseSettings):
         )
         if self.feature_store_dir is None:
             object.__setattr__(self, "feature_store_dir", self.home / "features")
+        if self.uploads_dir is None:
+            object.__setattr__(self, "uploads_dir", self.home / "uploads")
+        taken = self.named_roots.get(UPLOADS_ROOT)
+        if taken is not None and taken != self.uploads_dir:
+            raise ValueError(
+                f"the data root name {UPLOADS_ROOT!r} is reserved for uploaded datasets "
+                "(ZOORANK_UPLOADS_DIR); name that root otherwise"
+            )
         return self
 
     # --- views ----------------------------------------------------------------------------------
@@ -415,6 +455,18 @@ class Settings(BaseSettings):
     def data_roots(self) -> tuple[Path, ...]:
         """Every allowed dataset root, in the configured order."""
         return tuple(self.named_roots.values())
+
+    @property
+    def dataset_roots(self) -> dict[str, Path]:
+        """The named roots plus the uploads root (named ``uploads``): where a reference may resolve."""
+        assert self.uploads_dir is not None
+        return {**self.named_roots, UPLOADS_ROOT: self.uploads_dir}
+
+    @property
+    def uploads_root(self) -> Path:
+        """Where uploaded datasets are extracted (always set after construction)."""
+        assert self.uploads_dir is not None
+        return self.uploads_dir
 
     @property
     def store_dir(self) -> Path:

@@ -38,6 +38,20 @@ class ModelLoadError(ZooError):
     code = "model-load-failed"
 
 
+class ManifestError(ZooError):
+    """A zoo manifest (``ZOORANK_ZOO_MANIFEST``) is not valid TOML or holds malformed entries.
+
+    Attributes:
+        problems: one line per bad entry, each naming the manifest's line.
+    """
+
+    code = "invalid-manifest"
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.problems = problems or (message,)
+
+
 class DatasetError(ZoorankError):
     """A target dataset reference could not be resolved or read."""
 

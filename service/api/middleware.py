@@ -7,6 +7,7 @@ buffered by the middleware itself and responses (SSE) are not held back.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,27 +28,32 @@ class BodyLimitMiddleware:
     reaches the client. So memory stays bounded by one chunk over the limit, whatever the client claims.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, paths: Mapping[str, tuple[int, str]] | None = None
+    ) -> None:
+        """``paths``: exact request paths with their own cap and the setting that names it (uploads)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = dict(paths or {})
 
-    def _error(self) -> BodyTooLargeError:
+    def _error(self, limit: int, var: str) -> BodyTooLargeError:
         return BodyTooLargeError(
-            f"request body exceeds {self.max_bytes} bytes (ZOORANK_MAX_BODY_BYTES)", param="max_body_bytes"
+            f"request body exceeds {limit} bytes ({var})", param=var.removeprefix("ZOORANK_").lower()
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, var = self.paths.get(scope.get("path", ""), (self.max_bytes, "ZOORANK_MAX_BODY_BYTES"))
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await problem_response(self._error(), scope.get("path"))(scope, receive, send)
+                if declared > limit:
+                    await problem_response(self._error(limit, var), scope.get("path"))(scope, receive, send)
                     return
         seen = 0
         refused = False
@@ -68,9 +74,11 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     if not started:
-                        await problem_response(self._error(), scope.get("path"))(scope, receive, send)
+                        await problem_response(self._error(limit, var), scope.get("path"))(
+                            scope, receive, send
+                        )
                     refused = True
                     return {"type": "http.disconnect"}
             return message

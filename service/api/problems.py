@@ -74,6 +74,7 @@ STATUS: dict[str, int] = {
     "dataset-error": 422,
     "dataset-not-found": 422,
     "dataset-format": 422,
+    "upload-refused": 422,
     "unknown-dataset-reader": 422,
     "too-many-corrupt-images": 422,
     "unreadable-image": 422,

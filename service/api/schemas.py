@@ -152,6 +152,16 @@ class DatasetSummary(_Strict):
     over_threshold: bool | None
 
 
+class UploadedDataset(_Strict):
+    """An uploaded archive, extracted and opened as a dataset."""
+
+    reference: str = Field(description="the dataset reference to rank, e.g. uploads:3f2a9c0b1d4e5f60/birds")
+    upload_id: str
+    expires_at: int = Field(description="Unix time after which the upload is deleted (ZOORANK_UPLOAD_TTL_S)")
+    files: int = Field(description="images and manifests extracted (other members are skipped)")
+    summary: DatasetSummary
+
+
 class DataRoot(_Strict):
     """A named dataset root (the server-side path is not disclosed)."""
 

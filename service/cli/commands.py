@@ -45,10 +45,13 @@ from service.jobs.worker import run_worker
 from service.pipeline.aggregate import saturation_notes
 from service.pipeline.ensembles import DEFAULT_ENSEMBLE_SCORERS, ensemble_options
 from service.pipeline.run import rank
+from service.pipeline.zoo_manifest import load_zoo
 from service.serve import serve
 from service.settings import SEED_LIMIT, Settings, parse_names
 from service.text import one_line, printable
+from zoo.errors import ManifestError
 from zoo.features import check_device
+from zoo.manifest import check_manifest
 
 if TYPE_CHECKING:
     from service.pipeline.types import ProgressEvent
@@ -121,6 +124,10 @@ def _errors() -> Iterator[None]:
     """
     try:
         yield
+    except ManifestError as exc:
+        for problem in exc.problems[:-1]:  # one line per bad entry, each naming its manifest line
+            _stderr().print(f"error: {one_line(problem)} [{exc.code}]", soft_wrap=True)
+        raise _fail(exc.problems[-1], exc.code) from None
     except ZoorankError as exc:
         message = exc.message or type(exc).__name__
         if exc.code == "path-not-allowed":
@@ -156,7 +163,9 @@ def _roots_hint() -> str:
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings.from_env(**overrides)
+    settings = Settings.from_env(**overrides)
+    load_zoo(settings)
+    return settings
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -283,9 +292,28 @@ def models_command(
     tag: Annotated[
         list[str] | None, typer.Option("--tag", metavar="TAG", help="only entries with this tag (repeatable)")
     ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="validate the zoo manifest, load each entry's weights (digest, shapes); exit 1 on failure",
+        ),
+    ] = False,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", metavar="FILE", help="the manifest --check reads (ZOORANK_ZOO_MANIFEST)"),
+    ] = None,
 ) -> None:
-    """List the model zoo (JSON: a list of entries, each with its id and metadata)."""
+    """List the model zoo (JSON: a list of entries, each with its id and metadata).
+
+    Entries of the zoo manifest (ZOORANK_ZOO_MANIFEST) carry the tag ``manifest`` and say which manifest
+    line declared them. ``--check`` verifies a manifest instead of listing the zoo.
+    """
+    if check:
+        _check_manifest(manifest, fmt)
+        return
     with _errors():
+        _settings()  # registers the manifest's entries
         rows = model_rows(pattern, tags=tuple(tag or ()))
         if fmt is ListFormat.json:
             _emit(json.dumps(rows, indent=2, default=str), None)
@@ -308,6 +336,36 @@ def models_command(
             )
             table.add_row(*(_plain(c) for c in cells))
         _print_table(table, None)
+
+
+def _check_manifest(manifest: Path | None, fmt: ListFormat) -> None:
+    """``zoorank models --check``: each entry loaded for real; exit 1 when any fails."""
+    with _errors():
+        settings = Settings.from_env()
+        path = manifest or settings.zoo_manifest
+        if path is None:
+            raise _fail(
+                "no manifest to check: pass --manifest FILE or set ZOORANK_ZOO_MANIFEST", "no-manifest"
+            )
+        results = check_manifest(path, settings.models_root)
+        if fmt is ListFormat.json:
+            _emit(json.dumps([r.to_dict() for r in results], indent=2), None)
+        else:
+            table = Table(title=f"zoo manifest {path} ({len(results)} entries)", title_justify="left")
+            for col in ("id", "line", "ok", "detail"):
+                table.add_column(col, overflow="fold")
+            for r in results:
+                table.add_row(
+                    _plain(r.id), _plain(str(r.line)), _plain("yes" if r.ok else "NO"), _plain(r.detail)
+                )
+            _print_table(table, None)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise _fail(
+                f"{len(failed)} of {len(results)} manifest entries failed: "
+                + ", ".join(f"{r.id} (line {r.line})" for r in failed),
+                "manifest-check-failed",
+            )
 
 
 # --- zoorank inspect ----------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from service.errors import SettingsError
 from service.jobs import keys
 from service.jobs.broker import QUEUES, make_broker
 from service.jobs.handlers import Actors, Runtime, declare_actors
+from service.pipeline.zoo_manifest import load_zoo
 from service.settings import Settings
 from zoo.features import check_device
 
@@ -143,6 +144,7 @@ def start_in_process_worker(
 
     for module in imports:
         importlib.import_module(module)
+    load_zoo(settings)  # the same manifest entries as the API that sends this worker its jobs
     if device is not None:
         settings = settings.with_overrides(device=device)
     chosen = _check_queues(queues)

@@ -20,6 +20,7 @@ import zoo
 from service.pipeline.schema import _jsonable
 from service.pipeline.score import plan_scorers
 from service.pipeline.types import ScorerPlan
+from service.pipeline.zoo_manifest import load_zoo
 from zoo.datasets import SamplingSpec
 from zoo.errors import UnknownModelError, ZooError
 from zoo.models import load_source_profile
@@ -41,6 +42,7 @@ def resolve_models(models: Sequence[str | ZooEntry] | None, settings: Settings) 
         UnknownModelError: an id is not registered, or a pattern matches nothing.
         LimitExceededError: more models than ``settings.max_models_per_job``.
     """
+    load_zoo(settings)
 
     if models is None:
         chosen = [e for e in zoo.list_entries() if {"builtin", "trained"} & set(e.tags)]

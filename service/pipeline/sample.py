@@ -51,14 +51,14 @@ def find_corrupt(ds: Dataset, *, examples: int = 10) -> tuple[int, list[DecodeFa
 
 
 def allowed_roots(settings: Settings, base: Path | None) -> dict[str, Path] | list[Path]:
-    """The roots a reference may resolve under: the named roots, plus ``base`` itself when given.
+    """The roots a reference may resolve under: the named roots and ``uploads``, plus ``base`` when given.
 
     The CLI passes its working directory as ``base``: its user may rank what is under it (they already
     have that access). The API passes None and is bounded by the configured roots alone.
     """
     if base is None:
-        return dict(settings.named_roots)
-    roots = dict(settings.named_roots)
+        return dict(settings.dataset_roots)
+    roots = dict(settings.dataset_roots)
     resolved = Path(base).absolute()
     if resolved not in roots.values():
         return [*roots.values(), resolved]

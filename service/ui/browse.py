@@ -73,7 +73,7 @@ def list_folder(settings: Settings, root: str, relative: str = "") -> Listing:
         PathNotAllowedError: unknown root name, or the path escapes the root.
         DatasetNotFoundError: the folder does not exist.
     """
-    roots = settings.named_roots
+    roots = settings.dataset_roots
     if root not in roots:
         raise PathNotAllowedError(
             f"unknown data root {root!r}; configured roots: {', '.join(sorted(roots)) or 'none'}",

@@ -24,7 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.datastructures import FormData
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
@@ -52,6 +53,7 @@ from service.ui.session import (
     check_csrf,
 )
 from service.ui.views import AGGREGATE, JobPanel, RankingView, RateMeter, format_duration, top_model
+from service.uploads import UploadSink, purge_expired, store_upload
 
 __all__ = [
     "error_page",
@@ -374,7 +376,7 @@ def _new_page(
         "new.html",
         status_code,
         v=values,
-        roots=list(state.settings.named_roots),
+        roots=list(state.settings.dataset_roots),
         listing=listing,
         browse_error=browse_error,
         models=models,
@@ -481,6 +483,27 @@ def inspect(request: Request, form: Form) -> Response:
     return render(
         request, "_inspect.html", status_code, inspection=inspection, inspect_error=error, bars=bars
     )
+
+
+@router.post("/datasets/upload", name="upload_dataset")
+async def upload_dataset(request: Request, form: Form) -> Response:
+    """Store an uploaded zip or tar (the API's own upload path), then show the form with that dataset."""
+    settings = api_state(request).settings
+    archive = form.get("archive")
+    if not isinstance(archive, UploadFile) or not archive.filename:
+        return _new_page(request, _form_values(None, settings), status_code=422, error="choose an archive")
+    await run_in_threadpool(purge_expired, settings)
+    sink = await run_in_threadpool(UploadSink, settings)
+    try:
+        while chunk := await archive.read(1 << 20):
+            sink.write(chunk)
+        stored = await run_in_threadpool(store_upload, sink)
+    except ZoorankError as exc:
+        sink.discard()
+        values = _form_values(None, settings)
+        return _new_page(request, values, status_code=_status(exc), error=f"{exc.message} [{exc.code}]")
+    root, _, path = str(stored["reference"]).partition(":")
+    return redirect(url(request, "new_ranking", query={"root": root, "path": path}))
 
 
 def _int_field(values: Mapping[str, Any], name: str) -> int | None:

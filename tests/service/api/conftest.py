@@ -191,6 +191,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[L
             "ZOORANK_MAX_BODY_BYTES": "65536",
             "ZOORANK_MAX_IMAGES": "200",
             "ZOORANK_MAX_MODELS": "4",
+            "ZOORANK_UPLOAD_MAX_BYTES": str(64 << 20),
+            "ZOORANK_UPLOAD_MAX_FILES": "1000",
         }
     )
     port = free_port()

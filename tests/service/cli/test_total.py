@@ -170,7 +170,7 @@ OTHER_BAD: list[tuple[str, str, str]] = [
 
 SETTINGS_ROWS = _numeric_rows() + OTHER_BAD
 #: Location settings accept any path; a bad one shows when it is used (see test_unusable_locations).
-LOCATIONS = {"home", "feature_store_dir"}
+LOCATIONS = {"home", "feature_store_dir", "zoo_manifest", "models_root", "uploads_dir"}
 
 
 def test_every_setting_has_rows() -> None:

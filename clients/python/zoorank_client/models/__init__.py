@@ -64,6 +64,7 @@ from .scorer_info_params import ScorerInfoParams
 from .scorer_kind import ScorerKind
 from .scorer_list import ScorerList
 from .stage_progress import StageProgress
+from .uploaded_dataset import UploadedDataset
 from .weights_info import WeightsInfo
 from .weights_kind import WeightsKind
 
@@ -132,6 +133,7 @@ __all__ = (
     "ScorerKind",
     "ScorerList",
     "StageProgress",
+    "UploadedDataset",
     "WeightsInfo",
     "WeightsKind",
 )
