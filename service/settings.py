@@ -45,6 +45,7 @@ Service (API, job engine, workers)
 * ``ZOORANK_MAX_CONCURRENT_JOBS_PER_KEY``: most running jobs per API key (4).
 * ``ZOORANK_REQUESTS_PER_MINUTE``: requests per minute per API key (600).
 * ``ZOORANK_MAX_BODY_BYTES``: largest request body (1048576).
+* ``ZOORANK_MAX_HEADER_BYTES``: largest total of a request's header fields, names and values (32768).
 * ``ZOORANK_API_KEYS``: comma-separated SHA-256 hex digests of the accepted API keys (none: auth off).
 * ``ZOORANK_MODEL_CACHE_SIZE``: models a worker keeps loaded (LRU), 1..256 (4).
 * ``ZOORANK_EXTRACT_TIME_LIMIT_S``: time limit of one ``extract`` message (14400; CPU extraction is slow).
@@ -261,6 +262,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, le=1 << 30, validation_alias=_env("ZOORANK_MAX_BODY_BYTES")
+    )
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, le=1 << 24, validation_alias=_env("ZOORANK_MAX_HEADER_BYTES")
     )
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias=_env("ZOORANK_API_KEYS")

@@ -33,7 +33,7 @@ from fastapi.openapi.utils import get_openapi
 
 from service.api import problems
 from service.api.auth import warn_if_open
-from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from service.api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, MetricsMiddleware
 from service.api.routers import datasets, health, jobs, metrics, models, rankings, scorers
 from service.api.routers.rankings import RecentRankings
 from service.api.state import ApiState
@@ -187,6 +187,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
     for module in (rankings, jobs, models, scorers, datasets, health, metrics):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
 
     def openapi() -> dict[str, Any]:

@@ -45,13 +45,21 @@ import builtins
 import contextlib
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.exceptions import LockError
 
-from service.errors import NotFoundError, NotOwnerError, NotReadyError, TooManyJobsError, UnavailableError
+from service.errors import (
+    InvalidEventIdError,
+    NotFoundError,
+    NotOwnerError,
+    NotReadyError,
+    TooManyJobsError,
+    UnavailableError,
+)
 from service.jobs import keys
 from service.jobs.broker import QUEUES, Sender
 from service.jobs.models import (
@@ -86,6 +94,33 @@ if TYPE_CHECKING:
 
     from service.pipeline.plan import RankPlan
     from service.pipeline.sample import SampleSummary
+
+
+#: Largest part of a stream id Redis accepts (each of ``<ms>-<seq>`` is an unsigned 64-bit integer).
+_STREAM_ID_PART_MAX = (1 << 64) - 1
+_STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+
+
+def check_event_id(value: str | None) -> str | None:
+    """``value`` when it is an event id of a job's stream (``<milliseconds>-<sequence>``), None for None.
+
+    The one check of a client's ``Last-Event-ID``: Redis refuses anything else in the middle of a read,
+    so it is refused here, before a stream starts.
+
+    Raises:
+        InvalidEventIdError: any other string (``-1``, ``null``, ``12``, parts over 2**64 - 1, ...).
+    """
+    if value is None:
+        return None
+    match = _STREAM_ID.match(value)
+    if match is None or any(int(part) > _STREAM_ID_PART_MAX for part in match.groups()):
+        shown = value if len(value) <= 64 else value[:64] + "..."
+        raise InvalidEventIdError(
+            f"Last-Event-ID {shown!r} is not an event id "
+            "(expected <milliseconds>-<sequence>, e.g. 1700000000000-0)",
+            param="Last-Event-ID",
+        )
+    return value
 
 
 class JobEngine(JobStore):
@@ -492,12 +527,12 @@ class JobEngine(JobStore):
             ``(stream id, event name, data)`` tuples; event names are ``progress``, ``status`` and ``done``.
 
         Raises:
-            NotFoundError: no such job.
+            NotFoundError: no such job. InvalidEventIdError: ``last_event_id`` is not an event id.
         """
+        after = check_event_id(last_event_id) or "0-0"
         if not self.redis.exists(keys.job(job_id)):
             raise NotFoundError(f"no job {job_id!r}", param="job_id")
         stream = keys.job_events(job_id)
-        after = last_event_id or "0-0"
         if block_ms > 0:
             reply = self.redis.xread({stream: after}, count=500, block=block_ms)
         else:
