@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import gc
 import logging
-import threading
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -41,6 +41,7 @@ from service.errors import SettingsError
 from service.jobs import keys
 from service.jobs.engine import JobEngine
 from service.jobs.metrics import ApiMetrics, stage_stats
+from service.jobs.reconcile import Reconciler
 from service.pipeline.schema import RANKING_JSON_SCHEMA
 from service.settings import Settings
 
@@ -48,22 +49,6 @@ if TYPE_CHECKING:
     from redis import Redis
 
 log = logging.getLogger("zoorank.api")
-
-
-def reconcile_at_start(state: ApiState) -> None:
-    """Re-send the parts of unfinished jobs that a Redis restart left without messages.
-
-    Runs once per API start, in the background so start-up does not wait on it; parts are idempotent,
-    so several replicas starting together only re-send a message twice. Errors are logged, never raised:
-    an unreachable Redis is what ``/health/ready`` reports.
-    """
-    try:
-        resent = state.engine.reconcile(idle_s=state.settings.reconcile_idle_s)
-    except Exception as exc:
-        log.warning("start-up reconcile skipped: %s", exc)
-        return
-    if resent:
-        log.warning("re-sent the parts of %d idle unfinished job(s): %s", len(resent), ", ".join(resent[:10]))
 
 
 API_DESCRIPTION = """\
@@ -157,9 +142,9 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         if settings.redis_url is not None:
             state.aredis = redis.asyncio.Redis.from_url(settings.redis_url, health_check_interval=30)
         warn_if_open(state.api_key_digests)
-        reconciler = threading.Thread(target=reconcile_at_start, args=(state,), name="zoorank-reconcile")
-        reconciler.daemon = True
-        reconciler.start()
+        # the periodic reconcile (one process of all APIs and workers runs each turn): jobs whose parts
+        # a Redis crash left without a message are re-sent, without restarting anything
+        reconciler = Reconciler(state.engine, name=f"api:{os.getpid()}").start()
         # Everything imported and built so far (torch, numpy, the zoo, the app) lives as long as the
         # process: move it out of the collector's generations, so a full collection only scans what
         # requests allocate instead of pausing every request in flight for tens of milliseconds.
@@ -168,6 +153,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         try:
             yield
         finally:
+            reconciler.stop()
             if state.aredis is not None:
                 await state.aredis.aclose()
                 state.aredis = None

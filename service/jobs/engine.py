@@ -24,8 +24,9 @@ Workers (:mod:`service.jobs.handlers`) run ``extract`` -> ``score`` per model; t
 enqueues ``finalise`` exactly once (fan-in guard in :class:`JobStore`), which runs the set-level scorers,
 assembles the ranking with :func:`service.pipeline.assemble.finalise`, stores it on the job and in the cache.
 
-After a Redis restart that lost queued messages, :meth:`JobEngine.reconcile` re-sends the parts of
-unfinished jobs that show no activity (the API may call it at start-up; parts are idempotent).
+After a Redis crash that lost a part's message, :meth:`JobEngine.reconcile` re-sends the parts of idle
+unfinished jobs that no message and no live worker account for; :class:`service.jobs.reconcile.Reconciler`
+runs it periodically in every API and worker process, one of them at a time (parts are idempotent).
 
 Redis keys: :mod:`service.jobs.keys`. Job state lives in the job hash; progress per model in
 ``job:{id}:models``; events (``progress``, ``status``, ``done``) in the ``job:{id}:events`` stream (SSE).
@@ -135,23 +136,30 @@ class JobEngine(JobStore):
         super().__init__(settings, redis_client)
         self.send = Sender(settings, redis_client)
 
-    def reconcile(self, *, idle_s: float = 300.0, limit: int = 10_000) -> list[str]:
-        """Re-send the parts of unfinished jobs that show no activity for ``idle_s`` seconds.
+    def reconcile(self, *, idle_s: float | None = None, limit: int = 10_000) -> list[str]:
+        """Re-send the parts of unfinished jobs that nothing will run any more.
 
-        For after a Redis restart that lost queued messages (run it at API start-up
-        or from an operator's shell). Every part is idempotent, so a message sent twice costs at most a
-        store lookup: models without an extraction record get ``extract``, models with one but not done
-        get ``score``, and a job whose parts are all done gets ``finalise``.
+        A part (``extract`` or ``score`` of one model, ``finalise`` of the job) is re-sent when all hold:
+        its job shows no event for ``idle_s`` seconds (default ``reconcile_idle_s``), the broker holds no
+        message for it (waiting, delayed for a retry, or taken by a worker and not yet acknowledged: see
+        :meth:`queued_parts`), and no worker with a live heartbeat is named on the model's progress. That
+        is the state a Redis crash leaves behind when a part failed while Redis was down (its retry could
+        not be enqueued, then its message was acknowledged). Every part is idempotent, so a part re-sent
+        while another copy runs costs at most a store lookup: models without an extraction record get
+        ``extract``, models with one but not done get ``score``, a job whose parts are all done gets
+        ``finalise``.
 
         Returns:
             The ids of the jobs whose parts were re-sent.
         """
+        idle = self.settings.reconcile_idle_s if idle_s is None else idle_s
         now_ms = time.time() * 1000
         touched: list[str] = []
         ids = [
             as_str(i)
             for i in cast(list[Any], self.redis.zrevrangebylex(keys.jobs_index(), "+", "-", 0, limit))
         ]
+        queued: set[tuple[str, ...]] | None = None  # read once, only when some job is idle
         for job_id in ids:
             state = self.state(job_id)
             if (
@@ -162,21 +170,69 @@ class JobEngine(JobStore):
                 continue
             last = cast(list[Any], self.redis.xrevrange(keys.job_events(job_id), count=1))
             last_ms = float(as_str(last[0][0]).split("-")[0]) if last else 0.0
-            if now_ms - last_ms < idle_s * 1000:
+            if now_ms - last_ms < idle * 1000:
                 continue
+            if queued is None:
+                queued = self.queued_parts() | self.running_parts()
             records = self.records(job_id)
             done = {as_str(m) for m in cast(set[Any], self.redis.smembers(keys.job_done(job_id)))}
             pending = [m for m in self.models(job_id) if m not in done]
+            sent = 0
             for model_id in pending:
-                if model_id in records:
-                    self.send("score", job_id, model_id)
-                else:
-                    self.send("extract", job_id, model_id)
-            if not pending:
+                actor = "score" if model_id in records else "extract"
+                if ("extract", job_id, model_id) in queued or ("score", job_id, model_id) in queued:
+                    continue
+                self.send(actor, job_id, model_id)
+                sent += 1
+            if not pending and ("finalise", job_id) not in queued:
                 self.send("finalise", job_id)
-            self.emit(job_id, "status", {"status": state["status"], "reconciled": True})
-            touched.append(job_id)
+                sent += 1
+            if sent:
+                self.emit(job_id, "status", {"status": state["status"], "reconciled": True})
+                touched.append(job_id)
         return touched
+
+    def queued_parts(self) -> set[tuple[str, ...]]:
+        """``(actor name, *args)`` of every message the broker holds, in every queue and its delay queue.
+
+        A message stays in its queue's message hash from enqueue until a worker acknowledges it, so this
+        covers waiting, delayed (retries) and running parts alike; dead letters are not included.
+        """
+        out: set[tuple[str, ...]] = set()
+        for queue in QUEUES:
+            for name in (queue, f"{queue}.DQ"):
+                for _, raw in self.redis.hscan_iter(keys.broker_messages(name), count=500):
+                    try:
+                        message = json.loads(raw)
+                        out.add((str(message["actor_name"]), *(str(a) for a in message.get("args", ()))))
+                    except (ValueError, KeyError, TypeError):
+                        continue  # not a Dramatiq message: nothing to match
+        return out
+
+    def running_parts(self) -> set[tuple[str, ...]]:
+        """``(actor name, *args)`` of the parts that workers with a live heartbeat say they run now.
+
+        Covers a part whose message Redis lost while a worker still runs it (a crash restored from an
+        append-only file a second old). A frozen or dead worker's heartbeat is not live, so its part
+        counts as not running.
+        """
+        now = int(time.time() * 1000)
+        beats = self.redis.zrangebyscore(keys.workers(), now - self.settings.heartbeat_timeout_ms, "+inf")
+        ids = [as_str(w) for w in cast(list[Any], beats)]
+        if not ids:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for worker_id in ids:
+            pipe.hget(keys.worker(worker_id), "part")
+        out: set[tuple[str, ...]] = set()
+        for raw in pipe.execute():
+            try:
+                part = json.loads(as_str(raw)) if raw else None
+            except ValueError:
+                continue
+            if isinstance(part, list) and part:
+                out.add(tuple(str(p) for p in part))
+        return out
 
     # -- submit -----------------------------------------------------------------------------------
 

@@ -157,6 +157,17 @@ class Runtime:
     _samples: OrderedDict[str, Sample] = field(default_factory=OrderedDict)
     _plans: OrderedDict[str, RankPlan] = field(default_factory=OrderedDict)
     _device_lock: DeviceLock | None = None
+    #: ``(actor name, *args)`` of the part this worker runs now (its heartbeat publishes it), or None.
+    current_part: tuple[str, ...] | None = None
+
+    @contextlib.contextmanager
+    def running(self, actor_name: str, *args: str) -> Iterator[None]:
+        """Mark ``actor_name(*args)`` as this worker's current part while the block runs."""
+        self.current_part = (actor_name, *args)
+        try:
+            yield
+        finally:
+            self.current_part = None
 
     def __post_init__(self) -> None:
         self.models = ModelCache(self.settings.model_cache_size)
@@ -544,13 +555,16 @@ def declare_actors(
     common = {"max_retries": settings.max_retries, "min_backoff": settings.retry_backoff_ms}
 
     def extract(job_id: str, model_id: str) -> None:
-        _run_extract(actors, job_id, model_id)
+        with actors.runtime.running("extract", job_id, model_id):
+            _run_extract(actors, job_id, model_id)
 
     def score(job_id: str, model_id: str) -> None:
-        _run_score(actors, job_id, model_id)
+        with actors.runtime.running("score", job_id, model_id):
+            _run_score(actors, job_id, model_id)
 
     def finalise(job_id: str) -> None:
-        _run_finalise(actors, job_id)
+        with actors.runtime.running("finalise", job_id):
+            _run_finalise(actors, job_id)
 
     def dead_letter(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
         _run_dead_letter(actors, message, retry_info)

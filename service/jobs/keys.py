@@ -27,6 +27,7 @@ key                                    type    what
 ``fp:{fingerprint}``                   string  the job id currently answering a request fingerprint
 ``rank:{fingerprint}``                 string  finished ranking JSON (TTL ``cache_ttl_s``)
 ``lock:{name}``                        string  redis-py ``Lock`` tokens (single flight)
+``reconciler``                         string  the process running the periodic reconcile (TTL: interval)
 ``model:{digest}``                     string  extraction record per (model, dataset, sampling) (TTL)
 ``cell:{digest}``                      string  one model's cell for one scorer+params (TTL)
 ``stats:{name}``                       string  counters: extractions, cache hits, jobs by outcome
@@ -43,6 +44,7 @@ __all__ = [
     "BROKER_NAMESPACE",
     "PREFIX",
     "VERSION",
+    "broker_messages",
     "broker_queue",
     "cell",
     "fingerprint_job",
@@ -64,6 +66,7 @@ __all__ = [
     "lock",
     "model_record",
     "ranking",
+    "reconciler",
     "ratelimit",
     "stat",
     "worker",
@@ -161,6 +164,11 @@ def lock(name: str) -> str:
     return f"{PREFIX}lock:{name}"
 
 
+def reconciler() -> str:
+    """Held (``SET NX PX``) by the one process that runs the periodic reconcile in this interval."""
+    return f"{PREFIX}reconciler"
+
+
 def model_record(digest: str) -> str:
     """Cached extraction record of one (model, dataset, sampling, decode policy)."""
     return f"{PREFIX}model:{digest}"
@@ -194,6 +202,12 @@ def idempotency(quota_id: str, key_digest: str) -> str:
 def ratelimit(quota_id: str, window: int) -> str:
     """Requests of one API key in one minute window."""
     return f"{PREFIX}ratelimit:{quota_id}:{window}"
+
+
+def broker_messages(queue: str) -> str:
+    """Dramatiq's hash of message id -> message of ``queue`` (``extract``, ``score.DQ``, ...): a message
+    stays there from enqueue until a worker acknowledges it, waiting, delayed or running."""
+    return f"{BROKER_NAMESPACE}:{queue}.msgs"
 
 
 def broker_queue(queue: str) -> str:
