@@ -28,6 +28,7 @@ key                                    type    what
 ``rank:{fingerprint}``                 string  finished ranking JSON (TTL ``cache_ttl_s``)
 ``lock:{name}``                        string  redis-py ``Lock`` tokens (single flight)
 ``reconciler``                         string  the process running the periodic reconcile (TTL: interval)
+``ui:session:{sid}``                   string  a logged-in dashboard session -> its owner (TTL: max age)
 ``model:{digest}``                     string  extraction record per (model, dataset, sampling) (TTL)
 ``cell:{digest}``                      string  one model's cell for one scorer+params (TTL)
 ``stats:{name}``                       string  counters: extractions, cache hits, jobs by outcome
@@ -67,6 +68,7 @@ __all__ = [
     "model_record",
     "ranking",
     "reconciler",
+    "ui_session",
     "ratelimit",
     "stat",
     "worker",
@@ -167,6 +169,11 @@ def lock(name: str) -> str:
 def reconciler() -> str:
     """Held (``SET NX PX``) by the one process that runs the periodic reconcile in this interval."""
     return f"{PREFIX}reconciler"
+
+
+def ui_session(sid: str) -> str:
+    """A logged-in dashboard session (value: its owner); deleted at logout, expires with the cookie."""
+    return f"{PREFIX}ui:session:{sid}"
 
 
 def model_record(digest: str) -> str:
