@@ -148,11 +148,14 @@ def _errors() -> Iterator[None]:
 def _roots_hint() -> str:
     """Where datasets may live, for path errors (the roots are the first thing a user needs to know)."""
     try:
-        roots = Settings.from_env().data_roots
+        roots = Settings.from_env().named_roots
     except ZoorankError:
         return ""
-    listed = ", ".join(str(r) for r in (*roots, Path.cwd()))
-    return f" (allowed roots: {listed} (the working directory); set ZOORANK_DATA_ROOTS to change them)"
+    listed = ", ".join(f"{name}={path}" for name, path in roots.items())
+    return (
+        f" (allowed roots: {listed}, used as 'name:relative/path'; and the working directory {Path.cwd()}; "
+        "set ZOORANK_DATA_ROOTS=name=/path:... to change them)"
+    )
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -191,3 +191,40 @@ def test_inspect_reports_counts_fingerprint_and_corrupt_images(dataset: Path, en
     assert "warning: more than 0.01" in table.stdout
     quick = json.loads(run(["inspect", str(dataset), "-f", "json", "--no-decode"], env).stdout)
     assert quick["corrupt"] is None and quick["fingerprint"] == data["fingerprint"]
+
+
+# --- named roots ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cwd", ["elsewhere", "data", "data/shapes"])
+def test_named_roots_resolve_from_any_working_directory(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cwd: str
+) -> None:
+    env = {
+        "ZOORANK_HOME": str(tmp_path / "home"),
+        "ZOORANK_DATA_ROOTS": f"data={tmp_path / 'data'}:more={tmp_path / 'more'}",
+        "ZOORANK_DEVICE": "cpu",
+    }
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "more").mkdir()
+    monkeypatch.chdir(tmp_path / cwd)
+    result = run(["inspect", "data:shapes", "--format", "json", "--no-decode"], env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["num_classes"] == 3
+
+
+def test_an_unknown_root_name_lists_the_configured_roots_by_name(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "ZOORANK_HOME": str(tmp_path / "home"),
+        "ZOORANK_DATA_ROOTS": f"data={tmp_path / 'data'}:more={tmp_path / 'more'}",
+        "ZOORANK_DEVICE": "cpu",
+    }
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "more").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    result = run(["inspect", "nope:shapes"], env)
+    assert_one_line_error(result, "path-not-allowed")
+    assert "one of: data, more" in result.stderr and "none are configured" not in result.stderr
+    assert f"data={tmp_path / 'data'}" in result.stderr and "more=" in result.stderr
