@@ -477,9 +477,12 @@ class JobEngine(JobStore):
         extracted = sum(1 for p in progress if p.status not in ("queued", "extracting"))
         scored = sum(1 for p in progress if p.status in ("done", "cached", "failed"))
         finalised = 1 if status == JobStatus.succeeded else 0
+        # the stage is that of the slowest unfinished part: a job still marked queued whose models a
+        # worker has already taken (or that were warm) is past ``queued``
+        started = status != JobStatus.queued or any(p.status != "queued" for p in progress)
         if status.terminal:
             stage = "done"
-        elif status == JobStatus.queued:
+        elif not started:
             stage = "queued"
         elif self.redis.exists(keys.job_finalise(job_id)):
             stage = "finalise"
