@@ -471,6 +471,11 @@ class JobEngine(JobStore):
                     total=int(e.get("total", 0)),
                     cached=bool(e.get("cached", False)),
                     error=None if not err else JobError(**err),
+                    scorer=e.get("scorer"),
+                    scorers_done=int(e.get("scorers_done", 0)),
+                    scorers_total=int(e.get("scorers_total", 0)),
+                    score_elapsed_s=e.get("score_elapsed_s"),
+                    score_eta_s=e.get("score_eta_s"),
                 )
             )
         status = JobStatus(state["status"])

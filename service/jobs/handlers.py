@@ -47,6 +47,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import dramatiq
@@ -345,6 +346,32 @@ def _progress_writer(rt: Runtime, job_id: str, model_id: str) -> Callable[[Progr
     return write
 
 
+def score_progress(
+    write: Callable[..., None], clock: Callable[[], float] = time.monotonic
+) -> Callable[[ProgressEvent], None]:
+    """A :func:`~service.pipeline.score.score_model` progress callback that reports, per scorer event,
+    the scorer now running, the scorers done of the total, the seconds spent scoring and an ETA (the
+    mean time of the scorers done so far times the scorers left) through ``write(**fields)``."""
+    start = clock()
+
+    def on_event(event: ProgressEvent) -> None:
+        if event.stage != "score":
+            return
+        elapsed = max(0.0, clock() - start)
+        left = max(0, event.total - event.done)
+        eta = elapsed / event.done * left if event.done > 0 else None
+        write(
+            status="scoring",
+            scorer=event.message or None,
+            scorers_done=event.done,
+            scorers_total=event.total,
+            score_elapsed_s=round(elapsed, 3),
+            score_eta_s=None if eta is None else round(eta, 3),
+        )
+
+    return on_event
+
+
 def _run_extract(actors: Actors, job_id: str, model_id: str) -> None:
 
     rt = actors.runtime
@@ -459,6 +486,7 @@ def _run_score(actors: Actors, job_id: str, model_id: str) -> None:
                 inputs,
                 run.features.labels,
                 plan.scorers,
+                progress=score_progress(partial(jobs.model_progress, job_id, model_id)),
                 cancel=lambda: jobs.cancelled(job_id),
                 only=missing,
             )
@@ -472,7 +500,15 @@ def _run_score(actors: Actors, job_id: str, model_id: str) -> None:
             pipe.execute()
         cells = merge_cells(*cached.values(), computed)
         rt.redis.hsetnx(keys.job_cells(job_id), model_id, json.dumps(cells_to_dict(cells)))
-        jobs.model_progress(job_id, model_id, status="done")
+        jobs.model_progress(
+            job_id,
+            model_id,
+            status="done",
+            scorer=None,
+            scorers_done=len(model_plans),
+            scorers_total=len(model_plans),
+            score_eta_s=0.0,
+        )
         if jobs.complete_part(job_id, model_id):
             actors.finalise.send(job_id)
 

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 import estimators
 import zoo
-from service.cli.commands import app
+from service.cli.commands import _progress_bars, _ProgressView, _RateColumn, app
 from service.pipeline.schema import RANKING_JSON_SCHEMA, SCHEMA_VERSION
+from service.pipeline.types import ProgressEvent
 from tests.support.schema import check_schema
 
 
@@ -228,3 +229,21 @@ def test_an_unknown_root_name_lists_the_configured_roots_by_name(
     assert_one_line_error(result, "path-not-allowed")
     assert "one of: data, more" in result.stderr and "none are configured" not in result.stderr
     assert f"data={tmp_path / 'data'}" in result.stderr and "more=" in result.stderr
+
+
+# --- progress bars ---------------------------------------------------------------------------------
+
+
+def test_scoring_has_a_bar_per_model_with_the_running_scorer_and_a_total() -> None:
+    bars = _progress_bars(enabled=False)
+    view = _ProgressView(bars)
+    view(ProgressEvent("extract", "a", 10, 10))
+    view(ProgressEvent("score", "a", 0, 3, "logme"))
+    view(ProgressEvent("score", "a", 2, 3, "probe_cv"))
+    task = bars.tasks[view.score_tasks["a"]]
+    assert (task.description, task.completed, task.total) == ("scoring a: probe_cv", 2, 3)
+    assert task.fields["kind"] == "score" and _RateColumn().render(task).plain == ""
+    view(ProgressEvent("score", "b", 0, 3, "logme"))  # the next model: a's scoring is finished
+    assert bars.tasks[view.score_tasks["a"]].finished
+    view(ProgressEvent("done", None, 2, 2))
+    assert all(bars.tasks[t].finished for t in view.score_tasks.values())
