@@ -124,6 +124,16 @@ def check_event_id(value: str | None) -> str | None:
     return value
 
 
+def top_model(ranking_json: str) -> str | None:
+    """The id of the first model of a ranking document (None when it ranks none)."""
+    try:
+        models = json.loads(ranking_json).get("models") or []
+        first = models[0].get("id") if models else None
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return first if isinstance(first, str) else None
+
+
 class JobEngine(JobStore):
     """The API side of the job engine (see the module docstring). Sync, redis-py; thread-safe.
 
@@ -524,6 +534,9 @@ class JobEngine(JobStore):
             ranking_id=job_id if status == JobStatus.succeeded else None,
             ranking_url=f"/v1/rankings/{job_id}" if status == JobStatus.succeeded else None,
             request=RankingRequest.model_validate_json(state["request"]),
+            top_model=top_model(state["ranking"])
+            if status == JobStatus.succeeded and "ranking" in state
+            else None,
         )
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> JobView:

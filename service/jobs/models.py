@@ -117,6 +117,7 @@ class JobView(BaseModel):
         fingerprint: the request fingerprint (the cache key).
         ranking_id, ranking_url: where the ranking is, once ``succeeded``.
         request: the request as submitted.
+        top_model: the first model of the ranking, once ``succeeded`` (lists show it, or ``error``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -135,3 +136,6 @@ class JobView(BaseModel):
     ranking_id: str | None = None
     ranking_url: str | None = None
     request: RankingRequest
+    top_model: str | None = Field(
+        default=None, description="the first model of the ranking, once the job has succeeded"
+    )

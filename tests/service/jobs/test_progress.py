@@ -3,13 +3,14 @@ written by hand, as a worker would)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from redis import Redis
 
-from service.jobs.engine import JobEngine
+from service.jobs.engine import JobEngine, top_model
 from service.jobs.handlers import score_progress
 from service.pipeline.types import ProgressEvent
 from service.settings import Settings
@@ -69,3 +70,12 @@ def test_the_view_carries_score_progress(engine: JobEngine) -> None:
     model = next(m for m in engine.get(view.id).progress.models if m.id == first)
     assert (model.scorer, model.scorers_done, model.scorers_total) == ("logme", 1, 3)
     assert (model.score_elapsed_s, model.score_eta_s) == (2.5, 5.0)
+
+
+def test_a_succeeded_job_names_its_top_model_in_the_list(engine: JobEngine) -> None:
+    view, _ = engine.submit(request(seed=92, scorers=["logme"]))
+    assert view.top_model is None
+    assert engine.succeed(view.id, json.dumps({"models": [{"id": "resnet8.glyphs"}, {"id": "x"}]}))
+    listed, _ = engine.list(None, None, 10, None)
+    assert [(j.id, j.top_model) for j in listed] == [(view.id, "resnet8.glyphs")]
+    assert top_model("{}") is None and top_model("not json") is None

@@ -42,6 +42,7 @@ class JobView:
         fingerprint: the request fingerprint (the cache key).
         ranking_id, ranking_url: where the ranking is, once ``succeeded``.
         request: the request as submitted.
+        top_model: the first model of the ranking, once ``succeeded`` (lists show it, or ``error``).
 
         Attributes:
             created_at (datetime.datetime):
@@ -67,6 +68,7 @@ class JobView:
             ranking_id (None | str | Unset):
             ranking_url (None | str | Unset):
             started_at (datetime.datetime | None | Unset):
+            top_model (None | str | Unset): the first model of the ranking, once the job has succeeded
      """
 
     created_at: datetime.datetime
@@ -83,6 +85,7 @@ class JobView:
     ranking_id: None | str | Unset = UNSET
     ranking_url: None | str | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
+    top_model: None | str | Unset = UNSET
 
 
 
@@ -153,6 +156,12 @@ class JobView:
         else:
             started_at = self.started_at
 
+        top_model: None | str | Unset
+        if isinstance(self.top_model, Unset):
+            top_model = UNSET
+        else:
+            top_model = self.top_model
+
 
         field_dict: dict[str, Any] = {}
 
@@ -179,6 +188,8 @@ class JobView:
             field_dict["ranking_url"] = ranking_url
         if started_at is not UNSET:
             field_dict["started_at"] = started_at
+        if top_model is not UNSET:
+            field_dict["top_model"] = top_model
 
         return field_dict
 
@@ -310,6 +321,16 @@ class JobView:
         started_at = _parse_started_at(d.pop("started_at", UNSET))
 
 
+        def _parse_top_model(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        top_model = _parse_top_model(d.pop("top_model", UNSET))
+
+
         job_view = cls(
             created_at=created_at,
             fingerprint=fingerprint,
@@ -325,6 +346,7 @@ class JobView:
             ranking_id=ranking_id,
             ranking_url=ranking_url,
             started_at=started_at,
+            top_model=top_model,
         )
 
         return job_view
