@@ -219,6 +219,26 @@ class JobEngine(JobStore):
                         continue  # not a Dramatiq message: nothing to match
         return out
 
+    def queue_position(self, job_id: str, *, limit: int = 10_000) -> int | None:
+        """Messages waiting ahead of the job's first waiting message (0: next), over the extract and score
+        queues (Dramatiq's queues are FIFO lists); None when none of its messages waits in the first
+        ``limit`` of a queue."""
+        best: int | None = None
+        for queue in QUEUES:
+            ids = cast(list[Any], self.redis.lrange(keys.broker_queue(queue), 0, limit - 1))
+            if not ids:
+                continue
+            bodies = cast(list[Any], self.redis.hmget(keys.broker_messages(queue), ids))
+            for i, raw in enumerate(bodies):
+                try:
+                    args = json.loads(raw).get("args", []) if raw else []
+                except (ValueError, AttributeError):
+                    continue
+                if args and str(args[0]) == job_id:
+                    best = i if best is None else min(best, i)
+                    break
+        return best
+
     def running_parts(self) -> set[tuple[str, ...]]:
         """``(actor name, *args)`` of the parts that workers with a live heartbeat say they run now.
 
@@ -537,6 +557,7 @@ class JobEngine(JobStore):
             top_model=top_model(state["ranking"])
             if status == JobStatus.succeeded and "ranking" in state
             else None,
+            queue_position=self.queue_position(job_id) if stage == "queued" else None,
         )
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> JobView:

@@ -118,6 +118,8 @@ class JobView(BaseModel):
         ranking_id, ranking_url: where the ranking is, once ``succeeded``.
         request: the request as submitted.
         top_model: the first model of the ranking, once ``succeeded`` (lists show it, or ``error``).
+        queue_position: while the stage is ``queued``, the messages waiting ahead of the job's first one
+            in the extract or score queue (0: a free worker takes it next); None otherwise.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -138,4 +140,8 @@ class JobView(BaseModel):
     request: RankingRequest
     top_model: str | None = Field(
         default=None, description="the first model of the ranking, once the job has succeeded"
+    )
+    queue_position: int | None = Field(
+        default=None,
+        description="while queued: messages waiting ahead of the job's first one in its queue (0: next)",
     )

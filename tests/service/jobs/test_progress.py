@@ -79,3 +79,12 @@ def test_a_succeeded_job_names_its_top_model_in_the_list(engine: JobEngine) -> N
     listed, _ = engine.list(None, None, 10, None)
     assert [(j.id, j.top_model) for j in listed] == [(view.id, "resnet8.glyphs")]
     assert top_model("{}") is None and top_model("not json") is None
+
+
+def test_a_queued_job_shows_its_queue_position(engine: JobEngine) -> None:
+    first, _ = engine.submit(request(seed=93, scorers=["logme"]))
+    second, _ = engine.submit(request(seed=94, scorers=["logme"]))
+    assert engine.get(first.id).queue_position == 0
+    assert engine.get(second.id).queue_position == len(MODELS)  # one extract message per model ahead
+    engine.model_progress(second.id, MODELS[0], status="extracting", done=1, total=15)
+    assert engine.get(second.id).queue_position is None  # started: no longer waiting

@@ -43,6 +43,8 @@ class JobView:
         ranking_id, ranking_url: where the ranking is, once ``succeeded``.
         request: the request as submitted.
         top_model: the first model of the ranking, once ``succeeded`` (lists show it, or ``error``).
+        queue_position: while the stage is ``queued``, the messages waiting ahead of the job's first one
+            in the extract or score queue (0: a free worker takes it next); None otherwise.
 
         Attributes:
             created_at (datetime.datetime):
@@ -65,6 +67,8 @@ class JobView:
             error (JobError | None | Unset):
             errors (list[JobError] | Unset):
             finished_at (datetime.datetime | None | Unset):
+            queue_position (int | None | Unset): while queued: messages waiting ahead of the job's first one in its queue
+                (0: next)
             ranking_id (None | str | Unset):
             ranking_url (None | str | Unset):
             started_at (datetime.datetime | None | Unset):
@@ -82,6 +86,7 @@ class JobView:
     error: JobError | None | Unset = UNSET
     errors: list[JobError] | Unset = UNSET
     finished_at: datetime.datetime | None | Unset = UNSET
+    queue_position: int | None | Unset = UNSET
     ranking_id: None | str | Unset = UNSET
     ranking_url: None | str | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
@@ -136,6 +141,12 @@ class JobView:
         else:
             finished_at = self.finished_at
 
+        queue_position: int | None | Unset
+        if isinstance(self.queue_position, Unset):
+            queue_position = UNSET
+        else:
+            queue_position = self.queue_position
+
         ranking_id: None | str | Unset
         if isinstance(self.ranking_id, Unset):
             ranking_id = UNSET
@@ -182,6 +193,8 @@ class JobView:
             field_dict["errors"] = errors
         if finished_at is not UNSET:
             field_dict["finished_at"] = finished_at
+        if queue_position is not UNSET:
+            field_dict["queue_position"] = queue_position
         if ranking_id is not UNSET:
             field_dict["ranking_id"] = ranking_id
         if ranking_url is not UNSET:
@@ -281,6 +294,16 @@ class JobView:
         finished_at = _parse_finished_at(d.pop("finished_at", UNSET))
 
 
+        def _parse_queue_position(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        queue_position = _parse_queue_position(d.pop("queue_position", UNSET))
+
+
         def _parse_ranking_id(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -343,6 +366,7 @@ class JobView:
             error=error,
             errors=errors,
             finished_at=finished_at,
+            queue_position=queue_position,
             ranking_id=ranking_id,
             ranking_url=ranking_url,
             started_at=started_at,
