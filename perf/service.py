@@ -16,6 +16,13 @@ temporary data root:
    loops on asyncio streams, one keep-alive connection each) for ``--seconds`` seconds. Target:
    p99 < 50 ms.
 
+4. **soak** (``--soak SECONDS``, off by default; ``--soak 600`` is the 10-minute one): ``--clients``
+   concurrent clients, each looping over a random mix of cached ``GET /v1/rankings/{id}``, the identical
+   ``POST /v1/rankings`` (answered from the cache), an SSE follow of the finished job to ``done`` and
+   ``GET /v1/jobs``: errors (any non-2xx answer or failed request), p50/p99 per route, and the resident
+   memory of the API and worker processes sampled every few seconds; growth is measured from the end
+   of the warm-up (the first fifth) to the end. Targets: 0 errors, RSS growth < 10 %.
+
 Latencies are measured by the client, so they include the load generator's own overhead: on a 2-core
 machine the generator and the server share the CPUs. Run with ``make bench`` or
 ``python -m perf.service --help``.
@@ -149,6 +156,103 @@ async def hammer(url: str, path: str, clients: int, seconds: float) -> list[floa
     return latencies
 
 
+#: The soak's routes, each picked with equal probability by every client in every round.
+SOAK_ROUTES = ("GET /v1/rankings/{id}", "POST /v1/rankings", "GET /v1/jobs/{id}/events", "GET /v1/jobs")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its children (uvicorn's workers), from ``/proc``."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(c) for c in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+async def _soak_client(
+    http: httpx.AsyncClient,
+    seed: int,
+    stop: float,
+    request: dict[str, Any],
+    job_id: str,
+    latencies: dict[str, list[float]],
+    errors: dict[str, int],
+) -> None:
+    rng = np.random.default_rng(seed)
+    while time.perf_counter() < stop:
+        route = SOAK_ROUTES[int(rng.integers(len(SOAK_ROUTES)))]
+        t0 = time.perf_counter()
+        try:
+            if route == "GET /v1/rankings/{id}":
+                ok = (await http.get(f"/v1/rankings/{job_id}")).status_code == 200
+            elif route == "POST /v1/rankings":
+                ok = (await http.post("/v1/rankings", json=request)).status_code == 200
+            elif route == "GET /v1/jobs":
+                ok = (await http.get("/v1/jobs", params={"limit": 20})).status_code == 200
+            else:
+                async with http.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+                    ok = r.status_code == 200 and "event: done" in (await r.aread()).decode()
+        except httpx.HTTPError:
+            ok = False
+        latencies[route].append(time.perf_counter() - t0)
+        if not ok:
+            errors[route] += 1
+
+
+async def soak(
+    url: str, clients: int, seconds: float, request: dict[str, Any], job_id: str, pids: dict[str, int]
+) -> dict[str, Any]:
+    """``clients`` concurrent clients on the route mix for ``seconds``; latencies, errors and RSS."""
+    latencies: dict[str, list[float]] = {r: [] for r in SOAK_ROUTES}
+    errors = dict.fromkeys(SOAK_ROUTES, 0)
+    samples: list[tuple[float, dict[str, int]]] = []
+    start = time.perf_counter()
+    stop = start + seconds
+
+    async def sample() -> None:
+        while time.perf_counter() < stop:
+            samples.append((time.perf_counter() - start, {n: rss_bytes(p) for n, p in pids.items()}))
+            await asyncio.sleep(min(5.0, seconds / 20))
+        samples.append((time.perf_counter() - start, {n: rss_bytes(p) for n, p in pids.items()}))
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"X-API-Key": API_KEY}, timeout=120, limits=limits
+    ) as http:
+        await asyncio.gather(
+            sample(),
+            *(_soak_client(http, i, stop, request, job_id, latencies, errors) for i in range(clients)),
+        )
+    warm = next((rss for t, rss in samples if t >= seconds / 5), samples[0][1])
+    end = samples[-1][1]
+    return {
+        "seconds": seconds,
+        "clients": clients,
+        "errors": errors,
+        "routes": {
+            r: {
+                "n": len(v),
+                "p50_ms": 1000 * percentile(v, 0.5) if v else None,
+                "p99_ms": 1000 * percentile(v, 0.99) if v else None,
+            }
+            for r, v in latencies.items()
+        },
+        "rss_mb": {
+            n: {"after_warmup": warm[n] / 2**20, "end": end[n] / 2**20, "growth": end[n] / warm[n] - 1}
+            for n in pids
+            if warm.get(n)
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -159,6 +263,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100, help="images per class (10 classes)")
     parser.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--repeats", type=int, default=2, help="cold rankings per side (best is reported)")
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of the mixed soak (0: none)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="zoorank-bench-service-"))
@@ -289,6 +394,9 @@ def main() -> None:
             "rps": len(get_lat) / args.seconds,
             "clients": args.clients,
         }
+        if args.soak > 0:
+            pids = {"api": procs[1].pid, "worker": procs[0].pid}
+            results["soak"] = asyncio.run(soak(url, args.clients, args.soak, request, ranking_id, pids))
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -314,6 +422,16 @@ def main() -> None:
         f"  cached GET /v1/rankings/{{id}}, {get['clients']} clients: p50 {get['p50']:.1f} ms, p99 "
         f"{get['p99']:.1f} ms, {get['rps']:.0f} req/s (target p99 < 50 ms)"
     )
+    if "soak" in results:
+        sk = results["soak"]
+        print(f"  soak {sk['seconds']:.0f} s, {sk['clients']} clients: errors {sum(sk['errors'].values())}")
+        for route, st in sk["routes"].items():
+            print(f"    {route}: n {st['n']}, p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms")
+        for name, mem in sk["rss_mb"].items():
+            print(
+                f"    {name} RSS {mem['after_warmup']:.0f} -> {mem['end']:.0f} MB "
+                f"({100 * mem['growth']:+.1f} % after warm-up; target < 10 %)"
+            )
     print(json.dumps(results, indent=2))
 
 

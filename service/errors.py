@@ -28,6 +28,9 @@ defined once (``tests/service/test_errors.py`` walks the tree)::
         ├── NotOwnerError                     not-owner
         ├── RateLimitedError                  rate-limited
         ├── BodyTooLargeError                 body-too-large
+        ├── HeadersTooLargeError              headers-too-large
+        ├── MalformedBodyError                malformed-body
+        ├── InvalidEventIdError               invalid-event-id
         ├── RequestValidationFailed           validation-error
         ├── IdempotencyKeyReusedError         idempotency-key-reused
         └── IdempotencyInFlightError          idempotency-in-flight
@@ -44,12 +47,15 @@ __all__ = [
     "BodyTooLargeError",
     "CsrfTokenError",
     "DatasetChangedError",
+    "HeadersTooLargeError",
     "HttpError",
     "IdempotencyInFlightError",
     "IdempotencyKeyReusedError",
+    "InvalidEventIdError",
     "JobCancelledError",
     "LimitExceededError",
     "LoginRequiredError",
+    "MalformedBodyError",
     "MethodNotAllowedError",
     "NotFoundError",
     "NotOwnerError",
@@ -202,6 +208,24 @@ class BodyTooLargeError(HttpError):
     """The request body is larger than ``ZOORANK_MAX_BODY_BYTES``."""
 
     code = "body-too-large"
+
+
+class HeadersTooLargeError(HttpError):
+    """The request's header fields together are larger than ``ZOORANK_MAX_HEADER_BYTES``."""
+
+    code = "headers-too-large"
+
+
+class MalformedBodyError(HttpError):
+    """The request body cannot be decoded (not UTF-8 JSON, or not JSON at all)."""
+
+    code = "malformed-body"
+
+
+class InvalidEventIdError(HttpError):
+    """A ``Last-Event-ID`` that is not an event id of this service (``<milliseconds>-<sequence>``)."""
+
+    code = "invalid-event-id"
 
 
 class RequestValidationFailed(HttpError):

@@ -49,13 +49,17 @@ Service (API, job engine, workers)
   unset means embedded mode (``zoorank serve`` starts a private ``redis-server``).
 * ``ZOORANK_CACHE_TTL_S``: how long a finished ranking (and its per-model score cells) stays cached (604800).
 * ``ZOORANK_JOB_TTL_S``: how long a job's state and events are kept after it ends (604800).
-* ``ZOORANK_RECONCILE_IDLE_S``: at API start-up, unfinished jobs without an event for this long get their
-  parts re-sent (a Redis restart may have lost their messages; parts are idempotent) (300).
+* ``ZOORANK_RECONCILE_IDLE_S``: an unfinished job without an event for this long gets the parts that have no
+  message in any queue (waiting, delayed or running) and no live worker on them re-sent (a Redis crash may
+  have lost their messages; parts are idempotent) (30).
+* ``ZOORANK_RECONCILE_INTERVAL_S``: how often the reconcile runs; every API and worker process takes part,
+  one of them (elected through a Redis key that lives one interval) runs it each time (15).
 * ``ZOORANK_JOB_DEADLINE_S``: a job still unfinished this long after submission is failed (21600).
 * ``ZOORANK_MAX_QUEUED_JOBS_PER_KEY``: most queued jobs per API key (100).
 * ``ZOORANK_MAX_CONCURRENT_JOBS_PER_KEY``: most running jobs per API key (4).
 * ``ZOORANK_REQUESTS_PER_MINUTE``: requests per minute per API key (600).
 * ``ZOORANK_MAX_BODY_BYTES``: largest request body (1048576).
+* ``ZOORANK_MAX_HEADER_BYTES``: largest total of a request's header fields, names and values (32768).
 * ``ZOORANK_API_KEYS``: comma-separated SHA-256 hex digests of the accepted API keys (none: auth off).
 * ``ZOORANK_MODEL_CACHE_SIZE``: models a worker keeps loaded (LRU), 1..256 (4).
 * ``ZOORANK_EXTRACT_TIME_LIMIT_S``: time limit of one ``extract`` message (14400; CPU extraction is slow).
@@ -282,7 +286,10 @@ class Settings(BaseSettings):
         default=6 * 3600, ge=1, le=30 * 86400, validation_alias=_env("ZOORANK_JOB_DEADLINE_S")
     )
     reconcile_idle_s: int = Field(
-        default=300, ge=0, le=30 * 86400, validation_alias=_env("ZOORANK_RECONCILE_IDLE_S")
+        default=30, ge=0, le=30 * 86400, validation_alias=_env("ZOORANK_RECONCILE_IDLE_S")
+    )
+    reconcile_interval_s: int = Field(
+        default=15, ge=1, le=86400, validation_alias=_env("ZOORANK_RECONCILE_INTERVAL_S")
     )
     max_queued_jobs_per_key: int = Field(
         default=100, ge=1, le=1_000_000, validation_alias=_env("ZOORANK_MAX_QUEUED_JOBS_PER_KEY")
@@ -295,6 +302,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, le=1 << 30, validation_alias=_env("ZOORANK_MAX_BODY_BYTES")
+    )
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, le=1 << 24, validation_alias=_env("ZOORANK_MAX_HEADER_BYTES")
     )
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias=_env("ZOORANK_API_KEYS")

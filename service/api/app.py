@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import gc
 import logging
-import threading
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -33,7 +33,7 @@ from fastapi.openapi.utils import get_openapi
 
 from service.api import problems
 from service.api.auth import warn_if_open
-from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from service.api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, MetricsMiddleware
 from service.api.routers import datasets, health, jobs, metrics, models, rankings, scorers
 from service.api.routers.rankings import RecentRankings
 from service.api.state import ApiState
@@ -41,6 +41,7 @@ from service.errors import SettingsError
 from service.jobs import keys
 from service.jobs.engine import JobEngine
 from service.jobs.metrics import ApiMetrics, stage_stats
+from service.jobs.reconcile import Reconciler
 from service.pipeline.schema import RANKING_JSON_SCHEMA
 from service.pipeline.zoo_manifest import load_zoo
 from service.settings import Settings
@@ -53,22 +54,6 @@ log = logging.getLogger("zoorank.api")
 #: Request paths whose bodies are archives (capped by ``upload_max_bytes``, not ``max_body_bytes``).
 UPLOAD_PATH = "/v1/datasets"
 UI_UPLOAD_PATH = "/ui/datasets/upload"
-
-
-def reconcile_at_start(state: ApiState) -> None:
-    """Re-send the parts of unfinished jobs that a Redis restart left without messages.
-
-    Runs once per API start, in the background so start-up does not wait on it; parts are idempotent,
-    so several replicas starting together only re-send a message twice. Errors are logged, never raised:
-    an unreachable Redis is what ``/health/ready`` reports.
-    """
-    try:
-        resent = state.engine.reconcile(idle_s=state.settings.reconcile_idle_s)
-    except Exception as exc:
-        log.warning("start-up reconcile skipped: %s", exc)
-        return
-    if resent:
-        log.warning("re-sent the parts of %d idle unfinished job(s): %s", len(resent), ", ".join(resent[:10]))
 
 
 API_DESCRIPTION = """\
@@ -164,9 +149,9 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         if settings.redis_url is not None:
             state.aredis = redis.asyncio.Redis.from_url(settings.redis_url, health_check_interval=30)
         warn_if_open(state.api_key_digests)
-        reconciler = threading.Thread(target=reconcile_at_start, args=(state,), name="zoorank-reconcile")
-        reconciler.daemon = True
-        reconciler.start()
+        # the periodic reconcile (one process of all APIs and workers runs each turn): jobs whose parts
+        # a Redis crash left without a message are re-sent, without restarting anything
+        reconciler = Reconciler(state.engine, name=f"api:{os.getpid()}").start()
         # Everything imported and built so far (torch, numpy, the zoo, the app) lives as long as the
         # process: move it out of the collector's generations, so a full collection only scans what
         # requests allocate instead of pausing every request in flight for tens of milliseconds.
@@ -175,6 +160,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         try:
             yield
         finally:
+            reconciler.stop()
             if state.aredis is not None:
                 await state.aredis.aclose()
                 state.aredis = None
@@ -199,6 +185,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         max_bytes=settings.max_body_bytes,
         paths={UPLOAD_PATH: upload_cap, UI_UPLOAD_PATH: upload_cap},
     )
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
 
     def openapi() -> dict[str, Any]:

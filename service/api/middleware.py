@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: the request-body cap and the request metrics.
+"""Pure-ASGI middleware: the request-header and request-body caps and the request metrics.
 
 Both wrap the raw ASGI callables instead of using ``BaseHTTPMiddleware``, so streamed bodies are never
 buffered by the middleware itself and responses (SSE) are not held back.
@@ -13,10 +13,35 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.problems import problem_response
-from service.errors import BodyTooLargeError
+from service.errors import BodyTooLargeError, HeadersTooLargeError
 
 if TYPE_CHECKING:
     from service.jobs.metrics import ApiMetrics
+
+
+class HeaderLimitMiddleware:
+    """Refuse requests whose header fields together exceed ``max_bytes`` with a 431 problem.
+
+    Counts every field's name and value (as the server received them) before the application sees the
+    request, so no route, dependency or log line handles an oversized header.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(name) + len(value) for name, value in scope.get("headers", ()))
+            if size > self.max_bytes:
+                error = HeadersTooLargeError(
+                    f"the request's header fields take {size} bytes, over the {self.max_bytes} allowed "
+                    "(ZOORANK_MAX_HEADER_BYTES)",
+                    param="max_header_bytes",
+                )
+                await problem_response(error, scope.get("path"))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

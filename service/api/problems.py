@@ -8,8 +8,13 @@ Every error the service raises on purpose is a :class:`~estimators.errors.Zooran
 * ``status``: from :data:`STATUS` (the first class in the error's MRO whose code is listed; 500 if none);
 * ``detail``: the error message (names the offending value and the rule);
 * ``instance``: the request path;
-* extension members ``code`` (the same stable code), ``param`` (the offending input, when known) and,
-  for validation errors, ``errors`` (one entry per failed field).
+* extension members ``code`` (the same stable code), ``param`` (the offending input, when known),
+  for validation errors ``errors`` (one entry per failed field), and for server-side faults (5xx)
+  ``request_id``.
+
+A server-side fault's message can name internals (Redis's address, a weights file's path): it goes to
+the log with the request id (the client's ``X-Request-ID`` when it sent a sane one, a fresh id
+otherwise), and the problem document carries only the title and that id.
 
 Framework errors (unknown route, wrong method, request validation) are converted to the same tree first,
 so a client handles exactly one error format.
@@ -18,6 +23,8 @@ so a client handles exactly one error format.
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from typing import Any
 
 import redis.exceptions
@@ -29,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 
 from estimators.errors import ZoorankError
 from service.errors import (
+    MalformedBodyError,
     MethodNotAllowedError,
     NotFoundError,
     RateLimitedError,
@@ -55,6 +63,9 @@ STATUS: dict[str, int] = {
     "rate-limited": 429,
     "too-many-jobs": 429,
     "body-too-large": 413,
+    "headers-too-large": 431,
+    "malformed-body": 400,
+    "invalid-event-id": 400,
     "validation-error": 422,
     "idempotency-key-reused": 422,
     "idempotency-in-flight": 409,
@@ -116,6 +127,9 @@ class Problem(BaseModel):
     code: str = Field(description="the stable error code (the same as the last part of type)")
     param: str | None = Field(default=None, description="the offending parameter or input, when known")
     errors: list[FieldIssue] | None = Field(default=None, description="validation errors, one per field")
+    request_id: str | None = Field(
+        default=None, description="server-side faults (5xx): the id under which the details were logged"
+    )
 
 
 def status_for(exc: ZoorankError) -> int:
@@ -147,9 +161,30 @@ def problem_for(exc: ZoorankError, instance: str | None) -> Problem:
     )
 
 
-def problem_response(exc: ZoorankError, instance: str | None) -> Response:
-    """``exc`` as an ``application/problem+json`` response, with the headers its kind needs."""
+#: A client's ``X-Request-ID`` is reused when it looks like an id (else a fresh one is made).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def request_id(request: Request) -> str:
+    """The id a server-side fault is logged under: the client's ``X-Request-ID`` if sane, else a new one."""
+    sent = request.headers.get("x-request-id", "")
+    return sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+
+
+def problem_response(exc: ZoorankError, instance: str | None, *, request_id: str | None = None) -> Response:
+    """``exc`` as an ``application/problem+json`` response, with the headers its kind needs.
+
+    With ``request_id``, a server-side fault (5xx) carries its title and the id instead of its message
+    (which can name internal addresses or paths; the caller logs it under the same id).
+    """
     problem = problem_for(exc, instance)
+    if request_id is not None and problem.status >= 500:
+        problem = problem.model_copy(
+            update={
+                "detail": f"{problem.title} (details in the server log under request id {request_id})",
+                "request_id": request_id,
+            }
+        )
     headers: dict[str, str] = {}
     if problem.status == 429:
         retry = exc.retry_after if isinstance(exc, RateLimitedError) else JOB_QUOTA_RETRY_AFTER_S
@@ -160,6 +195,8 @@ def problem_response(exc: ZoorankError, instance: str | None) -> Response:
         headers["Retry-After"] = "5"
     if problem.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="zoorank"'
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
     return JSONResponse(
         problem.model_dump(exclude_none=True),
         status_code=problem.status,
@@ -189,19 +226,36 @@ def validation_error(exc: RequestValidationError) -> RequestValidationFailed:
     )
 
 
+def malformed_body(exc: RequestValidationError) -> MalformedBodyError | None:
+    """The typed error of a body that is not JSON at all (FastAPI reports it as ``json_invalid``)."""
+    for issue in exc.errors():
+        if issue.get("type") == "json_invalid":
+            ctx = issue.get("ctx") or {}
+            reason = ctx.get("error") if isinstance(ctx, dict) else None
+            return MalformedBodyError(
+                f"the request body is not valid JSON{f': {reason}' if reason else ''}", param="body"
+            )
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Register the one handler family on ``app``: typed errors, framework errors, anything else."""
 
     async def on_zoorank(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ZoorankError)
         if status_for(exc) >= 500:
-            log.error("%s on %s: %s", exc.code, request.url.path, exc.message)
+            rid = request_id(request)
+            log.error("request %s: %s on %s: %s", rid, exc.code, request.url.path, exc.message)
+            return problem_response(exc, request.url.path, request_id=rid)
         return problem_response(exc, request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         err: ZoorankError
-        if exc.status_code == 404:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it could not decode (e.g. bytes that are not UTF-8)
+            err = MalformedBodyError(f"the request body cannot be decoded: {exc.detail}", param="body")
+        elif exc.status_code == 404:
             err = NotFoundError(f"no route {request.method} {request.url.path}")
         elif exc.status_code == 405:
             allow = (exc.headers or {}).get("Allow", "")
@@ -224,24 +278,36 @@ def install(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        malformed = malformed_body(exc)
+        if malformed is not None:
+            return problem_response(malformed, request.url.path)
         return problem_response(validation_error(exc), request.url.path)
 
     async def on_redis(request: Request, exc: Exception) -> Response:
-        log.error("redis unreachable on %s: %s", request.url.path, exc)
-        return problem_response(UnavailableError(f"the job store is unreachable: {exc}"), request.url.path)
+        rid = request_id(request)
+        log.error("request %s: redis unreachable on %s: %s", rid, request.url.path, exc)
+        return problem_response(
+            UnavailableError("the job store is unreachable"), request.url.path, request_id=rid
+        )
 
     async def on_anything(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-        err = ZoorankError("internal server error (logged on the server)")
+        rid = request_id(request)
+        log.error("request %s: unhandled error on %s", rid, request.url.path, exc_info=exc)
+        err = ZoorankError("internal server error")
         problem = problem_for(err, request.url.path).model_copy(
             update={
                 "code": "internal-error",
                 "type": TYPE_PREFIX + "internal-error",
                 "title": "Internal error",
+                "detail": f"Internal error (details in the server log under request id {rid})",
+                "request_id": rid,
             }
         )
         return JSONResponse(
-            problem.model_dump(exclude_none=True), status_code=500, media_type=PROBLEM_MEDIA_TYPE
+            problem.model_dump(exclude_none=True),
+            status_code=500,
+            media_type=PROBLEM_MEDIA_TYPE,
+            headers={"X-Request-ID": rid},
         )
 
     app.add_exception_handler(ZoorankError, on_zoorank)
@@ -254,9 +320,12 @@ def install(app: FastAPI) -> None:
 
 #: ``responses=`` entry documenting the problem responses of a route (for the OpenAPI schema and client).
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the given problem statuses, each typed as :class:`Problem`."""
+    """OpenAPI ``responses`` for the given problem statuses, each typed as :class:`Problem`.
+
+    431 (``headers-too-large``) is added to every route: the header cap applies to all of them.
+    """
     out: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
+    for status in sorted({*statuses, 431}):
         out[status] = {
             "model": Problem,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},

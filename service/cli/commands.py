@@ -155,11 +155,14 @@ def _errors() -> Iterator[None]:
 def _roots_hint() -> str:
     """Where datasets may live, for path errors (the roots are the first thing a user needs to know)."""
     try:
-        roots = Settings.from_env().data_roots
+        roots = Settings.from_env().named_roots
     except ZoorankError:
         return ""
-    listed = ", ".join(str(r) for r in (*roots, Path.cwd()))
-    return f" (allowed roots: {listed} (the working directory); set ZOORANK_DATA_ROOTS to change them)"
+    listed = ", ".join(f"{name}={path}" for name, path in roots.items())
+    return (
+        f" (allowed roots: {listed}, used as 'name:relative/path'; and the working directory {Path.cwd()}; "
+        "set ZOORANK_DATA_ROOTS=name=/path:... to change them)"
+    )
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -426,19 +429,24 @@ def inspect_command(
 
 
 class _RateColumn(ProgressColumn):
-    """Images per second of a model's extraction task."""
+    """Images per second of a model's extraction task (scoring tasks count scorers, not images)."""
 
     def render(self, task: Task) -> Text:
+        if task.fields.get("kind") == "score":
+            return Text("")
         speed = task.finished_speed or task.speed
         return Text("" if speed is None else f"{speed:,.0f} img/s", style="progress.data.speed")
 
 
 class _ProgressView:
-    """Maps ranking :class:`ProgressEvent` objects onto rich progress bars on stderr (one per model)."""
+    """Maps ranking :class:`ProgressEvent` objects onto rich progress bars on stderr: one extraction bar
+    and one scoring bar per model (scorers done of total, the scorer running, elapsed time and ETA), and
+    one bar for the set-level scorers."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
+        self.score_tasks: dict[str, TaskID] = {}
         self.scoring: TaskID | None = None
 
     def _task(self, model_id: str, total: int) -> TaskID:
@@ -446,16 +454,37 @@ class _ProgressView:
             self.tasks[model_id] = self.progress.add_task(model_id, total=total or None)
         return self.tasks[model_id]
 
+    def _score(self, event: ProgressEvent) -> None:
+        if event.model_id is None:  # set-level scorers: one bar for all models
+            what = f"scoring all models: {event.message}"
+            if self.scoring is None:
+                self.scoring = self.progress.add_task(what, total=event.total or None, kind="score")
+            self.progress.update(self.scoring, description=what, completed=event.done)
+            return
+        what = f"scoring {event.model_id}: {event.message}"
+        task = self.score_tasks.get(event.model_id)
+        if task is None:  # models are scored one after another: the previous ones are finished
+            for model_id, previous in self.score_tasks.items():
+                self._finish_scoring(previous, model_id)
+            task = self.progress.add_task(what, total=event.total or None, kind="score")
+            self.score_tasks[event.model_id] = task
+        self.progress.update(task, description=what, completed=event.done, total=event.total or None)
+
+    def _finish_scoring(self, task: TaskID, model_id: str | None) -> None:
+        total = self.progress.tasks[task].total or 1
+        label = f"scored {model_id}" if model_id else "scoring done"
+        self.progress.update(task, description=label, total=total, completed=total)
+
     def __call__(self, event: ProgressEvent) -> None:
         if event.stage == "dataset" and event.total:
             self.progress.console.print(f"dataset: {event.message}", markup=False, highlight=False)
         elif event.stage == "score":
-            what = f"scoring {event.model_id or 'all models'}: {event.message}"
-            if self.scoring is None:
-                self.scoring = self.progress.add_task(what, total=None)
-            self.progress.update(self.scoring, description=what)
-        elif event.stage == "done" and self.scoring is not None:
-            self.progress.update(self.scoring, description="scoring done", total=1, completed=1)
+            self._score(event)
+        elif event.stage == "done":
+            for model_id, task in self.score_tasks.items():
+                self._finish_scoring(task, model_id)
+            if self.scoring is not None:
+                self._finish_scoring(self.scoring, None)
         elif event.model_id is None:
             return
         elif event.stage == "extract":
@@ -466,10 +495,12 @@ class _ProgressView:
             self.progress.update(
                 task, completed=event.total, total=event.total, description=f"{event.model_id} (cached)"
             )
-        elif event.stage == "model-done" and event.model_id in self.tasks:
-            task = self.tasks[event.model_id]
-            total = self.progress.tasks[task].total
-            self.progress.update(task, completed=total)
+        elif event.stage == "model-done":
+            if event.model_id in self.tasks:
+                task = self.tasks[event.model_id]
+                self.progress.update(task, completed=self.progress.tasks[task].total)
+            if event.model_id in self.score_tasks:
+                self._finish_scoring(self.score_tasks[event.model_id], event.model_id)
 
 
 def _progress_bars(enabled: bool) -> Progress:

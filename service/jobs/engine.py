@@ -24,8 +24,9 @@ Workers (:mod:`service.jobs.handlers`) run ``extract`` -> ``score`` per model; t
 enqueues ``finalise`` exactly once (fan-in guard in :class:`JobStore`), which runs the set-level scorers,
 assembles the ranking with :func:`service.pipeline.assemble.finalise`, stores it on the job and in the cache.
 
-After a Redis restart that lost queued messages, :meth:`JobEngine.reconcile` re-sends the parts of
-unfinished jobs that show no activity (the API may call it at start-up; parts are idempotent).
+After a Redis crash that lost a part's message, :meth:`JobEngine.reconcile` re-sends the parts of idle
+unfinished jobs that no message and no live worker account for; :class:`service.jobs.reconcile.Reconciler`
+runs it periodically in every API and worker process, one of them at a time (parts are idempotent).
 
 Redis keys: :mod:`service.jobs.keys`. Job state lives in the job hash; progress per model in
 ``job:{id}:models``; events (``progress``, ``status``, ``done``) in the ``job:{id}:events`` stream (SSE).
@@ -45,13 +46,21 @@ import builtins
 import contextlib
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.exceptions import LockError
 
-from service.errors import NotFoundError, NotOwnerError, NotReadyError, TooManyJobsError, UnavailableError
+from service.errors import (
+    InvalidEventIdError,
+    NotFoundError,
+    NotOwnerError,
+    NotReadyError,
+    TooManyJobsError,
+    UnavailableError,
+)
 from service.jobs import keys
 from service.jobs.broker import QUEUES, Sender
 from service.jobs.models import (
@@ -88,6 +97,50 @@ if TYPE_CHECKING:
     from service.pipeline.sample import SampleSummary
 
 
+#: Largest part of a stream id Redis accepts (each of ``<ms>-<seq>`` is an unsigned 64-bit integer).
+_STREAM_ID_PART_MAX = (1 << 64) - 1
+_STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+
+
+def check_event_id(value: str | None) -> str | None:
+    """``value`` when it is an event id of a job's stream (``<milliseconds>-<sequence>``), None for None.
+
+    The one check of a client's ``Last-Event-ID``: Redis refuses anything else in the middle of a read,
+    so it is refused here, before a stream starts.
+
+    Raises:
+        InvalidEventIdError: any other string (``-1``, ``null``, ``12``, parts over 2**64 - 1, ...).
+    """
+    if value is None:
+        return None
+    match = _STREAM_ID.match(value)
+    if match is None or any(int(part) > _STREAM_ID_PART_MAX for part in match.groups()):
+        shown = value if len(value) <= 64 else value[:64] + "..."
+        raise InvalidEventIdError(
+            f"Last-Event-ID {shown!r} is not an event id "
+            "(expected <milliseconds>-<sequence>, e.g. 1700000000000-0)",
+            param="Last-Event-ID",
+        )
+    return value
+
+
+def top_model(ranking_json: str) -> str | None:
+    """The ranking's best model: the first of its ``models`` (ordered by aggregate rank) that has an
+    aggregate rank, so a model every scorer failed on is never shown as the top; None if there is none."""
+    try:
+        models = json.loads(ranking_json).get("models") or []
+    except (ValueError, AttributeError):
+        return None
+    for model in models:
+        if (
+            isinstance(model, dict)
+            and model.get("aggregate_rank") is not None
+            and isinstance(model.get("id"), str)
+        ):
+            return str(model["id"])
+    return None
+
+
 class JobEngine(JobStore):
     """The API side of the job engine (see the module docstring). Sync, redis-py; thread-safe.
 
@@ -100,23 +153,30 @@ class JobEngine(JobStore):
         super().__init__(settings, redis_client)
         self.send = Sender(settings, redis_client)
 
-    def reconcile(self, *, idle_s: float = 300.0, limit: int = 10_000) -> list[str]:
-        """Re-send the parts of unfinished jobs that show no activity for ``idle_s`` seconds.
+    def reconcile(self, *, idle_s: float | None = None, limit: int = 10_000) -> list[str]:
+        """Re-send the parts of unfinished jobs that nothing will run any more.
 
-        For after a Redis restart that lost queued messages (run it at API start-up
-        or from an operator's shell). Every part is idempotent, so a message sent twice costs at most a
-        store lookup: models without an extraction record get ``extract``, models with one but not done
-        get ``score``, and a job whose parts are all done gets ``finalise``.
+        A part (``extract`` or ``score`` of one model, ``finalise`` of the job) is re-sent when all hold:
+        its job shows no event for ``idle_s`` seconds (default ``reconcile_idle_s``), the broker holds no
+        message for it (waiting, delayed for a retry, or taken by a worker and not yet acknowledged: see
+        :meth:`queued_parts`), and no worker with a live heartbeat is named on the model's progress. That
+        is the state a Redis crash leaves behind when a part failed while Redis was down (its retry could
+        not be enqueued, then its message was acknowledged). Every part is idempotent, so a part re-sent
+        while another copy runs costs at most a store lookup: models without an extraction record get
+        ``extract``, models with one but not done get ``score``, a job whose parts are all done gets
+        ``finalise``.
 
         Returns:
             The ids of the jobs whose parts were re-sent.
         """
+        idle = self.settings.reconcile_idle_s if idle_s is None else idle_s
         now_ms = time.time() * 1000
         touched: list[str] = []
         ids = [
             as_str(i)
             for i in cast(list[Any], self.redis.zrevrangebylex(keys.jobs_index(), "+", "-", 0, limit))
         ]
+        queued: set[tuple[str, ...]] | None = None  # read once, only when some job is idle
         for job_id in ids:
             state = self.state(job_id)
             if (
@@ -127,21 +187,89 @@ class JobEngine(JobStore):
                 continue
             last = cast(list[Any], self.redis.xrevrange(keys.job_events(job_id), count=1))
             last_ms = float(as_str(last[0][0]).split("-")[0]) if last else 0.0
-            if now_ms - last_ms < idle_s * 1000:
+            if now_ms - last_ms < idle * 1000:
                 continue
+            if queued is None:
+                queued = self.queued_parts() | self.running_parts()
             records = self.records(job_id)
             done = {as_str(m) for m in cast(set[Any], self.redis.smembers(keys.job_done(job_id)))}
             pending = [m for m in self.models(job_id) if m not in done]
+            sent = 0
             for model_id in pending:
-                if model_id in records:
-                    self.send("score", job_id, model_id)
-                else:
-                    self.send("extract", job_id, model_id)
-            if not pending:
+                actor = "score" if model_id in records else "extract"
+                if ("extract", job_id, model_id) in queued or ("score", job_id, model_id) in queued:
+                    continue
+                self.send(actor, job_id, model_id)
+                sent += 1
+            if not pending and ("finalise", job_id) not in queued:
                 self.send("finalise", job_id)
-            self.emit(job_id, "status", {"status": state["status"], "reconciled": True})
-            touched.append(job_id)
+                sent += 1
+            if sent:
+                self.emit(job_id, "status", {"status": state["status"], "reconciled": True})
+                touched.append(job_id)
         return touched
+
+    def queued_parts(self) -> set[tuple[str, ...]]:
+        """``(actor name, *args)`` of every message the broker holds, in every queue and its delay queue.
+
+        A message stays in its queue's message hash from enqueue until a worker acknowledges it, so this
+        covers waiting, delayed (retries) and running parts alike; dead letters are not included.
+        """
+        out: set[tuple[str, ...]] = set()
+        for queue in QUEUES:
+            for name in (queue, f"{queue}.DQ"):
+                for _, raw in self.redis.hscan_iter(keys.broker_messages(name), count=500):
+                    try:
+                        message = json.loads(raw)
+                        out.add((str(message["actor_name"]), *(str(a) for a in message.get("args", ()))))
+                    except (ValueError, KeyError, TypeError):
+                        continue  # not a Dramatiq message: nothing to match
+        return out
+
+    def queue_position(self, job_id: str, *, limit: int = 10_000) -> int | None:
+        """Messages waiting ahead of the job's first waiting message (0: next), over the extract and score
+        queues (Dramatiq's queues are FIFO lists); None when none of its messages waits in the first
+        ``limit`` of a queue."""
+        best: int | None = None
+        for queue in QUEUES:
+            ids = cast(list[Any], self.redis.lrange(keys.broker_queue(queue), 0, limit - 1))
+            if not ids:
+                continue
+            bodies = cast(list[Any], self.redis.hmget(keys.broker_messages(queue), ids))
+            for i, raw in enumerate(bodies):
+                try:
+                    args = json.loads(raw).get("args", []) if raw else []
+                except (ValueError, AttributeError):
+                    continue
+                if args and str(args[0]) == job_id:
+                    best = i if best is None else min(best, i)
+                    break
+        return best
+
+    def running_parts(self) -> set[tuple[str, ...]]:
+        """``(actor name, *args)`` of the parts that workers with a live heartbeat say they run now.
+
+        Covers a part whose message Redis lost while a worker still runs it (a crash restored from an
+        append-only file a second old). A frozen or dead worker's heartbeat is not live, so its part
+        counts as not running.
+        """
+        now = int(time.time() * 1000)
+        beats = self.redis.zrangebyscore(keys.workers(), now - self.settings.heartbeat_timeout_ms, "+inf")
+        ids = [as_str(w) for w in cast(list[Any], beats)]
+        if not ids:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for worker_id in ids:
+            pipe.hget(keys.worker(worker_id), "part")
+        out: set[tuple[str, ...]] = set()
+        for raw in pipe.execute():
+            try:
+                part = json.loads(as_str(raw)) if raw else None
+            except ValueError:
+                continue
+            if isinstance(part, list) and part:
+                out.add(tuple(str(p) for p in part))
+        return out
 
     # -- submit -----------------------------------------------------------------------------------
 
@@ -380,15 +508,23 @@ class JobEngine(JobStore):
                     total=int(e.get("total", 0)),
                     cached=bool(e.get("cached", False)),
                     error=None if not err else JobError(**err),
+                    scorer=e.get("scorer"),
+                    scorers_done=int(e.get("scorers_done", 0)),
+                    scorers_total=int(e.get("scorers_total", 0)),
+                    score_elapsed_s=e.get("score_elapsed_s"),
+                    score_eta_s=e.get("score_eta_s"),
                 )
             )
         status = JobStatus(state["status"])
         extracted = sum(1 for p in progress if p.status not in ("queued", "extracting"))
         scored = sum(1 for p in progress if p.status in ("done", "cached", "failed"))
         finalised = 1 if status == JobStatus.succeeded else 0
+        # the stage is that of the slowest unfinished part: a job still marked queued whose models a
+        # worker has already taken (or that were warm) is past ``queued``
+        started = status != JobStatus.queued or any(p.status != "queued" for p in progress)
         if status.terminal:
             stage = "done"
-        elif status == JobStatus.queued:
+        elif not started:
             stage = "queued"
         elif self.redis.exists(keys.job_finalise(job_id)):
             stage = "finalise"
@@ -427,6 +563,10 @@ class JobEngine(JobStore):
             ranking_id=job_id if status == JobStatus.succeeded else None,
             ranking_url=f"/v1/rankings/{job_id}" if status == JobStatus.succeeded else None,
             request=request,
+            top_model=top_model(state["ranking"])
+            if status == JobStatus.succeeded and "ranking" in state
+            else None,
+            queue_position=self.queue_position(job_id) if stage == "queued" else None,
         )
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> JobView:
@@ -494,12 +634,12 @@ class JobEngine(JobStore):
             ``(stream id, event name, data)`` tuples; event names are ``progress``, ``status`` and ``done``.
 
         Raises:
-            NotFoundError: no such job.
+            NotFoundError: no such job. InvalidEventIdError: ``last_event_id`` is not an event id.
         """
+        after = check_event_id(last_event_id) or "0-0"
         if not self.redis.exists(keys.job(job_id)):
             raise NotFoundError(f"no job {job_id!r}", param="job_id")
         stream = keys.job_events(job_id)
-        after = last_event_id or "0-0"
         if block_ms > 0:
             reply = self.redis.xread({stream: after}, count=500, block=block_ms)
         else:

@@ -47,6 +47,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import dramatiq
@@ -157,6 +158,17 @@ class Runtime:
     _samples: OrderedDict[str, Sample] = field(default_factory=OrderedDict)
     _plans: OrderedDict[str, RankPlan] = field(default_factory=OrderedDict)
     _device_lock: DeviceLock | None = None
+    #: ``(actor name, *args)`` of the part this worker runs now (its heartbeat publishes it), or None.
+    current_part: tuple[str, ...] | None = None
+
+    @contextlib.contextmanager
+    def running(self, actor_name: str, *args: str) -> Iterator[None]:
+        """Mark ``actor_name(*args)`` as this worker's current part while the block runs."""
+        self.current_part = (actor_name, *args)
+        try:
+            yield
+        finally:
+            self.current_part = None
 
     def __post_init__(self) -> None:
         self.models = ModelCache(self.settings.model_cache_size)
@@ -334,6 +346,32 @@ def _progress_writer(rt: Runtime, job_id: str, model_id: str) -> Callable[[Progr
     return write
 
 
+def score_progress(
+    write: Callable[..., None], clock: Callable[[], float] = time.monotonic
+) -> Callable[[ProgressEvent], None]:
+    """A :func:`~service.pipeline.score.score_model` progress callback that reports, per scorer event,
+    the scorer now running, the scorers done of the total, the seconds spent scoring and an ETA (the
+    mean time of the scorers done so far times the scorers left) through ``write(**fields)``."""
+    start = clock()
+
+    def on_event(event: ProgressEvent) -> None:
+        if event.stage != "score":
+            return
+        elapsed = max(0.0, clock() - start)
+        left = max(0, event.total - event.done)
+        eta = elapsed / event.done * left if event.done > 0 else None
+        write(
+            status="scoring",
+            scorer=event.message or None,
+            scorers_done=event.done,
+            scorers_total=event.total,
+            score_elapsed_s=round(elapsed, 3),
+            score_eta_s=None if eta is None else round(eta, 3),
+        )
+
+    return on_event
+
+
 def _run_extract(actors: Actors, job_id: str, model_id: str) -> None:
 
     rt = actors.runtime
@@ -448,6 +486,7 @@ def _run_score(actors: Actors, job_id: str, model_id: str) -> None:
                 inputs,
                 run.features.labels,
                 plan.scorers,
+                progress=score_progress(partial(jobs.model_progress, job_id, model_id)),
                 cancel=lambda: jobs.cancelled(job_id),
                 only=missing,
             )
@@ -461,7 +500,15 @@ def _run_score(actors: Actors, job_id: str, model_id: str) -> None:
             pipe.execute()
         cells = merge_cells(*cached.values(), computed)
         rt.redis.hsetnx(keys.job_cells(job_id), model_id, json.dumps(cells_to_dict(cells)))
-        jobs.model_progress(job_id, model_id, status="done")
+        jobs.model_progress(
+            job_id,
+            model_id,
+            status="done",
+            scorer=None,
+            scorers_done=len(model_plans),
+            scorers_total=len(model_plans),
+            score_eta_s=0.0,
+        )
         if jobs.complete_part(job_id, model_id):
             actors.finalise.send(job_id)
 
@@ -544,13 +591,16 @@ def declare_actors(
     common = {"max_retries": settings.max_retries, "min_backoff": settings.retry_backoff_ms}
 
     def extract(job_id: str, model_id: str) -> None:
-        _run_extract(actors, job_id, model_id)
+        with actors.runtime.running("extract", job_id, model_id):
+            _run_extract(actors, job_id, model_id)
 
     def score(job_id: str, model_id: str) -> None:
-        _run_score(actors, job_id, model_id)
+        with actors.runtime.running("score", job_id, model_id):
+            _run_score(actors, job_id, model_id)
 
     def finalise(job_id: str) -> None:
-        _run_finalise(actors, job_id)
+        with actors.runtime.running("finalise", job_id):
+            _run_finalise(actors, job_id)
 
     def dead_letter(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
         _run_dead_letter(actors, message, retry_info)

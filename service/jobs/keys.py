@@ -27,6 +27,8 @@ key                                    type    what
 ``fp:{fingerprint}``                   string  the job id currently answering a request fingerprint
 ``rank:{fingerprint}``                 string  finished ranking JSON (TTL ``cache_ttl_s``)
 ``lock:{name}``                        string  redis-py ``Lock`` tokens (single flight)
+``reconciler``                         string  the process running the periodic reconcile (TTL: interval)
+``ui:session:{sid}``                   string  a logged-in dashboard session -> its owner (TTL: max age)
 ``model:{digest}``                     string  extraction record per (model, dataset, sampling) (TTL)
 ``cell:{digest}``                      string  one model's cell for one scorer+params (TTL)
 ``stats:{name}``                       string  counters: extractions, cache hits, jobs by outcome
@@ -44,6 +46,7 @@ __all__ = [
     "BROKER_NAMESPACE",
     "PREFIX",
     "VERSION",
+    "broker_messages",
     "broker_queue",
     "cell",
     "fingerprint_job",
@@ -65,6 +68,8 @@ __all__ = [
     "lock",
     "model_record",
     "ranking",
+    "reconciler",
+    "ui_session",
     "ratelimit",
     "stat",
     "worker",
@@ -162,6 +167,16 @@ def lock(name: str) -> str:
     return f"{PREFIX}lock:{name}"
 
 
+def reconciler() -> str:
+    """Held (``SET NX PX``) by the one process that runs the periodic reconcile in this interval."""
+    return f"{PREFIX}reconciler"
+
+
+def ui_session(sid: str) -> str:
+    """A logged-in dashboard session (value: its owner); deleted at logout, expires with the cookie."""
+    return f"{PREFIX}ui:session:{sid}"
+
+
 def model_record(digest: str) -> str:
     """Cached extraction record of one (model, dataset, sampling, decode policy)."""
     return f"{PREFIX}model:{digest}"
@@ -200,6 +215,12 @@ def ratelimit(quota_id: str, window: int) -> str:
 def ui_flash(token: str) -> str:
     """A dashboard form the server refused (values and error) for the page its redirect shows."""
     return f"{PREFIX}ui:flash:{token}"
+
+
+def broker_messages(queue: str) -> str:
+    """Dramatiq's hash of message id -> message of ``queue`` (``extract``, ``score.DQ``, ...): a message
+    stays there from enqueue until a worker acknowledges it, waiting, delayed or running."""
+    return f"{BROKER_NAMESPACE}:{queue}.msgs"
 
 
 def broker_queue(queue: str) -> str:

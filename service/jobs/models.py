@@ -72,6 +72,10 @@ class ModelProgress(BaseModel):
         done, total: images through the model during extraction (both equal when features were reused).
         cached: features came from the feature store.
         error: why the model is unusable, if it is.
+        scorer: while ``scoring``, the scorer that runs now.
+        scorers_done, scorers_total: scorers of this model finished, and to run (0 before scoring).
+        score_elapsed_s: seconds this model has been scoring (None before scoring).
+        score_eta_s: seconds of scoring left at the pace so far (None until one scorer finished).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -82,6 +86,11 @@ class ModelProgress(BaseModel):
     total: int = 0
     cached: bool = False
     error: JobError | None = None
+    scorer: str | None = None
+    scorers_done: int = 0
+    scorers_total: int = 0
+    score_elapsed_s: float | None = None
+    score_eta_s: float | None = None
 
 
 class JobProgress(BaseModel):
@@ -109,6 +118,9 @@ class JobView(BaseModel):
         fingerprint: the request fingerprint (the cache key).
         ranking_id, ranking_url: where the ranking is, once ``succeeded``.
         request: the request as submitted.
+        top_model: the first model of the ranking, once ``succeeded`` (lists show it, or ``error``).
+        queue_position: while the stage is ``queued``, the messages waiting ahead of the job's first one
+            in the extract or score queue (0: a free worker takes it next); None otherwise.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -128,3 +140,10 @@ class JobView(BaseModel):
     ranking_id: str | None = None
     ranking_url: str | None = None
     request: RankingRequest
+    top_model: str | None = Field(
+        default=None, description="the first model of the ranking, once the job has succeeded"
+    )
+    queue_position: int | None = Field(
+        default=None,
+        description="while queued: messages waiting ahead of the job's first one in its queue (0: next)",
+    )

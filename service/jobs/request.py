@@ -86,9 +86,10 @@ class Sampling(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_per_class: int | None = Field(default=None, ge=0, le=10_000_000)
-    max_samples: int | None = Field(default=None, ge=1, le=10_000_000)
-    seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
+    # strict: JSON ``true`` or ``2.0`` is not an integer here (lax pydantic would read them as 1 and 2)
+    max_per_class: int | None = Field(default=None, ge=0, le=10_000_000, strict=True)
+    max_samples: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
+    seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT, strict=True)
 
 
 class RankingRequest(BaseModel):

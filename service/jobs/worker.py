@@ -8,8 +8,10 @@ same feature store (``ZOORANK_FEATURE_STORE`` on a shared filesystem) with the s
 with ``--queues extract`` (or ``extract,score``), and CPU workers with ``--queues score``. At least one
 worker must consume ``score``: ``finalise`` and dead letters run there.
 
-Every worker writes a heartbeat (``zoorank:v1:workers``, a sorted set by last beat) every third of
-``heartbeat_timeout_ms``; ``GET /health/ready`` counts the live ones. Dramatiq's own broker heartbeat
+Every worker writes a heartbeat (``zoorank:v1:workers``, a sorted set by last beat, and its ``worker:{id}``
+hash with the part it runs now) every third of ``heartbeat_timeout_ms``; ``GET /health/ready`` counts the
+live ones, and the reconcile (:mod:`service.jobs.reconcile`, which also runs in every worker) leaves the
+parts they run alone. Dramatiq's own broker heartbeat
 decides redelivery: the messages of a worker silent for ``heartbeat_timeout_ms`` go back to their queue.
 
 SIGTERM or SIGINT stops a worker gracefully: it finishes its current message (up to ``stop_timeout``)
@@ -38,7 +40,9 @@ import dramatiq
 from service.errors import SettingsError
 from service.jobs import keys
 from service.jobs.broker import QUEUES, make_broker
+from service.jobs.engine import JobEngine
 from service.jobs.handlers import Actors, Runtime, declare_actors
+from service.jobs.reconcile import Reconciler
 from service.pipeline.zoo_manifest import load_zoo
 from service.settings import Settings
 from zoo.features import check_device
@@ -62,6 +66,7 @@ class WorkerHandle:
     worker_id: str
     device: str
     queues: tuple[str, ...]
+    reconciler: Reconciler | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _beat: threading.Thread | None = None
 
@@ -81,7 +86,11 @@ class WorkerHandle:
             try:
                 pipe = rt.redis.pipeline(transaction=False)
                 pipe.zadd(keys.workers(), {self.worker_id: int(time.time() * 1000)})
-                pipe.hset(keys.worker(self.worker_id), mapping={**info, "models_loaded": str(len(rt.models))})
+                part = json.dumps(list(rt.current_part)) if rt.current_part else ""
+                pipe.hset(
+                    keys.worker(self.worker_id),
+                    mapping={**info, "models_loaded": str(len(rt.models)), "part": part},
+                )
                 pipe.pexpire(keys.worker(self.worker_id), ttl_ms)
                 pipe.execute()
             except Exception as exc:  # Redis away for a moment: keep beating, never die of it
@@ -100,6 +109,8 @@ class WorkerHandle:
         if self._stop.is_set():
             return
         self._stop.set()
+        if self.reconciler is not None:
+            self.reconciler.stop()
         self.worker.stop(timeout=int(timeout * 1000))
         if self._beat is not None:
             self._beat.join(timeout)
@@ -160,10 +171,18 @@ def start_in_process_worker(
         broker, queues=set(chosen), worker_threads=1, worker_timeout=settings.worker_poll_ms
     )
     worker.queue_prefetch = 1  # a busy worker must not sit on messages another worker could run
+    reconciler = Reconciler(JobEngine(settings, runtime.redis), name=f"worker:{runtime.worker_id}")
     handle = WorkerHandle(
-        worker=worker, actors=actors, worker_id=runtime.worker_id, device=settings.device, queues=chosen
+        worker=worker,
+        actors=actors,
+        worker_id=runtime.worker_id,
+        device=settings.device,
+        queues=chosen,
+        reconciler=reconciler,
     )
-    return handle.start()
+    handle.start()
+    reconciler.start()
+    return handle
 
 
 def run_worker(

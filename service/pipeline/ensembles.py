@@ -84,13 +84,14 @@ class EnsembleOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    k: int = Field(default=3, ge=1, le=MAX_ENSEMBLE_K)
+    # strict: JSON ``true`` or ``2.0`` is not an integer here (lax pydantic would read them as 1 and 2)
+    k: int = Field(default=3, ge=1, le=MAX_ENSEMBLE_K, strict=True)
     scorers: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ENSEMBLE_SCORERS), min_length=1, max_length=8
     )
     mode: Literal["greedy", "exhaustive"] = "greedy"
-    top: int = Field(default=5, ge=1, le=MAX_ENSEMBLE_TOP)
-    max_teams: int = Field(default=5000, ge=1, le=100_000)
+    top: int = Field(default=5, ge=1, le=MAX_ENSEMBLE_TOP, strict=True)
+    max_teams: int = Field(default=5000, ge=1, le=100_000, strict=True)
     params: dict[str, dict[str, ParamValue]] = Field(default_factory=dict, max_length=8)
 
     @field_validator("scorers")

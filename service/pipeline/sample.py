@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from zoo.datasets import SamplingSpec, fingerprint, open_dataset, subsample
 from zoo.datasets.readers import DEFAULT_MAX_CLASSES
+from zoo.datasets.refs import AllowedRoots
 from zoo.errors import UnreadableImageError
 
 if TYPE_CHECKING:
@@ -50,19 +51,15 @@ def find_corrupt(ds: Dataset, *, examples: int = 10) -> tuple[int, list[DecodeFa
     return count, listed
 
 
-def allowed_roots(settings: Settings, base: Path | None) -> dict[str, Path] | list[Path]:
+def allowed_roots(settings: Settings, base: Path | None) -> AllowedRoots:
     """The roots a reference may resolve under: the named roots and ``uploads``, plus ``base`` when given.
 
     The CLI passes its working directory as ``base``: its user may rank what is under it (they already
-    have that access). The API passes None and is bounded by the configured roots alone.
+    have that access), and ``name:path`` resolves through the named roots whatever that directory is.
+    The API passes None and is bounded by the configured roots alone.
     """
-    if base is None:
-        return dict(settings.dataset_roots)
-    roots = dict(settings.dataset_roots)
-    resolved = Path(base).absolute()
-    if resolved not in roots.values():
-        return [*roots.values(), resolved]
-    return roots
+    roots = AllowedRoots.of(dict(settings.dataset_roots))
+    return roots if base is None else roots.with_unnamed(Path(base).absolute())
 
 
 @dataclass(frozen=True)

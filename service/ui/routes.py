@@ -38,8 +38,10 @@ from service.api.schemas import DatasetSummary, ModelInfo, ScorerInfo
 from service.api.state import ApiState, api_state
 from service.catalogue import inspect_dataset, model_row, model_rows, scorer_rows
 from service.errors import CsrfTokenError, LoginRequiredError, NotFoundError, UnauthorizedError
+from service.jobs import keys
 from service.jobs.models import JobStatus
 from service.jobs.request import MAX_RUN_NAME_CHARS, RankingRequest, Sampling
+from service.jobs.store import as_str
 from service.pipeline.ensembles import EnsembleOptions
 from service.ui import charts
 from service.ui.browse import list_folder
@@ -52,7 +54,7 @@ from service.ui.session import (
     Session,
     check_csrf,
 )
-from service.ui.views import AGGREGATE, JobPanel, RankingView, RateMeter, format_duration, top_model
+from service.ui.views import AGGREGATE, JobPanel, RankingView, RateMeter, format_duration
 from service.uploads import UploadSink, purge_expired, store_upload
 
 __all__ = [
@@ -101,14 +103,29 @@ def _auth_on(state: ApiState) -> bool:
 
 
 def _logged_in(state: ApiState, session: Session) -> bool:
-    """Whether ``session`` may use the dashboard: auth is off, or it logged in with a key still configured."""
+    """Whether ``session`` may use the dashboard: auth is off, or it logged in with a key still configured
+    and the server still holds the session (logout and expiry delete it: a saved cookie is worth nothing).
+
+    A session whose key is no longer configured is deleted on sight, so putting the key back does not
+    revive it.
+    """
     if not _auth_on(state):
         return True
-    return (
-        session.authenticated
-        and session.owner is not None
-        and any(d[:_OWNER_CHARS] == session.owner for d in state.api_key_digests)
-    )
+    if not session.authenticated or session.owner is None:
+        return False
+    stored = state.redis.get(keys.ui_session(session.sid))
+    if stored is None or as_str(stored) != session.owner:
+        return False
+    if not any(d[:_OWNER_CHARS] == session.owner for d in state.api_key_digests):
+        state.redis.delete(keys.ui_session(session.sid))
+        return False
+    return True
+
+
+def _start_session(state: ApiState, session: Session) -> None:
+    """Record a logged-in ``session`` server-side for ``session_max_age_s`` (the cookie's own limit)."""
+    assert session.owner is not None
+    state.redis.set(keys.ui_session(session.sid), session.owner, ex=state.settings.session_max_age_s)
 
 
 def principal(request: Request, session: Session) -> Principal:
@@ -274,13 +291,16 @@ def login(request: Request, form: Form) -> Response:
     matched = match_key(key, state.api_key_digests) if isinstance(key, str) and key else None
     if matched is None:  # post/redirect/get: a refresh of the answer must not post the key again
         return redirect(url(request, "login_form", query={"next": target, "failed": "1"}))
-    _set_session(request, current_session(request).logged_in(matched[:_OWNER_CHARS]))
+    session = current_session(request).logged_in(matched[:_OWNER_CHARS])
+    _start_session(state, session)
+    _set_session(request, session)
     return redirect(target)
 
 
 @public.post("/logout", name="logout", dependencies=[Depends(checked_form)])
 def logout(request: Request) -> Response:
-    """End the session (a new anonymous one replaces it)."""
+    """End the session server-side (its cookie no longer logs anyone in); a new anonymous one replaces it."""
+    api_state(request).redis.delete(keys.ui_session(current_session(request).sid))
     _set_session(request, Session.anonymous())
     return redirect(url(request, "login_form"))
 
@@ -565,25 +585,15 @@ def jobs(
     state = api_state(request)
     owner = user.owner if _auth_on(state) else None
     items, next_cursor = state.engine.list(status, cursor or None, state.settings.ui_page_size, owner)
-    tops = {j.id: _top_model(state, j.id) for j in items if j.ranking_id}
     return render(
         request,
         "jobs.html",
         jobs=items,
-        tops=tops,
         status=status.value if status else "",
         statuses=[s.value for s in JobStatus],
         cursor=cursor,
         next_cursor=next_cursor,
     )
-
-
-def _top_model(state: ApiState, job_id: str) -> str | None:
-    """The first model of a succeeded job's ranking (None once the ranking has expired)."""
-    try:
-        return top_model(state.engine.ranking_json(job_id))
-    except ZoorankError:
-        return None
 
 
 def _panel(request: Request, meter: RateMeter, job_id: str) -> JobPanel:

@@ -13,7 +13,9 @@ constant-time digest comparison (:func:`service.api.auth.match_key`) and stores 
 Every visitor gets a session, anonymous until login, so that the login form itself carries a CSRF token.
 Each POST form repeats the session's token in a hidden ``csrf_token`` field (synchroniser-token pattern);
 :func:`check_csrf` compares the two in constant time. Logging in rotates both the session id and the token.
-A session whose owner no longer matches a configured key (the key was revoked) counts as logged out.
+A logged-in session also lives server-side (``ui:session:{sid}`` in Redis, TTL ``session_max_age_s``):
+logout deletes it, so a saved cookie is worth nothing afterwards, and a session whose owner no longer
+matches a configured key (the key was removed from ``ZOORANK_API_KEYS``) is deleted when next seen.
 """
 
 from __future__ import annotations

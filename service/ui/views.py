@@ -34,7 +34,6 @@ __all__ = [
     "agreement",
     "model_rates",
     "stream_millis",
-    "top_model",
 ]
 
 #: Sort key of the aggregate-rank column (the default order of a ranking).
@@ -43,15 +42,6 @@ _SORT_KEYS_FIXED = (AGGREGATE, "id")
 
 
 # --- ranking ------------------------------------------------------------------------------------
-
-
-def top_model(ranking_json: str) -> str | None:
-    """The ranking's best model: the first of its ``models`` (ordered by aggregate rank) that has an
-    aggregate rank, so a model every scorer failed on is never shown as the top; None if there is none."""
-    for model in json.loads(ranking_json).get("models", []):
-        if model.get("aggregate_rank") is not None:
-            return str(model["id"])
-    return None
 
 
 @dataclass(frozen=True)
@@ -250,17 +240,23 @@ class ModelRate:
     eta_s: float | None
 
 
+#: Model statuses whose events measure extraction (a model's later events, scoring and done, do not).
+_EXTRACTION_STATUSES = frozenset({"extracting", "extracted"})
+
+
 class RateMeter:
     """Speed and ETA per model from ``progress`` events (``status=extracting``, ``done``/``total``).
 
-    Feed it events as they are read (:meth:`feed`); it keeps two points per model, so a long job costs
-    constant memory. The speed is measured from the first ``extracting`` event of a model (extraction
-    start) to its latest one, so time a model spent waiting in the queue does not count.
+    Feed it events as they are read (:meth:`feed`); it keeps three points per model, so a long job costs
+    constant memory. The speed is measured over extraction events only: from the first ``extracting``
+    event of a model (extraction start, so time spent waiting in the queue does not count) to its latest
+    ``extracting`` or ``extracted`` event (so the time spent scoring afterwards does not count either).
     """
 
     def __init__(self) -> None:
         self._first: dict[str, tuple[int, int]] = {}
-        self._last: dict[str, tuple[int, int, int, str]] = {}
+        self._extract: dict[str, tuple[int, int]] = {}
+        self._last: dict[str, tuple[int, int, str]] = {}
 
     def feed(self, events: Iterable[tuple[str, str, Mapping[str, Any]]]) -> None:
         """Take ``(stream id, event name, data)`` tuples in stream order."""
@@ -273,17 +269,19 @@ class RateMeter:
             ms = stream_millis(stream_id)
             if status == "extracting" and model not in self._first:
                 self._first[model] = (ms, done)
-            self._last[model] = (ms, done, total, status)
+            if status in _EXTRACTION_STATUSES and model in self._first:
+                self._extract[model] = (ms, done)
+            self._last[model] = (done, total, status)
 
     def rates(self) -> dict[str, ModelRate]:
         """The current speed and ETA of every model seen."""
         out: dict[str, ModelRate] = {}
-        for model, (ms, done, total, status) in self._last.items():
+        for model, (done, total, status) in self._last.items():
             rate: float | None = None
-            if model in self._first:
-                t0, d0 = self._first[model]
-                if ms > t0 and done > d0:
-                    rate = (done - d0) / ((ms - t0) / 1000.0)
+            if model in self._first and model in self._extract:
+                (t0, d0), (t1, d1) = self._first[model], self._extract[model]
+                if t1 > t0 and d1 > d0:
+                    rate = (d1 - d0) / ((t1 - t0) / 1000.0)
             eta: float | None = None
             if rate is not None and status == "extracting" and total > done:
                 eta = (total - done) / rate

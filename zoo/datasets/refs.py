@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TypeAlias
 from urllib.parse import unquote, urlsplit
@@ -110,6 +110,15 @@ class AllowedRoots:
         if max_length < 1 or max_component_bytes < 1:
             raise ValueError("max_length and max_component_bytes must be >= 1")
         return cls(paths, named, max_length, max_component_bytes)
+
+    def with_unnamed(self, *paths: str | os.PathLike[str]) -> AllowedRoots:
+        """These roots plus ``paths`` as unnamed roots (the CLI's working directory); names keep working.
+
+        Raises:
+            ValueError: a relative path.
+        """
+        extra = tuple(dict.fromkeys(p for p in map(_resolve_root, paths) if p not in self.paths))
+        return replace(self, paths=(*self.paths, *extra))
 
     def containing(self, path: Path) -> Path | None:
         """The first allowed root that ``path`` (already resolved) lies under, or None."""
@@ -236,7 +245,9 @@ def _split_reference(ref: str, roots: AllowedRoots, base: Path | None) -> Path:
 
 def _root_names(roots: AllowedRoots) -> str:
     names = ", ".join(sorted(roots.named))
-    return f"one of: {names}" if names else "none are configured"
+    if names:
+        return f"one of: {names}"
+    return "none is named; name them as ZOORANK_DATA_ROOTS=name=/path:other=/path"
 
 
 def _under_named_root(roots: AllowedRoots, name: str, rest: str) -> Path:

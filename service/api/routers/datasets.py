@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[ApiKe
     "/inspect",
     operation_id="inspect_dataset",
     response_model=DatasetSummary,
-    responses=problem_responses(401, 403, 413, 422, 429),
+    responses=problem_responses(400, 401, 403, 413, 422, 429),
     summary="Summarise a dataset (classes, counts, fingerprint, corrupt images); no job",
 )
 def inspect_dataset_route(request: Request, body: InspectRequest) -> DatasetSummary:

@@ -19,6 +19,7 @@ from service.api.auth import ApiKeyDep, CurrentPrincipal
 from service.api.events import event_batches, event_response, off_loop
 from service.api.problems import problem_responses
 from service.api.state import api_state
+from service.jobs.engine import check_event_id
 from service.jobs.models import JobStatus, JobView
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ async def _stream(
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
             "description": "Server-sent events progress, status and done (data: JSON); ping every 15 s",
         },
-        **problem_responses(401, 404, 429),
+        **problem_responses(400, 401, 404, 422, 429),
     },
     summary="The job's progress as server-sent events until it ends (resume with Last-Event-ID)",
 )
@@ -127,6 +128,8 @@ async def job_events(
     job_id: JobId,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> EventSourceResponse:
+    """A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming."""
+    check_event_id(last_event_id)
     engine = api_state(request).engine
     await off_loop(engine.get, job_id)  # 404 before the stream starts
     return event_response(_stream(request, engine, job_id, last_event_id))

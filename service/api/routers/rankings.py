@@ -117,7 +117,7 @@ def _submit_idempotent(
             "links": JOB_LINKS,
         },
         202: {"description": "Accepted: follow Location (the job) until it succeeds", "links": JOB_LINKS},
-        **problem_responses(401, 403, 409, 413, 422, 429, 503),
+        **problem_responses(400, 401, 403, 409, 413, 422, 429, 503),
     },
     summary="Submit a ranking request (202 + Location of the job; 200 when cached)",
 )

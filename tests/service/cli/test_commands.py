@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 import estimators
 import zoo
-from service.cli.commands import app
+from service.cli.commands import _progress_bars, _ProgressView, _RateColumn, app
 from service.pipeline.schema import RANKING_JSON_SCHEMA, SCHEMA_VERSION
+from service.pipeline.types import ProgressEvent
 from tests.support.schema import check_schema
 
 
@@ -191,3 +192,58 @@ def test_inspect_reports_counts_fingerprint_and_corrupt_images(dataset: Path, en
     assert "warning: more than 0.01" in table.stdout
     quick = json.loads(run(["inspect", str(dataset), "-f", "json", "--no-decode"], env).stdout)
     assert quick["corrupt"] is None and quick["fingerprint"] == data["fingerprint"]
+
+
+# --- named roots ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cwd", ["elsewhere", "data", "data/shapes"])
+def test_named_roots_resolve_from_any_working_directory(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cwd: str
+) -> None:
+    env = {
+        "ZOORANK_HOME": str(tmp_path / "home"),
+        "ZOORANK_DATA_ROOTS": f"data={tmp_path / 'data'}:more={tmp_path / 'more'}",
+        "ZOORANK_DEVICE": "cpu",
+    }
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "more").mkdir()
+    monkeypatch.chdir(tmp_path / cwd)
+    result = run(["inspect", "data:shapes", "--format", "json", "--no-decode"], env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["num_classes"] == 3
+
+
+def test_an_unknown_root_name_lists_the_configured_roots_by_name(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "ZOORANK_HOME": str(tmp_path / "home"),
+        "ZOORANK_DATA_ROOTS": f"data={tmp_path / 'data'}:more={tmp_path / 'more'}",
+        "ZOORANK_DEVICE": "cpu",
+    }
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "more").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    result = run(["inspect", "nope:shapes"], env)
+    assert_one_line_error(result, "path-not-allowed")
+    assert "one of: data, more" in result.stderr and "none are configured" not in result.stderr
+    assert f"data={tmp_path / 'data'}" in result.stderr and "more=" in result.stderr
+
+
+# --- progress bars ---------------------------------------------------------------------------------
+
+
+def test_scoring_has_a_bar_per_model_with_the_running_scorer_and_a_total() -> None:
+    bars = _progress_bars(enabled=False)
+    view = _ProgressView(bars)
+    view(ProgressEvent("extract", "a", 10, 10))
+    view(ProgressEvent("score", "a", 0, 3, "logme"))
+    view(ProgressEvent("score", "a", 2, 3, "probe_cv"))
+    task = bars.tasks[view.score_tasks["a"]]
+    assert (task.description, task.completed, task.total) == ("scoring a: probe_cv", 2, 3)
+    assert task.fields["kind"] == "score" and _RateColumn().render(task).plain == ""
+    view(ProgressEvent("score", "b", 0, 3, "logme"))  # the next model: a's scoring is finished
+    assert bars.tasks[view.score_tasks["a"]].finished
+    view(ProgressEvent("done", None, 2, 2))
+    assert all(bars.tasks[t].finished for t in view.score_tasks.values())

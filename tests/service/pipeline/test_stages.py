@@ -143,12 +143,13 @@ def test_cancel_is_checked_between_scorers_and_between_batches(
 
 def test_allowed_roots_bound_the_api_and_widen_only_for_a_local_base(tmp_path: Path) -> None:
     s = Settings(home=tmp_path / "h", data_roots={"data": tmp_path / "data"})
-    assert sampling.allowed_roots(s, None) == {
-        "data": tmp_path / "data",
-        "uploads": tmp_path / "h" / "uploads",
-    }
+    api = sampling.allowed_roots(s, None)
+    uploads = tmp_path / "h" / "uploads"
+    assert dict(api.named) == {"data": tmp_path / "data", "uploads": uploads}
+    assert set(api.paths) == {tmp_path / "data", uploads}
     local = sampling.allowed_roots(s, tmp_path / "work")
-    assert isinstance(local, list) and tmp_path / "work" in local
+    assert set(local.paths) == {tmp_path / "data", uploads, tmp_path / "work"}
+    assert dict(local.named) == dict(api.named)  # the names survive the widening
 
 
 def test_sample_checks_classes(tmp_path: Path) -> None:

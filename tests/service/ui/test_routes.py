@@ -13,12 +13,14 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.jobs import keys
 from service.settings import Settings
 from service.ui.routes import checked_form, require_user
 from tests.service.api.conftest import api_routes
@@ -171,6 +173,29 @@ def test_posts_without_the_csrf_token_are_refused(client: TestClient) -> None:
 def test_logout_ends_the_session(client: TestClient) -> None:
     csrf = log_in(client)
     assert client.post("/ui/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert client.get("/ui/jobs", follow_redirects=False).status_code == 303
+
+
+def test_a_saved_cookie_is_worth_nothing_after_logout(client: TestClient) -> None:
+    csrf = log_in(client)
+    saved = client.cookies.get("zoorank_session")
+    assert saved and client.get("/ui/jobs", follow_redirects=False).status_code == 200
+    assert client.post("/ui/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    client.cookies.set("zoorank_session", saved, path="/ui")  # the cookie from before the logout, replayed
+    assert client.get("/ui/jobs", follow_redirects=False).status_code == 303
+
+
+def test_a_session_the_server_no_longer_holds_is_logged_out(
+    client: TestClient, redis_server: RedisServer
+) -> None:
+    """Expired (or deleted) in Redis while the signed cookie is still within its max age."""
+    log_in(client)
+    r = redis.Redis.from_url(redis_server.url)
+    sessions = list(r.scan_iter(keys.ui_session("*")))
+    assert sessions and all(0 < int(cast(int, r.ttl(k))) <= 8 * 3600 for k in sessions)
+    r.delete(*sessions)
+    r.close()
     assert client.get("/ui/jobs", follow_redirects=False).status_code == 303
 
 
@@ -397,6 +422,9 @@ def test_a_revoked_key_ends_its_sessions(
     ) as c:
         c.cookies.set("zoorank_session", cookie, path="/ui")
         assert c.get("/ui/jobs", follow_redirects=False).status_code == 303
+    # the key put back: the session was ended server-side when seen with its key removed, it stays ended
+    client.cookies.set("zoorank_session", cookie, path="/ui")
+    assert client.get("/ui/jobs", follow_redirects=False).status_code == 303
 
 
 def test_only_the_key_that_created_a_job_may_cancel_it(client: TestClient) -> None:

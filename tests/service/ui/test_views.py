@@ -102,6 +102,20 @@ def test_rate_is_measured_from_the_start_of_extraction_not_from_queueing() -> No
     assert rate.eta_s is not None and math.isclose(rate.eta_s, 2.0)
 
 
+def test_rate_counts_extraction_events_only_not_the_scoring_after_them() -> None:
+    """A model that extracted 120 images in 1 s and was then scored for 60 s extracted at 120 images/s."""
+    meter = RateMeter()
+    meter.feed([
+        progress(0, "m", 0, 120),
+        progress(1_000, "m", 120, 120, status="extracted"),
+        progress(1_100, "m", 120, 120, status="scoring"),
+        progress(61_000, "m", 120, 120, status="done"),
+    ])  # fmt: skip
+    rate = meter.rates()["m"]
+    assert rate.images_per_s is not None and math.isclose(rate.images_per_s, 120.0)
+    assert rate.eta_s is None  # finished extracting
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 50)), min_size=1, max_size=30))
 def test_rates_are_finite_and_nonnegative_for_any_event_sequence(steps: list[tuple[int, int]]) -> None:

@@ -43,6 +43,9 @@ class JobView:
         fingerprint: the request fingerprint (the cache key).
         ranking_id, ranking_url: where the ranking is, once ``succeeded``.
         request: the request as submitted.
+        top_model: the first model of the ranking, once ``succeeded`` (lists show it, or ``error``).
+        queue_position: while the stage is ``queued``, the messages waiting ahead of the job's first one
+            in the extract or score queue (0: a free worker takes it next); None otherwise.
 
         Attributes:
             created_at (datetime.datetime):
@@ -69,9 +72,12 @@ class JobView:
             errors (list[JobError] | Unset):
             finished_at (datetime.datetime | None | Unset):
             name (None | str | Unset):
+            queue_position (int | None | Unset): while queued: messages waiting ahead of the job's first one in its queue
+                (0: next)
             ranking_id (None | str | Unset):
             ranking_url (None | str | Unset):
             started_at (datetime.datetime | None | Unset):
+            top_model (None | str | Unset): the first model of the ranking, once the job has succeeded
      """
 
     created_at: datetime.datetime
@@ -86,9 +92,11 @@ class JobView:
     errors: list[JobError] | Unset = UNSET
     finished_at: datetime.datetime | None | Unset = UNSET
     name: None | str | Unset = UNSET
+    queue_position: int | None | Unset = UNSET
     ranking_id: None | str | Unset = UNSET
     ranking_url: None | str | Unset = UNSET
     started_at: datetime.datetime | None | Unset = UNSET
+    top_model: None | str | Unset = UNSET
 
 
 
@@ -145,6 +153,12 @@ class JobView:
         else:
             name = self.name
 
+        queue_position: int | None | Unset
+        if isinstance(self.queue_position, Unset):
+            queue_position = UNSET
+        else:
+            queue_position = self.queue_position
+
         ranking_id: None | str | Unset
         if isinstance(self.ranking_id, Unset):
             ranking_id = UNSET
@@ -164,6 +178,12 @@ class JobView:
             started_at = self.started_at.isoformat()
         else:
             started_at = self.started_at
+
+        top_model: None | str | Unset
+        if isinstance(self.top_model, Unset):
+            top_model = UNSET
+        else:
+            top_model = self.top_model
 
 
         field_dict: dict[str, Any] = {}
@@ -187,12 +207,16 @@ class JobView:
             field_dict["finished_at"] = finished_at
         if name is not UNSET:
             field_dict["name"] = name
+        if queue_position is not UNSET:
+            field_dict["queue_position"] = queue_position
         if ranking_id is not UNSET:
             field_dict["ranking_id"] = ranking_id
         if ranking_url is not UNSET:
             field_dict["ranking_url"] = ranking_url
         if started_at is not UNSET:
             field_dict["started_at"] = started_at
+        if top_model is not UNSET:
+            field_dict["top_model"] = top_model
 
         return field_dict
 
@@ -294,6 +318,16 @@ class JobView:
         name = _parse_name(d.pop("name", UNSET))
 
 
+        def _parse_queue_position(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        queue_position = _parse_queue_position(d.pop("queue_position", UNSET))
+
+
         def _parse_ranking_id(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -334,6 +368,16 @@ class JobView:
         started_at = _parse_started_at(d.pop("started_at", UNSET))
 
 
+        def _parse_top_model(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        top_model = _parse_top_model(d.pop("top_model", UNSET))
+
+
         job_view = cls(
             created_at=created_at,
             fingerprint=fingerprint,
@@ -347,9 +391,11 @@ class JobView:
             errors=errors,
             finished_at=finished_at,
             name=name,
+            queue_position=queue_position,
             ranking_id=ranking_id,
             ranking_url=ranking_url,
             started_at=started_at,
+            top_model=top_model,
         )
 
         return job_view

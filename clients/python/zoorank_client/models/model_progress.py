@@ -33,6 +33,10 @@ class ModelProgress:
         done, total: images through the model during extraction (both equal when features were reused).
         cached: features came from the feature store.
         error: why the model is unusable, if it is.
+        scorer: while ``scoring``, the scorer that runs now.
+        scorers_done, scorers_total: scorers of this model finished, and to run (0 before scoring).
+        score_elapsed_s: seconds this model has been scoring (None before scoring).
+        score_eta_s: seconds of scoring left at the pace so far (None until one scorer finished).
 
         Attributes:
             id (str):
@@ -40,6 +44,11 @@ class ModelProgress:
             cached (bool | Unset):  Default: False.
             done (int | Unset):  Default: 0.
             error (JobError | None | Unset):
+            score_elapsed_s (float | None | Unset):
+            score_eta_s (float | None | Unset):
+            scorer (None | str | Unset):
+            scorers_done (int | Unset):  Default: 0.
+            scorers_total (int | Unset):  Default: 0.
             total (int | Unset):  Default: 0.
      """
 
@@ -48,6 +57,11 @@ class ModelProgress:
     cached: bool | Unset = False
     done: int | Unset = 0
     error: JobError | None | Unset = UNSET
+    score_elapsed_s: float | None | Unset = UNSET
+    score_eta_s: float | None | Unset = UNSET
+    scorer: None | str | Unset = UNSET
+    scorers_done: int | Unset = 0
+    scorers_total: int | Unset = 0
     total: int | Unset = 0
 
 
@@ -72,6 +86,28 @@ class ModelProgress:
         else:
             error = self.error
 
+        score_elapsed_s: float | None | Unset
+        if isinstance(self.score_elapsed_s, Unset):
+            score_elapsed_s = UNSET
+        else:
+            score_elapsed_s = self.score_elapsed_s
+
+        score_eta_s: float | None | Unset
+        if isinstance(self.score_eta_s, Unset):
+            score_eta_s = UNSET
+        else:
+            score_eta_s = self.score_eta_s
+
+        scorer: None | str | Unset
+        if isinstance(self.scorer, Unset):
+            scorer = UNSET
+        else:
+            scorer = self.scorer
+
+        scorers_done = self.scorers_done
+
+        scorers_total = self.scorers_total
+
         total = self.total
 
 
@@ -87,6 +123,16 @@ class ModelProgress:
             field_dict["done"] = done
         if error is not UNSET:
             field_dict["error"] = error
+        if score_elapsed_s is not UNSET:
+            field_dict["score_elapsed_s"] = score_elapsed_s
+        if score_eta_s is not UNSET:
+            field_dict["score_eta_s"] = score_eta_s
+        if scorer is not UNSET:
+            field_dict["scorer"] = scorer
+        if scorers_done is not UNSET:
+            field_dict["scorers_done"] = scorers_done
+        if scorers_total is not UNSET:
+            field_dict["scorers_total"] = scorers_total
         if total is not UNSET:
             field_dict["total"] = total
 
@@ -126,6 +172,40 @@ class ModelProgress:
         error = _parse_error(d.pop("error", UNSET))
 
 
+        def _parse_score_elapsed_s(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        score_elapsed_s = _parse_score_elapsed_s(d.pop("score_elapsed_s", UNSET))
+
+
+        def _parse_score_eta_s(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        score_eta_s = _parse_score_eta_s(d.pop("score_eta_s", UNSET))
+
+
+        def _parse_scorer(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        scorer = _parse_scorer(d.pop("scorer", UNSET))
+
+
+        scorers_done = d.pop("scorers_done", UNSET)
+
+        scorers_total = d.pop("scorers_total", UNSET)
+
         total = d.pop("total", UNSET)
 
         model_progress = cls(
@@ -134,6 +214,11 @@ class ModelProgress:
             cached=cached,
             done=done,
             error=error,
+            score_elapsed_s=score_elapsed_s,
+            score_eta_s=score_eta_s,
+            scorer=scorer,
+            scorers_done=scorers_done,
+            scorers_total=scorers_total,
             total=total,
         )
 

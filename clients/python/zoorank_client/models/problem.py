@@ -35,6 +35,7 @@ class Problem:
             errors (list[FieldIssue] | None | Unset): validation errors, one per field
             instance (None | str | Unset):
             param (None | str | Unset): the offending parameter or input, when known
+            request_id (None | str | Unset): server-side faults (5xx): the id under which the details were logged
      """
 
     code: str
@@ -45,6 +46,7 @@ class Problem:
     errors: list[FieldIssue] | None | Unset = UNSET
     instance: None | str | Unset = UNSET
     param: None | str | Unset = UNSET
+    request_id: None | str | Unset = UNSET
 
 
 
@@ -91,6 +93,12 @@ class Problem:
         else:
             param = self.param
 
+        request_id: None | str | Unset
+        if isinstance(self.request_id, Unset):
+            request_id = UNSET
+        else:
+            request_id = self.request_id
+
 
         field_dict: dict[str, Any] = {}
 
@@ -108,6 +116,8 @@ class Problem:
             field_dict["instance"] = instance
         if param is not UNSET:
             field_dict["param"] = param
+        if request_id is not UNSET:
+            field_dict["request_id"] = request_id
 
         return field_dict
 
@@ -180,6 +190,16 @@ class Problem:
         param = _parse_param(d.pop("param", UNSET))
 
 
+        def _parse_request_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        request_id = _parse_request_id(d.pop("request_id", UNSET))
+
+
         problem = cls(
             code=code,
             status=status,
@@ -189,6 +209,7 @@ class Problem:
             errors=errors,
             instance=instance,
             param=param,
+            request_id=request_id,
         )
 
         return problem

@@ -46,6 +46,13 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_200 = response.json()
         return response_200
 
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+
+
+        return response_400
+
     if response.status_code == 401:
         response_401 = Problem.from_dict(response.json())
 
@@ -74,6 +81,13 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_429
 
+    if response.status_code == 431:
+        response_431 = Problem.from_dict(response.json())
+
+
+
+        return response_431
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -97,6 +111,8 @@ def sync_detailed(
 
 ) -> Response[Any | Problem]:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
+
+     A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
 
     Args:
         job_id (str):
@@ -132,6 +148,8 @@ def sync(
 ) -> Any | Problem | None:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
+     A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
+
     Args:
         job_id (str):
         last_event_id (None | str | Unset):
@@ -160,6 +178,8 @@ async def asyncio_detailed(
 
 ) -> Response[Any | Problem]:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
+
+     A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
 
     Args:
         job_id (str):
@@ -194,6 +214,8 @@ async def asyncio(
 
 ) -> Any | Problem | None:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
+
+     A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
 
     Args:
         job_id (str):

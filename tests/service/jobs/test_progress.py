@@ -1,0 +1,90 @@
+"""What a job's view says about its progress, on a real Redis where no worker listens (progress is
+written by hand, as a worker would)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from service.jobs.engine import JobEngine, top_model
+from service.jobs.handlers import score_progress
+from service.pipeline.types import ProgressEvent
+from service.settings import Settings
+from tests.service.jobs.test_engine import MODELS, request
+
+
+@pytest.fixture
+def engine(service_settings: Settings, redis_client: Redis) -> Iterator[JobEngine]:
+    """An engine on database 6 of the test Redis, where no worker listens."""
+    url = str(service_settings.redis_url).rsplit("/", 1)[0] + "/6"
+    client = Redis.from_url(url)
+    client.flushdb()
+    yield JobEngine(service_settings.with_overrides(redis_url=url), client)
+    client.close()
+
+
+def test_the_stage_follows_the_slowest_unfinished_part_even_while_the_job_is_marked_queued(
+    engine: JobEngine,
+) -> None:
+    view, _ = engine.submit(request(seed=90, scorers=["logme"]))
+    assert (view.status.value, view.stage) == ("queued", "queued")
+    first, second = MODELS
+    engine.model_progress(view.id, first, status="extracted", done=15, total=15)
+    assert engine.get(view.id).stage == "extract"  # the second model has not been extracted yet
+    engine.model_progress(view.id, second, status="scoring", done=15, total=15)
+    assert engine.get(view.id).stage == "score"  # every model is past extraction, none is finalising
+    engine.model_progress(view.id, first, status="done")
+    engine.model_progress(view.id, second, status="done")
+    view = engine.get(view.id)
+    assert view.stage == "score" and view.progress.stages["score"].done == len(MODELS)
+
+
+def test_score_progress_reports_the_scorer_elapsed_time_and_an_eta() -> None:
+    """A fake clock (seconds) makes the ETA exact: 2 of 4 scorers took 6 s, so 2 more take 6 s."""
+    written: list[dict[str, Any]] = []
+    now = [100.0]
+    on_event = score_progress(lambda **fields: written.append(fields), clock=lambda: now[0])
+    on_event(ProgressEvent("score", "m", 0, 4, "logme"))
+    now[0] = 106.0
+    on_event(ProgressEvent("score", "m", 2, 4, "probe_cv"))
+    on_event(ProgressEvent("extract", "m", 5, 10))  # not a scoring event: ignored
+    assert written[0] == {
+        "status": "scoring", "scorer": "logme", "scorers_done": 0, "scorers_total": 4,
+        "score_elapsed_s": 0.0, "score_eta_s": None,
+    }  # fmt: skip
+    assert written[1]["scorer"] == "probe_cv" and written[1]["score_elapsed_s"] == 6.0
+    assert written[1]["score_eta_s"] == 6.0 and len(written) == 2
+
+
+def test_the_view_carries_score_progress(engine: JobEngine) -> None:
+    view, _ = engine.submit(request(seed=91, scorers=["logme"]))
+    first = MODELS[0]
+    engine.model_progress(
+        view.id, first, status="scoring", scorer="logme", scorers_done=1, scorers_total=3,
+        score_elapsed_s=2.5, score_eta_s=5.0,
+    )  # fmt: skip
+    model = next(m for m in engine.get(view.id).progress.models if m.id == first)
+    assert (model.scorer, model.scorers_done, model.scorers_total) == ("logme", 1, 3)
+    assert (model.score_elapsed_s, model.score_eta_s) == (2.5, 5.0)
+
+
+def test_a_succeeded_job_names_its_top_model_in_the_list(engine: JobEngine) -> None:
+    view, _ = engine.submit(request(seed=92, scorers=["logme"]))
+    assert view.top_model is None
+    assert engine.succeed(view.id, json.dumps({"models": [{"id": "resnet8.glyphs"}, {"id": "x"}]}))
+    listed, _ = engine.list(None, None, 10, None)
+    assert [(j.id, j.top_model) for j in listed] == [(view.id, "resnet8.glyphs")]
+    assert top_model("{}") is None and top_model("not json") is None
+
+
+def test_a_queued_job_shows_its_queue_position(engine: JobEngine) -> None:
+    first, _ = engine.submit(request(seed=93, scorers=["logme"]))
+    second, _ = engine.submit(request(seed=94, scorers=["logme"]))
+    assert engine.get(first.id).queue_position == 0
+    assert engine.get(second.id).queue_position == len(MODELS)  # one extract message per model ahead
+    engine.model_progress(second.id, MODELS[0], status="extracting", done=1, total=15)
+    assert engine.get(second.id).queue_position is None  # started: no longer waiting
