@@ -84,11 +84,11 @@ def test_each_server_error_is_a_typed_exception(sdk_stack: SdkStack, client: Zoo
     with pytest.raises(UnprocessableError) as unknown:
         client.rank("data:shapes", models=["no.such.model"], scorers=["logme"])
     assert unknown.value.status == 422 and unknown.value.code == "unknown-model"
-    assert unknown.value.param is not None
+    assert unknown.value.param == "/models/0"  # a JSON pointer into the request body
     with pytest.raises(PermissionDeniedError) as outside:
         client.datasets.inspect("/etc")
     assert outside.value.status == 403 and outside.value.code == "path-not-allowed"
-    assert outside.value.detail and outside.value.title
+    assert outside.value.detail and outside.value.title and outside.value.param == "/dataset"
 
 
 class DropFirstPostAnswer(httpx.HTTPTransport):
