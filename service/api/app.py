@@ -33,6 +33,7 @@ from fastapi.openapi.utils import get_openapi
 
 from service.api import problems
 from service.api.auth import warn_if_open
+from service.api.docs import install_docs
 from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from service.api.routers import datasets, health, jobs, metrics, models, rankings, scorers
 from service.api.routers.rankings import RecentRankings
@@ -178,7 +179,9 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         version=_version(),
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        openapi_url="/openapi.json",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.zoorank = None
     if settings.redis_url is not None or redis_client is not None:
@@ -186,6 +189,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
     problems.install(app)
     for module in (rankings, jobs, models, scorers, datasets, health, metrics):
         app.include_router(module.router)
+    install_docs(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
 
