@@ -37,6 +37,7 @@ from service.api.docs import install_docs
 from service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from service.api.routers import datasets, health, jobs, metrics, models, rankings, scorers
 from service.api.routers.rankings import RecentRankings
+from service.api.schema_docs import document
 from service.api.state import ApiState
 from service.errors import SettingsError
 from service.jobs import keys
@@ -201,6 +202,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Ranking"] = _ranking_component()
             _problems_only(schema)
+            document(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -9,6 +9,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 from ..models.job_status import JobStatus
+from ..models.job_view_stage import JobViewStage
 from ..types import UNSET, Unset
 from typing import cast
 import datetime
@@ -44,9 +45,9 @@ class JobView:
         request: the request as submitted.
 
         Attributes:
-            created_at (datetime.datetime):
-            fingerprint (str):
-            id (str):
+            created_at (datetime.datetime): UTC timestamp of the submission.
+            fingerprint (str): The request fingerprint (the cache key): identical requests share it.
+            id (str): Job id (time-sortable).
             progress (JobProgress): Progress per stage (``extract``, ``score``, ``finalise``) and per model.
             request (RankingRequest): Rank zoo models for a dataset (the body of ``POST /v1/rankings``).
 
@@ -58,15 +59,15 @@ class JobView:
                     params: scorer name -> parameter overrides.
                     sampling: sample caps and seed.
                     ensemble: also select teams of models (the ranking's ``ensembles`` section).
-            stage (str):
+            stage (JobViewStage): Where the job is: queued, extract, score, finalise, done.
             status (JobStatus): Where a job is: ``queued -> running -> succeeded | failed | cancelled``.
-            cache_hit (bool | Unset):  Default: False.
-            error (JobError | None | Unset):
-            errors (list[JobError] | Unset):
-            finished_at (datetime.datetime | None | Unset):
-            ranking_id (None | str | Unset):
-            ranking_url (None | str | Unset):
-            started_at (datetime.datetime | None | Unset):
+            cache_hit (bool | Unset): The ranking came from the cache (no worker was involved). Default: False.
+            error (JobError | None | Unset): Why the job failed or was cancelled, or null.
+            errors (list[JobError] | Unset): Every error recorded: failed models, failed or dead-lettered messages.
+            finished_at (datetime.datetime | None | Unset): UTC timestamp of its end, or null.
+            ranking_id (None | str | Unset): Where the ranking is once succeeded: GET /v1/rankings/{ranking_id}.
+            ranking_url (None | str | Unset): The same as a path.
+            started_at (datetime.datetime | None | Unset): UTC timestamp of the first work on it, or null.
      """
 
     created_at: datetime.datetime
@@ -74,7 +75,7 @@ class JobView:
     id: str
     progress: JobProgress
     request: RankingRequest
-    stage: str
+    stage: JobViewStage
     status: JobStatus
     cache_hit: bool | Unset = False
     error: JobError | None | Unset = UNSET
@@ -102,7 +103,7 @@ class JobView:
 
         request = self.request.to_dict()
 
-        stage = self.stage
+        stage = self.stage.value
 
         status = self.status.value
 
@@ -209,7 +210,10 @@ class JobView:
 
 
 
-        stage = d.pop("stage")
+        stage = JobViewStage(d.pop("stage"))
+
+
+
 
         status = JobStatus(d.pop("status"))
 

@@ -9,7 +9,9 @@ from ...types import Response, UNSET
 from ... import errors
 
 from ...models.problem import Problem
+from ...types import File, FileTypes
 from ...types import UNSET, Unset
+from io import BytesIO
 from typing import cast
 
 
@@ -41,9 +43,14 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> File | Problem | None:
     if response.status_code == 200:
-        response_200 = response.json()
+        response_200 = File(
+             payload = BytesIO(response.content)
+        )
+
+
+
         return response_200
 
     if response.status_code == 401:
@@ -80,7 +87,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[File | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -95,7 +102,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Response[Any | Problem]:
+) -> Response[File | Problem]:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
     Args:
@@ -107,7 +114,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem]
+        Response[File | Problem]
      """
 
 
@@ -129,7 +136,7 @@ def sync(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Any | Problem | None:
+) -> File | Problem | None:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
     Args:
@@ -141,7 +148,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem
+        File | Problem
      """
 
 
@@ -158,7 +165,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Response[Any | Problem]:
+) -> Response[File | Problem]:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
     Args:
@@ -170,7 +177,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem]
+        Response[File | Problem]
      """
 
 
@@ -192,7 +199,7 @@ async def asyncio(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Any | Problem | None:
+) -> File | Problem | None:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
     Args:
@@ -204,7 +211,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem
+        File | Problem
      """
 
 
