@@ -9,6 +9,7 @@ stay as they are and everything a client reads about them is here, keyed by wher
 * :data:`ENUMS`: string fields whose values are a closed set on this server version (clients should
   still accept new ones: the SDK does).
 * :data:`EVENT_PAYLOADS`: one schema per server-sent event of ``/v1/jobs/{job_id}/events``.
+* a ``400`` problem on every operation with a body (an undecodable body);
 * headers of ``Location``, ``Retry-After``, ``ETag``, ``Idempotent-Replayed``, ``WWW-Authenticate``.
 """
 
@@ -293,6 +294,16 @@ def document(schema: dict[str, Any]) -> None:
             response.setdefault("headers", {}).update(copy.deepcopy(headers))
     for operations in paths.values():
         for operation in operations.values():
+            if "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "400",
+                    {
+                        "description": "The body could not be read as JSON",
+                        "content": {
+                            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                        },
+                    },
+                )
             for status, response in operation.get("responses", {}).items():
                 if str(status) in ("429", "503"):
                     response.setdefault("headers", {})["Retry-After"] = dict(_RETRY_AFTER)
