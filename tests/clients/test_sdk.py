@@ -7,8 +7,14 @@ The Redis outage test stops and restarts the stack's redis-server (in memory, so
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,8 +34,9 @@ from zoorank_client.sdk import (
     Zoorank,
 )
 
+from examples.pipeline import choose
 from tests.clients.conftest import REQUESTS_PER_MINUTE, SdkStack
-from tests.service.api.conftest import MODELS
+from tests.service.api.conftest import CLIENT_DIR, MODELS, REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -175,6 +182,56 @@ def test_async_client_mirrors_the_sync_one(sdk_stack: SdkStack) -> None:
     ranking, jobs, events = asyncio.run(run())
     assert ranking.best is not None and ranking.best.id in MODELS[:2]
     assert len(jobs) >= 2 and events[-1] == "done"
+
+
+def _python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", markdown, flags=re.DOTALL)
+
+
+def test_the_client_readme_runs_as_written(sdk_stack: SdkStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOORANK_URL", sdk_stack.url)
+    monkeypatch.setenv("ZOORANK_API_KEY", sdk_stack.key)
+    blocks = _python_blocks((CLIENT_DIR / "README.md").read_text(encoding="utf-8"))
+    assert len(blocks) >= 4
+    scope: dict[str, Any] = {"__name__": "readme"}
+    for block in blocks:
+        exec(compile(block, "clients/python/README.md", "exec"), scope)
+    assert isinstance(scope["ranking"], Ranking) and scope["job"].status == "succeeded"
+
+
+def test_the_pipeline_example_hands_on_the_chosen_model(sdk_stack: SdkStack, tmp_path: Path) -> None:
+    env = {**os.environ, "ZOORANK_URL": sdk_stack.url, "ZOORANK_API_KEY": sdk_stack.key}
+    env["PYTHONPATH"] = os.pathsep.join([str(CLIENT_DIR), str(REPO)])
+    out = tmp_path / "chosen.json"
+    args = ["data:shapes", "--models", *MODELS[:2], "--scorers", "logme", "--max-per-class", "6"]
+    run = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "pipeline.py"), *args, "--output", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=WAIT_S,
+        check=False,
+    )
+    choice = json.loads(out.read_text(encoding="utf-8"))
+    ranking = Zoorank(base_url=sdk_stack.url, api_key=sdk_stack.key).rank(
+        "data:shapes", models=MODELS[:2], scorers=["logme"], sampling={"seed": 0, "max_per_class": 6}
+    )
+    expected, _ = choose(ranking)
+    assert choice["model"] == expected
+    if expected is None:
+        assert run.returncode == 2 and "no clear winner" in run.stderr
+    else:
+        assert run.returncode == 0 and run.stdout.strip() == expected, run.stderr
+    # a refused request fails the step with the reason
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "pipeline.py"), "data:missing", "--models", MODELS[0]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=WAIT_S,
+        check=False,
+    )
+    assert bad.returncode == 1 and "dataset-not-found" not in bad.stdout and "422" in bad.stderr
 
 
 def test_a_redis_outage_is_retried_through(sdk_stack: SdkStack, client: Zoorank) -> None:

@@ -42,6 +42,8 @@ def test_committed_schema_and_client_match_a_fresh_generation(tmp_path: Path) ->
             str(tmp_path / "openapi.json"),
             "--config",
             str(CLIENTS / "openapi-python-client.yaml"),
+            "--custom-template-path",
+            str(CLIENTS / "templates"),
             "--meta",
             "setup",
             "--output-path",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from ._exceptions import UnsupportedSchemaError
 
@@ -43,7 +43,7 @@ class Record(Mapping[str, Any]):
         self._data: dict[str, Any] = dict(data)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """The view of ``data`` (a JSON object as the server sent it)."""
         return cls(data)
 
