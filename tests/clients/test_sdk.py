@@ -23,6 +23,7 @@ from zoorank_client.sdk import (
     AsyncZoorank,
     AuthenticationError,
     Job,
+    JobCancelledError,
     JobEvent,
     NotFoundError,
     PermissionDeniedError,
@@ -31,6 +32,7 @@ from zoorank_client.sdk import (
     ServiceUnavailableError,
     UnprocessableError,
     UnsupportedSchemaError,
+    WaitTimeoutError,
     Zoorank,
 )
 
@@ -96,6 +98,20 @@ def test_each_server_error_is_a_typed_exception(sdk_stack: SdkStack, client: Zoo
         client.datasets.inspect("/etc")
     assert outside.value.status == 403 and outside.value.code == "path-not-allowed"
     assert outside.value.detail and outside.value.title and outside.value.param == "/dataset"
+
+
+def test_wait_timeout_and_cancellation_are_typed(client: Zoorank) -> None:
+    with pytest.raises(WaitTimeoutError) as slow:
+        client.rank("data:shapes", models=MODELS[2:3], scorers=["logme"], sampling={"seed": 7}, timeout=0.0)
+    job_id = slow.value.job_id
+    cancelled = client.jobs.cancel(job_id)
+    assert cancelled.id == job_id
+    try:
+        finished = client.jobs.wait(job_id, timeout=WAIT_S)
+    except JobCancelledError as exc:
+        assert exc.job.status == "cancelled" and exc.job.id == job_id
+    else:  # it had finished before the cancel arrived
+        assert finished.status == "succeeded"
 
 
 class DropFirstPostAnswer(httpx.HTTPTransport):

@@ -72,6 +72,7 @@ def test_every_operation_conforms_to_the_schema(live: LiveApi, tmp_path: Path) -
         text=True,
         timeout=MAX_TIME_S * 4,
         check=False,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
     # the run was authenticated (a key it did not send would make every answer a vacuous 401)

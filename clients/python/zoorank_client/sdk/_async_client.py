@@ -322,12 +322,16 @@ class Jobs:
             WaitTimeoutError: still running after ``timeout`` seconds (None: no bound).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        rounds = 0
         while True:
             job = await self.get(job_id)
             if job.done:
                 return _finished(job)
             if deadline is not None and time.monotonic() > deadline:
                 raise WaitTimeoutError(f"job {job_id} is still {job.status} after {timeout} s", job_id)
+            if rounds:  # the last stream ended before the job did
+                await asyncio.sleep(backoff_delay(min(rounds, 4)))
+            rounds += 1
             async for _ in self._events(job_id, None, deadline):
                 pass
 
