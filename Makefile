@@ -118,7 +118,8 @@ serve: $(STAMP) $(ASSETS_STAMP) $(SYSTEM_STAMP)
 client: $(STAMP)
 	$(PY) -m service.api.openapi clients/openapi.json
 	$(VENV)/bin/openapi-python-client generate --path clients/openapi.json \
-		--config clients/openapi-python-client.yaml --meta setup --output-path clients/python --overwrite
+		--config clients/openapi-python-client.yaml --custom-template-path clients/templates --meta setup \
+		--output-path clients/python --overwrite
 
 ## docker-check: build the CPU image, bring up the compose cpu profile, rank over HTTP, tear down (not part
 ## of `make test`: minutes and gigabytes; `bash scripts/docker_check.sh --clean` removes the cached images)

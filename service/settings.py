@@ -334,6 +334,8 @@ class Settings(BaseSettings):
     )
     port: int = Field(default=8000, ge=1, le=65535, validation_alias=_env("ZOORANK_PORT"))
     ui: bool = Field(default=True, validation_alias=_env("ZOORANK_UI"))
+    #: Whether ``/openapi.json``, ``/docs`` and ``/redoc`` need the API key (default yes, like other routes).
+    docs_require_key: bool = Field(default=True, validation_alias=_env("ZOORANK_DOCS_REQUIRE_KEY"))
     #: Let unexpected exceptions (bugs) reach the terminal with their traceback instead of one line (CLI).
     debug: bool = Field(default=False, validation_alias=_env("ZOORANK_DEBUG"))
     session_secret: SecretStr | None = Field(

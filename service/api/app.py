@@ -33,9 +33,11 @@ from fastapi.openapi.utils import get_openapi
 
 from service.api import problems
 from service.api.auth import warn_if_open
+from service.api.docs import install_docs
 from service.api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, MetricsMiddleware
 from service.api.routers import datasets, health, jobs, metrics, models, rankings, scorers
 from service.api.routers.rankings import RecentRankings
+from service.api.schema_docs import document
 from service.api.state import ApiState
 from service.errors import SettingsError
 from service.jobs import keys
@@ -171,7 +173,9 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
         version=_version(),
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        openapi_url="/openapi.json",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.zoorank = None
     if settings.redis_url is not None or redis_client is not None:
@@ -179,6 +183,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
     problems.install(app)
     for module in (rankings, jobs, models, scorers, datasets, health, metrics):
         app.include_router(module.router)
+    install_docs(app, settings)
     upload_cap = (settings.upload_max_bytes, "ZOORANK_UPLOAD_MAX_BYTES")
     app.add_middleware(
         BodyLimitMiddleware,
@@ -196,6 +201,7 @@ def create_api(settings: Settings | None = None, *, redis_client: Redis | None =
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Ranking"] = _ranking_component()
             _problems_only(schema)
+            document(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

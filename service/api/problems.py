@@ -16,6 +16,11 @@ A server-side fault's message can name internals (Redis's address, a weights fil
 the log with the request id (the client's ``X-Request-ID`` when it sent a sane one, a fresh id
 otherwise), and the problem document carries only the title and that id.
 
+``param`` of an error about the JSON request body is a JSON pointer (RFC 6901) into that body
+(``/models/0``, ``/params/logme/tol``, ``/dataset``, ``/sampling/seed``): :func:`json_pointer` translates
+the names the layers below use, here and only here. Query, header and path parameters keep their names
+(``limit``, ``Idempotency-Key``, ``job_id``).
+
 Framework errors (unknown route, wrong method, request validation) are converted to the same tree first,
 so a client handles exactly one error format.
 """
@@ -34,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from estimators.errors import ZoorankError
+from estimators.errors import UnknownScorerError, ZoorankError
 from service.errors import (
     MalformedBodyError,
     MethodNotAllowedError,
@@ -43,6 +48,7 @@ from service.errors import (
     RequestValidationFailed,
     UnavailableError,
 )
+from zoo.errors import DatasetError, UnknownModelError
 
 log = logging.getLogger("zoorank.api")
 
@@ -125,7 +131,14 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     code: str = Field(description="the stable error code (the same as the last part of type)")
-    param: str | None = Field(default=None, description="the offending parameter or input, when known")
+    param: str | None = Field(
+        default=None,
+        description=(
+            "the offending input, when known: a JSON pointer into the request body (/models/0, "
+            "/params/logme/tol, /dataset), or the name of a query, header or path parameter"
+        ),
+        examples=["/models/0"],
+    )
     errors: list[FieldIssue] | None = Field(default=None, description="validation errors, one per field")
     request_id: str | None = Field(
         default=None, description="server-side faults (5xx): the id under which the details were logged"
@@ -146,8 +159,72 @@ def _title(exc: ZoorankError) -> str:
     return doc[0].rstrip(".").replace("``", "") if doc else exc.code
 
 
-def problem_for(exc: ZoorankError, instance: str | None) -> Problem:
-    """The problem document of ``exc`` for the request path ``instance``."""
+#: Names the layers below give body fields, as the field's pointer in the request body.
+_BODY_FIELDS = {
+    "scorer_params": "/params",
+    "max_samples": "/sampling/max_samples",
+    "max_per_class": "/sampling/max_per_class",
+    "seed": "/sampling/seed",
+}
+
+
+def _escape(token: object) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def _item_pointer(field: str, body: dict[str, Any], message: str) -> str:
+    """``/field/i`` for the first item of the list ``body[field]`` the message quotes, else ``/field``."""
+    items = body.get(field)
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            if isinstance(item, str) and (repr(item) in message or f'"{item}"' in message):
+                return f"/{field}/{i}"
+    return f"/{field}"
+
+
+def json_pointer(exc: ZoorankError, body: Any) -> str | None:
+    """``exc.param`` as a JSON pointer into the request ``body`` when it names a part of it.
+
+    Validation errors point at their first failed body field; unknown models and scorers at the list item
+    named in the message; dataset errors at ``/dataset``; scorer and ensemble parameters at their place in
+    ``params`` or ``ensemble``. Anything else (query, header and path parameters) keeps its name.
+    """
+    if isinstance(exc, RequestValidationFailed) and exc.issues:
+        loc = str(exc.issues[0].get("loc", "")).split(".")
+        if loc[0] == "body":
+            return "/" + "/".join(_escape(p) for p in loc[1:]) if len(loc) > 1 else None
+        return exc.param
+    param = exc.param
+    if param is None or param.startswith("/") or not isinstance(body, dict):
+        return param
+    if isinstance(exc, UnknownModelError) or param == "models":
+        return _item_pointer("models", body, exc.message)
+    if isinstance(exc, UnknownScorerError) or param == "scorers":
+        return _item_pointer("scorers", body, exc.message)
+    if isinstance(exc, DatasetError):
+        return "/dataset"
+    if param in body:
+        return f"/{_escape(param)}"
+    if param in _BODY_FIELDS:
+        return _BODY_FIELDS[param]
+    params = body.get("params")
+    for scorer, overrides in params.items() if isinstance(params, dict) else ():
+        if isinstance(overrides, dict) and param in overrides:
+            return f"/params/{_escape(scorer)}/{_escape(param)}"
+    ensemble = body.get("ensemble")
+    if isinstance(ensemble, dict):
+        if param in ensemble:
+            return f"/ensemble/{_escape(param)}"
+        eparams = ensemble.get("params")
+        for scorer, overrides in eparams.items() if isinstance(eparams, dict) else ():
+            if isinstance(overrides, dict) and param in overrides:
+                return f"/ensemble/params/{_escape(scorer)}/{_escape(param)}"
+    return param
+
+
+def problem_for(exc: ZoorankError, instance: str | None, body: Any = None) -> Problem:
+    """The problem document of ``exc`` for the request path ``instance`` (``body``: the JSON request
+    body, when the route has one: ``param`` becomes a pointer into it)."""
     issues = getattr(exc, "issues", None)
     return Problem(
         type=TYPE_PREFIX + exc.code,
@@ -156,7 +233,7 @@ def problem_for(exc: ZoorankError, instance: str | None) -> Problem:
         detail=exc.message or str(exc),
         instance=instance,
         code=exc.code,
-        param=exc.param,
+        param=json_pointer(exc, body),
         errors=None if issues is None else [FieldIssue(**i) for i in issues],
     )
 
@@ -171,13 +248,16 @@ def request_id(request: Request) -> str:
     return sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
 
 
-def problem_response(exc: ZoorankError, instance: str | None, *, request_id: str | None = None) -> Response:
+def problem_response(
+    exc: ZoorankError, instance: str | None, body: Any = None, *, request_id: str | None = None
+) -> Response:
     """``exc`` as an ``application/problem+json`` response, with the headers its kind needs.
 
+    ``body``: the request's JSON body, when the route has one (``param`` becomes a pointer into it).
     With ``request_id``, a server-side fault (5xx) carries its title and the id instead of its message
     (which can name internal addresses or paths; the caller logs it under the same id).
     """
-    problem = problem_for(exc, instance)
+    problem = problem_for(exc, instance, body)
     if request_id is not None and problem.status >= 500:
         problem = problem.model_copy(
             update={
@@ -238,6 +318,16 @@ def malformed_body(exc: RequestValidationError) -> MalformedBodyError | None:
     return None
 
 
+def remember_body(request: Request, body: BaseModel) -> None:
+    """Keep the validated JSON body of a request for its problem documents (``param`` pointers)."""
+    request.state.json_body = body.model_dump(mode="json", exclude_none=True)
+
+
+def request_body(request: Request) -> Any:
+    """The body :func:`remember_body` kept for this request, or None."""
+    return getattr(request.state, "json_body", None)
+
+
 def install(app: FastAPI) -> None:
     """Register the one handler family on ``app``: typed errors, framework errors, anything else."""
 
@@ -246,8 +336,8 @@ def install(app: FastAPI) -> None:
         if status_for(exc) >= 500:
             rid = request_id(request)
             log.error("request %s: %s on %s: %s", rid, exc.code, request.url.path, exc.message)
-            return problem_response(exc, request.url.path, request_id=rid)
-        return problem_response(exc, request.url.path)
+            return problem_response(exc, request.url.path, request_body(request), request_id=rid)
+        return problem_response(exc, request.url.path, request_body(request))
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

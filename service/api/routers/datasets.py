@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import ApiKeyDep
-from service.api.problems import problem_responses
+from service.api.problems import problem_responses, remember_body
 from service.api.schemas import DataRoot, DataRootList, DatasetSummary, InspectRequest, UploadedDataset
 from service.api.state import api_state
 from service.catalogue import dataset_roots, inspect_dataset
@@ -28,6 +28,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[ApiKe
     summary="Summarise a dataset (classes, counts, fingerprint, corrupt images); no job",
 )
 def inspect_dataset_route(request: Request, body: InspectRequest) -> DatasetSummary:
+    remember_body(request, body)
     summary = inspect_dataset(body.dataset, api_state(request).settings, decode=body.decode)
     return DatasetSummary.model_validate(summary)
 

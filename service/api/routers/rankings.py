@@ -29,7 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from service.api.auth import ApiKeyDep, CurrentPrincipal
-from service.api.problems import problem_responses
+from service.api.problems import problem_responses, remember_body
 from service.api.state import ApiState, api_state
 from service.errors import IdempotencyInFlightError, IdempotencyKeyReusedError
 from service.jobs.models import JobView
@@ -127,6 +127,7 @@ def create_ranking(
     principal: CurrentPrincipal,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
+    remember_body(request, body)
     state = api_state(request)
     if idempotency_key is None:
         view, cached = state.engine.submit(body, owner=principal.owner)

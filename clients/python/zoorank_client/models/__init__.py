@@ -11,17 +11,25 @@ from .ensemble_options_params import EnsembleOptionsParams
 from .ensemble_options_params_additional_property import EnsembleOptionsParamsAdditionalProperty
 from .field_issue import FieldIssue
 from .inspect_request import InspectRequest
+from .job_done_event import JobDoneEvent
+from .job_done_event_status import JobDoneEventStatus
 from .job_error import JobError
 from .job_list import JobList
 from .job_progress import JobProgress
+from .job_progress_event import JobProgressEvent
+from .job_progress_event_stage import JobProgressEventStage
 from .job_progress_stages import JobProgressStages
 from .job_status import JobStatus
+from .job_status_event import JobStatusEvent
+from .job_status_event_status import JobStatusEventStatus
 from .job_view import JobView
+from .job_view_stage import JobViewStage
 from .liveness import Liveness
 from .model_info import ModelInfo
 from .model_info_meta import ModelInfoMeta
 from .model_list import ModelList
 from .model_progress import ModelProgress
+from .model_progress_status import ModelProgressStatus
 from .preprocessing_info import PreprocessingInfo
 from .problem import Problem
 from .ranking import Ranking
@@ -80,17 +88,25 @@ __all__ = (
     "EnsembleOptionsParamsAdditionalProperty",
     "FieldIssue",
     "InspectRequest",
+    "JobDoneEvent",
+    "JobDoneEventStatus",
     "JobError",
     "JobList",
     "JobProgress",
+    "JobProgressEvent",
+    "JobProgressEventStage",
     "JobProgressStages",
     "JobStatus",
+    "JobStatusEvent",
+    "JobStatusEventStatus",
     "JobView",
+    "JobViewStage",
     "Liveness",
     "ModelInfo",
     "ModelInfoMeta",
     "ModelList",
     "ModelProgress",
+    "ModelProgressStatus",
     "PreprocessingInfo",
     "Problem",
     "Ranking",

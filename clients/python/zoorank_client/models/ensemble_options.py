@@ -39,12 +39,13 @@ class EnsembleOptions:
             against the scorer's published parameters when the section is built.
 
         Attributes:
-            k (int | Unset):  Default: 3.
-            max_teams (int | Unset):  Default: 5000.
-            mode (EnsembleOptionsMode | Unset):  Default: EnsembleOptionsMode.GREEDY.
-            params (EnsembleOptionsParams | Unset):
-            scorers (list[str] | Unset):
-            top (int | Unset):  Default: 5.
+            k (int | Unset): Team size. Default: 3.
+            max_teams (int | Unset): Most k-subsets an exhaustive search may score (refused above). Default: 5000.
+            mode (EnsembleOptionsMode | Unset): `greedy` (one team, built a member at a time) or `exhaustive` (every
+                k-subset). Default: EnsembleOptionsMode.GREEDY.
+            params (EnsembleOptionsParams | Unset): scorer name -> parameter overrides of the ensemble scorers.
+            scorers (list[str] | Unset): Ensemble-kind scorers to run.
+            top (int | Unset): Teams reported by an exhaustive search. Default: 5.
      """
 
     k: int | Unset = 3

@@ -23,7 +23,9 @@ T = TypeVar("T", bound="EnsembleOptionsParams")
 
 @_attrs_define
 class EnsembleOptionsParams:
-    
+    """ scorer name -> parameter overrides of the ensemble scorers.
+
+     """
 
     additional_properties: dict[str, EnsembleOptionsParamsAdditionalProperty] = _attrs_field(init=False, factory=dict)
 

@@ -9,6 +9,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 from ..models.job_status import JobStatus
+from ..models.job_view_stage import JobViewStage
 from ..types import UNSET, Unset
 from typing import cast
 import datetime
@@ -48,9 +49,9 @@ class JobView:
             in the extract or score queue (0: a free worker takes it next); None otherwise.
 
         Attributes:
-            created_at (datetime.datetime):
-            fingerprint (str):
-            id (str):
+            created_at (datetime.datetime): UTC timestamp of the submission.
+            fingerprint (str): The request fingerprint (the cache key): identical requests share it.
+            id (str): Job id (time-sortable).
             progress (JobProgress): Progress per stage (``extract``, ``score``, ``finalise``) and per model.
             request (RankingRequest): Rank zoo models for a dataset (the body of ``POST /v1/rankings``).
 
@@ -65,18 +66,18 @@ class JobView:
                     name: an optional label for the run (the job lists show it). It is not part of the request
                         fingerprint: an identical request under another name joins the running job, or is answered
                         from the cache by the job that computed it, which keeps the name it was created with.
-            stage (str):
+            stage (JobViewStage): Where the job is: queued, extract, score, finalise, done.
             status (JobStatus): Where a job is: ``queued -> running -> succeeded | failed | cancelled``.
-            cache_hit (bool | Unset):  Default: False.
-            error (JobError | None | Unset):
-            errors (list[JobError] | Unset):
-            finished_at (datetime.datetime | None | Unset):
+            cache_hit (bool | Unset): The ranking came from the cache (no worker was involved). Default: False.
+            error (JobError | None | Unset): Why the job failed or was cancelled, or null.
+            errors (list[JobError] | Unset): Every error recorded: failed models, failed or dead-lettered messages.
+            finished_at (datetime.datetime | None | Unset): UTC timestamp of its end, or null.
             name (None | str | Unset):
             queue_position (int | None | Unset): while queued: messages waiting ahead of the job's first one in its queue
                 (0: next)
-            ranking_id (None | str | Unset):
-            ranking_url (None | str | Unset):
-            started_at (datetime.datetime | None | Unset):
+            ranking_id (None | str | Unset): Where the ranking is once succeeded: GET /v1/rankings/{ranking_id}.
+            ranking_url (None | str | Unset): The same as a path.
+            started_at (datetime.datetime | None | Unset): UTC timestamp of the first work on it, or null.
             top_model (None | str | Unset): the first model of the ranking, once the job has succeeded
      """
 
@@ -85,7 +86,7 @@ class JobView:
     id: str
     progress: JobProgress
     request: RankingRequest
-    stage: str
+    stage: JobViewStage
     status: JobStatus
     cache_hit: bool | Unset = False
     error: JobError | None | Unset = UNSET
@@ -116,7 +117,7 @@ class JobView:
 
         request = self.request.to_dict()
 
-        stage = self.stage
+        stage = self.stage.value
 
         status = self.status.value
 
@@ -247,7 +248,10 @@ class JobView:
 
 
 
-        stage = d.pop("stage")
+        stage = JobViewStage(d.pop("stage"))
+
+
+
 
         status = JobStatus(d.pop("status"))
 

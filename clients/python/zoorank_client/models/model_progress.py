@@ -8,6 +8,7 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from ..models.model_progress_status import ModelProgressStatus
 from ..types import UNSET, Unset
 from typing import cast
 
@@ -40,7 +41,7 @@ class ModelProgress:
 
         Attributes:
             id (str):
-            status (str):
+            status (ModelProgressStatus): queued, extracting, extracted, scoring, done, cached, failed.
             cached (bool | Unset):  Default: False.
             done (int | Unset):  Default: 0.
             error (JobError | None | Unset):
@@ -53,7 +54,7 @@ class ModelProgress:
      """
 
     id: str
-    status: str
+    status: ModelProgressStatus
     cached: bool | Unset = False
     done: int | Unset = 0
     error: JobError | None | Unset = UNSET
@@ -72,7 +73,7 @@ class ModelProgress:
         from ..models.job_error import JobError # noqa: PLC0415
         id = self.id
 
-        status = self.status
+        status = self.status.value
 
         cached = self.cached
 
@@ -146,7 +147,10 @@ class ModelProgress:
         d = dict(src_dict)
         id = d.pop("id")
 
-        status = d.pop("status")
+        status = ModelProgressStatus(d.pop("status"))
+
+
+
 
         cached = d.pop("cached", UNSET)
 

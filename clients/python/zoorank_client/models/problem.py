@@ -34,7 +34,8 @@ class Problem:
             detail (None | str | Unset):
             errors (list[FieldIssue] | None | Unset): validation errors, one per field
             instance (None | str | Unset):
-            param (None | str | Unset): the offending parameter or input, when known
+            param (None | str | Unset): the offending input, when known: a JSON pointer into the request body (/models/0,
+                /params/logme/tol, /dataset), or the name of a query, header or path parameter
             request_id (None | str | Unset): server-side faults (5xx): the id under which the details were logged
      """
 

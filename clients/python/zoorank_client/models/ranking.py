@@ -31,12 +31,13 @@ T = TypeVar("T", bound="Ranking")
 class Ranking:
     """ 
         Attributes:
-            dataset (RankingDataset):
-            models (list[RankingModelsItem]):
-            provenance (RankingProvenance):
-            schema_version (Literal['1.1']):
-            scorers (list[RankingScorersItem]):
-            ensembles (RankingEnsembles | Unset):
+            dataset (RankingDataset): The target dataset as ranked.
+            models (list[RankingModelsItem]): One row per model, sorted by aggregate_rank (nulls last), then id: the first
+                is the pick.
+            provenance (RankingProvenance): What produced the ranking.
+            schema_version (Literal['1.1']): `major.minor`: additions bump the minor part; read any 1.x as 1.x.
+            scorers (list[RankingScorersItem]): The scorers run, in request order.
+            ensembles (RankingEnsembles | Unset): Teams of models, when the request asked for them.
      """
 
     dataset: RankingDataset

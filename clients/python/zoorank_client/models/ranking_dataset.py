@@ -24,17 +24,18 @@ T = TypeVar("T", bound="RankingDataset")
 
 @_attrs_define
 class RankingDataset:
-    """ 
+    """ The target dataset as ranked.
+
         Attributes:
-            class_counts (RankingDatasetClassCounts):
-            classes (list[str]):
-            corrupt (int):
-            fingerprint (str):
-            num_classes (int):
-            num_samples (int):
-            reader (str):
-            reference (str):
-            sampling (RankingDatasetSampling):
+            class_counts (RankingDatasetClassCounts): Class name -> images in the sample.
+            classes (list[str]): Class names in label order.
+            corrupt (int): Images ranked on (after sampling, minus undecodable ones).
+            fingerprint (str): The dataset reference as the request gave it.
+            num_classes (int): Images ranked on (after sampling, minus undecodable ones).
+            num_samples (int): Images ranked on (after sampling, minus undecodable ones).
+            reader (str): The dataset reference as the request gave it.
+            reference (str): The dataset reference as the request gave it.
+            sampling (RankingDatasetSampling): How the sample was drawn.
      """
 
     class_counts: RankingDatasetClassCounts

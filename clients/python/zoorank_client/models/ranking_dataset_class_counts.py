@@ -20,7 +20,9 @@ T = TypeVar("T", bound="RankingDatasetClassCounts")
 
 @_attrs_define
 class RankingDatasetClassCounts:
-    
+    """ Class name -> images in the sample.
+
+     """
 
     additional_properties: dict[str, int] = _attrs_field(init=False, factory=dict)
 

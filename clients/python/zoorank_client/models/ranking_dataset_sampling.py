@@ -21,13 +21,14 @@ T = TypeVar("T", bound="RankingDatasetSampling")
 
 @_attrs_define
 class RankingDatasetSampling:
-    """ 
+    """ How the sample was drawn.
+
         Attributes:
-            available (int):
-            max_per_class (int | None):
-            max_samples (int | None):
-            seed (int):
-            strategy (str):
+            available (int): Images ranked on (after sampling, minus undecodable ones).
+            max_per_class (int | None): Per-class cap applied, or null.
+            max_samples (int | None): Overall cap applied, or null.
+            seed (int): Images ranked on (after sampling, minus undecodable ones).
+            strategy (str): The dataset reference as the request gave it.
      """
 
     available: int

@@ -24,11 +24,12 @@ T = TypeVar("T", bound="RankingEnsembles")
 
 @_attrs_define
 class RankingEnsembles:
-    """ 
+    """ Teams of models, when the request asked for them.
+
         Attributes:
-            k (int):
-            mode (RankingEnsemblesMode):
-            results (list[RankingEnsemblesResultsItem]):
+            k (int): Images ranked on (after sampling, minus undecodable ones).
+            mode (RankingEnsemblesMode): `greedy` or `exhaustive`.
+            results (list[RankingEnsemblesResultsItem]): One per ensemble scorer, in request order.
      """
 
     k: int

@@ -31,18 +31,19 @@ T = TypeVar("T", bound="RankingEnsemblesResultsItem")
 class RankingEnsemblesResultsItem:
     """ 
         Attributes:
-            candidates (int):
-            error (None | RankingEnsemblesResultsItemErrorType0):
-            ineligible (RankingEnsemblesResultsItemIneligible):
-            info (RankingEnsemblesResultsItemInfo):
-            members (RankingEnsemblesResultsItemMembers):
-            params (RankingEnsemblesResultsItemParams):
-            pool (list[str]):
-            scorer (str):
-            seconds (float):
-            steps (list[RankingEnsemblesResultsItemStepsItem]):
-            teams (list[RankingEnsemblesResultsItemTeamsItem]):
-            version (str):
+            candidates (int): Images ranked on (after sampling, minus undecodable ones).
+            error (None | RankingEnsemblesResultsItemErrorType0): Why this scorer selected no team, or null.
+            ineligible (RankingEnsemblesResultsItemIneligible): Model id -> why it could not take part.
+            info (RankingEnsemblesResultsItemInfo): Pool-level diagnostics.
+            members (RankingEnsemblesResultsItemMembers): Eligible model id -> its own terms over the pool.
+            params (RankingEnsemblesResultsItemParams): Its full parameter set.
+            pool (list[str]): The models eligible for this scorer, in request order.
+            scorer (str): The dataset reference as the request gave it.
+            seconds (float): Wall time to get the features (load + forward, or a store read).
+            steps (list[RankingEnsemblesResultsItemStepsItem]): Greedy rounds: the pick, its gain and every candidate's
+                gain.
+            teams (list[RankingEnsemblesResultsItemTeamsItem]): Best first (greedy: one team); empty when `error` is set.
+            version (str): The dataset reference as the request gave it.
      """
 
     candidates: int

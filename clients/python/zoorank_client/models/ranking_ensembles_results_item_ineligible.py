@@ -23,7 +23,9 @@ T = TypeVar("T", bound="RankingEnsemblesResultsItemIneligible")
 
 @_attrs_define
 class RankingEnsemblesResultsItemIneligible:
-    
+    """ Model id -> why it could not take part.
+
+     """
 
     additional_properties: dict[str, RankingEnsemblesResultsItemIneligibleAdditionalProperty] = _attrs_field(init=False, factory=dict)
 

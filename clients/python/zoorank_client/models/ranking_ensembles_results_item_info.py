@@ -20,7 +20,9 @@ T = TypeVar("T", bound="RankingEnsemblesResultsItemInfo")
 
 @_attrs_define
 class RankingEnsemblesResultsItemInfo:
-    
+    """ Pool-level diagnostics.
+
+     """
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

@@ -23,7 +23,9 @@ T = TypeVar("T", bound="RankingEnsemblesResultsItemMembers")
 
 @_attrs_define
 class RankingEnsemblesResultsItemMembers:
-    
+    """ Eligible model id -> its own terms over the pool.
+
+     """
 
     additional_properties: dict[str, RankingEnsemblesResultsItemMembersAdditionalProperty] = _attrs_field(init=False, factory=dict)
 

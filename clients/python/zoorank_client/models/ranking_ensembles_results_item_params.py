@@ -20,7 +20,9 @@ T = TypeVar("T", bound="RankingEnsemblesResultsItemParams")
 
 @_attrs_define
 class RankingEnsemblesResultsItemParams:
-    
+    """ Its full parameter set.
+
+     """
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

@@ -25,9 +25,9 @@ T = TypeVar("T", bound="RankingEnsemblesResultsItemTeamsItem")
 class RankingEnsemblesResultsItemTeamsItem:
     """ 
         Attributes:
-            members (list[str]):
-            score (float):
-            terms (RankingEnsemblesResultsItemTeamsItemTerms):
+            members (list[str]): Model ids of the team.
+            score (float): Wall time to get the features (load + forward, or a store read).
+            terms (RankingEnsemblesResultsItemTeamsItemTerms): The terms the score is made of.
      """
 
     members: list[str]

@@ -20,7 +20,9 @@ T = TypeVar("T", bound="RankingEnsemblesResultsItemTeamsItemTerms")
 
 @_attrs_define
 class RankingEnsemblesResultsItemTeamsItemTerms:
-    
+    """ The terms the score is made of.
+
+     """
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

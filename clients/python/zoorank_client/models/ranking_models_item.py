@@ -29,21 +29,22 @@ T = TypeVar("T", bound="RankingModelsItem")
 class RankingModelsItem:
     """ 
         Attributes:
-            aggregate_rank (float | None):
-            cached (bool):
-            error (None | RankingModelsItemErrorType0):
-            errors (RankingModelsItemErrors):
-            extraction_seconds (float):
-            feature_dim (int | None):
-            has_source_head (bool):
-            id (str):
-            info (RankingModelsItemInfo):
-            notes (list[str]):
-            ranks (RankingModelsItemRanks):
-            saturated (list[str]):
-            scores (RankingModelsItemScores):
-            source_profile (bool):
-            weights_sha256 (None | str):
+            aggregate_rank (float | None): Mean of `ranks` (lower is better), or null when no scorer scored it.
+            cached (bool): Whether the features came from the feature store instead of a forward pass.
+            error (None | RankingModelsItemErrorType0): Why the whole model could not be used (weights missing, load
+                failure), or null.
+            errors (RankingModelsItemErrors): scorer name -> why that scorer has no score for this model.
+            extraction_seconds (float): Wall time to get the features (load + forward, or a store read).
+            feature_dim (int | None): Dimension D of the extracted features (null when extraction failed).
+            has_source_head (bool): Whether source-class probabilities were available (LEEP, NCE).
+            id (str): The dataset reference as the request gave it.
+            info (RankingModelsItemInfo): scorer name -> the scorer's diagnostics, possibly empty.
+            notes (list[str]): Anything else worth knowing (e.g. a profile that could not be read).
+            ranks (RankingModelsItemRanks): scorer name -> rank among the models it scored (1 = best; ties share the mean).
+            saturated (list[str]): Scorers whose top score here is a saturated tie: those ranks carry no order.
+            scores (RankingModelsItemScores): scorer name -> finite score, for the scorers that scored this model.
+            source_profile (bool): Whether a source feature profile was available (PED).
+            weights_sha256 (None | str): Digest of the weights the features came from (null: random init).
      """
 
     aggregate_rank: float | None

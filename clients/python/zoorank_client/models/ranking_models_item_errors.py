@@ -23,7 +23,9 @@ T = TypeVar("T", bound="RankingModelsItemErrors")
 
 @_attrs_define
 class RankingModelsItemErrors:
-    
+    """ scorer name -> why that scorer has no score for this model.
+
+     """
 
     additional_properties: dict[str, RankingModelsItemErrorsAdditionalProperty] = _attrs_field(init=False, factory=dict)
 

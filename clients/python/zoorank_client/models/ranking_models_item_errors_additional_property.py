@@ -22,8 +22,8 @@ T = TypeVar("T", bound="RankingModelsItemErrorsAdditionalProperty")
 class RankingModelsItemErrorsAdditionalProperty:
     """ 
         Attributes:
-            code (str):
-            message (str):
+            code (str): The dataset reference as the request gave it.
+            message (str): The dataset reference as the request gave it.
      """
 
     code: str

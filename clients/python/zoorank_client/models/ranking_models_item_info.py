@@ -23,7 +23,9 @@ T = TypeVar("T", bound="RankingModelsItemInfo")
 
 @_attrs_define
 class RankingModelsItemInfo:
-    
+    """ scorer name -> the scorer's diagnostics, possibly empty.
+
+     """
 
     additional_properties: dict[str, RankingModelsItemInfoAdditionalProperty] = _attrs_field(init=False, factory=dict)
 

@@ -20,7 +20,9 @@ T = TypeVar("T", bound="RankingModelsItemRanks")
 
 @_attrs_define
 class RankingModelsItemRanks:
-    
+    """ scorer name -> rank among the models it scored (1 = best; ties share the mean).
+
+     """
 
     additional_properties: dict[str, float] = _attrs_field(init=False, factory=dict)
 

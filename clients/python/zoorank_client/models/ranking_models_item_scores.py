@@ -20,7 +20,9 @@ T = TypeVar("T", bound="RankingModelsItemScores")
 
 @_attrs_define
 class RankingModelsItemScores:
-    
+    """ scorer name -> finite score, for the scorers that scored this model.
+
+     """
 
     additional_properties: dict[str, float] = _attrs_field(init=False, factory=dict)
 

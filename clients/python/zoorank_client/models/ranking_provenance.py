@@ -20,13 +20,14 @@ T = TypeVar("T", bound="RankingProvenance")
 
 @_attrs_define
 class RankingProvenance:
-    """ 
+    """ What produced the ranking.
+
         Attributes:
-            created_at (str):
-            device (str):
-            extractor_version (str):
-            torch_version (str):
-            zoorank_version (str):
+            created_at (str): The dataset reference as the request gave it.
+            device (str): The dataset reference as the request gave it.
+            extractor_version (str): The dataset reference as the request gave it.
+            torch_version (str): The dataset reference as the request gave it.
+            zoorank_version (str): The dataset reference as the request gave it.
      """
 
     created_at: str

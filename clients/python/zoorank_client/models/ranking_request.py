@@ -41,14 +41,17 @@ class RankingRequest:
             from the cache by the job that computed it, which keeps the name it was created with.
 
         Attributes:
-            dataset (str):
-            ensemble (EnsembleOptions | None | Unset):
-            models (list[str] | None | Unset):
+            dataset (str): The target dataset: `root:relative/path` under a named root (GET /v1/datasets/roots), or an
+                absolute path or file:// URL inside a root.
+            ensemble (EnsembleOptions | None | Unset): Also select teams of models (the ranking's `ensembles` section).
+            models (list[str] | None | Unset): Zoo ids or fnmatch patterns (GET /v1/models); omitted: the default zoo.
             name (None | str | Unset): a label for the run, shown in job lists (not part of the request fingerprint: an
                 identical request under another name shares the job that computed it, which keeps its own name)
-            params (None | RankingRequestParamsType0 | Unset):
-            sampling (None | Sampling | Unset):
-            scorers (list[str] | None | Unset):
+            params (None | RankingRequestParamsType0 | Unset): scorer name -> parameter overrides, checked against the
+                scorer's parameters.
+            sampling (None | Sampling | Unset): Per-class and overall caps on the images ranked, and the seed of the draw.
+            scorers (list[str] | None | Unset): `model`/`set` scorers to run (GET /v1/scorers); omitted: the server's
+                defaults.
      """
 
     dataset: str

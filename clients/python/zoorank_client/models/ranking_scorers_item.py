@@ -26,12 +26,12 @@ T = TypeVar("T", bound="RankingScorersItem")
 class RankingScorersItem:
     """ 
         Attributes:
-            citation (str):
-            higher_is_better (bool):
-            kind (RankingScorersItemKind):
-            name (str):
-            params (RankingScorersItemParams):
-            version (str):
+            citation (str): The dataset reference as the request gave it.
+            higher_is_better (bool): The scorer's orientation (ranks put the best score first either way).
+            kind (RankingScorersItemKind): `model` (one score per model) or `set` (scores the models together).
+            name (str): The dataset reference as the request gave it.
+            params (RankingScorersItemParams): The full parameter set used (defaults merged with the overrides).
+            version (str): The dataset reference as the request gave it.
      """
 
     citation: str

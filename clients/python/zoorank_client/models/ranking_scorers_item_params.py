@@ -20,7 +20,9 @@ T = TypeVar("T", bound="RankingScorersItemParams")
 
 @_attrs_define
 class RankingScorersItemParams:
-    
+    """ The full parameter set used (defaults merged with the overrides).
+
+     """
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

@@ -30,9 +30,10 @@ class Sampling:
         seed: sampling seed, 0 <= seed < 2**32.
 
         Attributes:
-            max_per_class (int | None | Unset):
-            max_samples (int | None | Unset):
-            seed (int | None | Unset):
+            max_per_class (int | None | Unset): At most this many images per class (0: no cap; omitted: the server default).
+            max_samples (int | None | Unset): At most this many images in all (omitted: no overall cap beyond the server
+                limit).
+            seed (int | None | Unset): Seed of the stratified draw: the same dataset, caps and seed give the same sample.
      """
 
     max_per_class: int | None | Unset = UNSET

@@ -9,7 +9,9 @@ from ...types import Response, UNSET
 from ... import errors
 
 from ...models.problem import Problem
+from ...types import File, FileTypes
 from ...types import UNSET, Unset
+from io import BytesIO
 from typing import cast
 
 
@@ -41,9 +43,14 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> File | Problem | None:
     if response.status_code == 200:
-        response_200 = response.json()
+        response_200 = File(
+             payload = BytesIO(response.content)
+        )
+
+
+
         return response_200
 
     if response.status_code == 400:
@@ -94,7 +101,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[File | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -109,7 +116,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Response[Any | Problem]:
+) -> Response[File | Problem]:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
      A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
@@ -123,7 +130,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem]
+        Response[File | Problem]
      """
 
 
@@ -145,7 +152,7 @@ def sync(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Any | Problem | None:
+) -> File | Problem | None:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
      A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
@@ -159,7 +166,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem
+        File | Problem
      """
 
 
@@ -176,7 +183,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Response[Any | Problem]:
+) -> Response[File | Problem]:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
      A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
@@ -190,7 +197,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem]
+        Response[File | Problem]
      """
 
 
@@ -212,7 +219,7 @@ async def asyncio(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Any | Problem | None:
+) -> File | Problem | None:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
      A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
@@ -226,7 +233,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem
+        File | Problem
      """
 
 

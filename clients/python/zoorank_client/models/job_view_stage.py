@@ -1,0 +1,11 @@
+from enum import StrEnum
+
+class JobViewStage(StrEnum):
+    DONE = "done"
+    EXTRACT = "extract"
+    FINALISE = "finalise"
+    QUEUED = "queued"
+    SCORE = "score"
+
+    def __str__(self) -> str:
+        return str(self.value)
