@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,36 @@ def test_listing_fingerprint_and_mirror_fetch_only_what_changed(s3: S3Bucket, tm
     assert len(ds) == 8
     url, _, objects = list_remote(fs, loc, options)
     assert mirror(fs, loc, url, objects, options)[1] == 0
+
+
+def test_an_object_changed_after_the_listing_is_not_mirrored(s3: S3Bucket, tmp_path: Path) -> None:
+    folder = write_image_folder(tmp_path / "shapes", per_class=2)
+    s3.upload_folder(folder, "pre/shapes")
+    options = RemoteOptions(cache_dir=tmp_path / "cache")
+    loc = _location(s3, "lake:shapes")
+    fs = _filesystem(loc.url)
+    url, _, listed = list_remote(fs, loc, options)
+    body = bytearray((folder / "circle" / "000.png").read_bytes())
+    body[len(body) // 2] ^= 0xFF  # same size, other content: only the ETag tells
+    s3.client.put_object(Bucket=s3.name, Key="pre/shapes/circle/000.png", Body=bytes(body))
+    with pytest.raises(StorageError, match="changed"):
+        mirror(fs, loc, url, listed, options)
+    fresh = list_remote(fs, loc, options)[2]
+    data, fetched = mirror(fs, loc, url, fresh, options)  # the failure stopped the other fetches too
+    assert fetched >= 1 and (data / "circle" / "000.png").read_bytes() == bytes(body)
+    assert mirror(fs, loc, url, fresh, options)[1] == 0
+
+
+def test_the_time_limit_stops_listing_and_mirroring(s3: S3Bucket, tmp_path: Path) -> None:
+    s3.upload_folder(write_image_folder(tmp_path / "shapes", per_class=2), "pre/shapes")
+    options = RemoteOptions(cache_dir=tmp_path / "cache")
+    loc = _location(s3, "lake:shapes")
+    fs = _filesystem(loc.url)
+    url, _, objects = list_remote(fs, loc, options)
+    with pytest.raises(StorageError, match="ZOORANK_REMOTE_TIMEOUT_S"):
+        mirror(fs, loc, url, objects, replace(options, timeout_s=1e-9))
+    with pytest.raises(StorageError, match="ZOORANK_REMOTE_TIMEOUT_S"):
+        open_remote_dataset(loc, replace(options, timeout_s=1e-9), max_files=100, max_image_pixels=10**6)
 
 
 def test_a_manifest_in_object_storage_is_read_with_its_folder(s3: S3Bucket, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -306,6 +306,10 @@ def _fetch(fs: Any, url: str, obj: RemoteObject, dest: Path, deadline: float, st
     with atomic_path(dest) as tmp:
         written = 0
         with fs.open(url, "rb") as src, tmp.open("wb") as out:
+            details = getattr(src, "details", None) or {}
+            etag = str(details.get("ETag") or "").strip('"')
+            if etag and obj.etag and etag != obj.etag:
+                raise StorageError(f"the object {obj.key!r} changed after it was listed; try again")
             while True:
                 if stop.is_set() or time.monotonic() > deadline:
                     raise TimeoutError("fetch stopped")
@@ -392,10 +396,9 @@ def _evict(options: RemoteOptions, *, keep: Path) -> None:
     mirrors: list[tuple[float, int, Path]] = []
     for home in options.cache_dir.iterdir():
         state = home / _STATE
-        if not state.is_file():
-            continue
-        size = sum(int(v[0]) for v in _read_state(state).values())
-        mirrors.append((state.stat().st_mtime, size, home))
+        with contextlib.suppress(OSError, ValueError, TypeError, IndexError):  # gone or evicted meanwhile
+            size = sum(int(v[0]) for v in _read_state(state).values())
+            mirrors.append((state.stat().st_mtime, size, home))
     total = sum(size for _, size, _ in mirrors)
     for _, size, home in sorted(mirrors):
         if total <= options.cache_bytes:
@@ -446,7 +449,7 @@ def open_remote_dataset(
         raise
     except Exception as exc:  # the storage client's own exceptions (botocore, aiohttp, OSError)
         raise _storage_error(loc, exc, "listing") from None
-    remaining = RemoteOptions(**{**options.__dict__, "timeout_s": max(0.001, deadline - time.monotonic())})
+    remaining = replace(options, timeout_s=max(0.001, deadline - time.monotonic()))
     data, _ = mirror(fs, loc, folder, objects, remaining)
     local = data / member if member else data
     ds = open_dataset(
