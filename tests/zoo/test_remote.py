@@ -21,7 +21,13 @@ from zoo.datasets.remote import (
     open_remote_dataset,
     resolve_remote,
 )
-from zoo.errors import DatasetNotFoundError, ImageLimitError, PathNotAllowedError, StorageError
+from zoo.errors import (
+    DatasetFormatError,
+    DatasetNotFoundError,
+    ImageLimitError,
+    PathNotAllowedError,
+    StorageError,
+)
 
 ROOTS = {"lake": "s3://bucket-a/pre/fix"}
 
@@ -138,6 +144,23 @@ def test_an_object_changed_after_the_listing_is_not_mirrored(s3: S3Bucket, tmp_p
     data, fetched = mirror(fs, loc, url, fresh, options)  # the failure stopped the other fetches too
     assert fetched >= 1 and (data / "circle" / "000.png").read_bytes() == bytes(body)
     assert mirror(fs, loc, url, fresh, options)[1] == 0
+
+
+@pytest.mark.parametrize("key", ["a/../../../escape.png", "a//b.png", "./c.png"])
+def test_object_keys_that_cannot_be_safe_local_paths_are_refused(
+    s3: S3Bucket, tmp_path: Path, key: str
+) -> None:
+    s3.upload_folder(write_image_folder(tmp_path / "shapes", per_class=2), "pre/shapes")
+    s3.client.put_object(Bucket=s3.name, Key=f"pre/shapes/{key}", Body=b"not an image")
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetFormatError, match="cannot be a local path"):
+        open_remote_dataset(
+            _location(s3, "lake:shapes"),
+            RemoteOptions(cache_dir=cache),
+            max_files=100,
+            max_image_pixels=10**6,
+        )
+    assert not (tmp_path / "escape.png").exists() and not cache.exists()
 
 
 def test_the_time_limit_stops_listing_and_mirroring(s3: S3Bucket, tmp_path: Path) -> None:

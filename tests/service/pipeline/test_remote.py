@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.api.problems import STATUS
+from service.api.problems import problem_for, status_for
 from service.pipeline import rank
 from service.pipeline.sample import open_target
 from service.settings import Settings, SettingsError
@@ -56,9 +56,11 @@ def test_remote_references_are_checked_and_failures_typed(
             open_target(ref, settings, base=None)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: nothing listens
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    with pytest.raises(StorageError):
+    with pytest.raises(StorageError) as info:
         open_target("lake:shapes", settings, base=None)
-    assert STATUS[StorageError.code] == 502
+    problem = problem_for(info.value, "/v1/rankings").model_dump_json()
+    assert status_for(info.value) == 502 and '"storage-error"' in problem
+    assert "127.0.0.1" not in problem and "testing" not in problem  # no endpoint, no credential
 
 
 def test_remote_roots_travel_to_workers_and_are_validated(tmp_path: Path) -> None:
