@@ -89,8 +89,12 @@ def scorer_rows(settings: Settings, kind: ScorerKind | None = None) -> list[dict
 
 
 def dataset_roots(settings: Settings) -> list[dict[str, str]]:
-    """The named roots (``name`` and an example reference ``name:path/to/dataset``), in settings order."""
-    return [{"name": name, "example": f"{name}:path/to/dataset"} for name in settings.named_roots]
+    """The named roots (``name`` and an example reference ``name:path/to/dataset``), in settings order.
+
+    Directory roots come first, then object-storage roots (their URLs are not shown).
+    """
+    names = [*settings.named_roots, *settings.remote_roots]
+    return [{"name": name, "example": f"{name}:path/to/dataset"} for name in names]
 
 
 def describe_dataset(

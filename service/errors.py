@@ -9,6 +9,7 @@ defined once (``tests/service/test_errors.py`` walks the tree)::
     ├── ScoringError, LimitExceededError, ... estimators.errors
     ├── ZooError, DatasetError, ...           zoo.errors
     │   └── DatasetError
+    │       ├── StorageError                  storage-error (zoo.errors: object storage failed)
     │       ├── DatasetChangedError           dataset-changed
     │       ├── TooFewClassesError            too-few-classes
     │       └── UploadRefusedError            upload-refused

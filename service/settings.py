@@ -17,7 +17,17 @@ Locations and the pipeline
 * ``ZOORANK_DATA_ROOTS``: allowed dataset roots, ``:``-separated ``name=/abs/path`` entries; a bare path is
   named after its last component (``data=$ZOORANK_HOME/data``). A reference may then be
   ``name:relative/path`` (see :mod:`zoo.datasets.refs`). The roots bound what the HTTP API may read; the
-  CLI also reads under its working directory (its user already has that access).
+  CLI also reads under its working directory (its user already has that access). A root may also be an
+  object-storage URL, ``lake=s3://bucket/prefix`` (:mod:`zoo.datasets.remote`; credentials and endpoint
+  from the storage library's own chain: ``AWS_*`` variables, ``AWS_ENDPOINT_URL``, fsspec config).
+* ``ZOORANK_REMOTE_MAX_FILES``: most objects a remote dataset folder may list, checked before any download
+  (200000).
+* ``ZOORANK_REMOTE_MAX_BYTES``: most bytes a remote dataset folder may list, checked before any download
+  (10737418240).
+* ``ZOORANK_REMOTE_THREADS``: parallel downloads when mirroring a remote dataset, 1..256 (16).
+* ``ZOORANK_REMOTE_TIMEOUT_S``: time limit of listing and mirroring one remote dataset (1800).
+* ``ZOORANK_REMOTE_CACHE_BYTES``: size cap of the local mirrors under ``$ZOORANK_HOME/remote``; least
+  recently used mirrors are evicted (21474836480).
 * ``ZOORANK_FEATURE_STORE``: feature-store directory, shared by all workers (``$ZOORANK_HOME/features``).
 * ``ZOORANK_BATCH_SIZE``: images per forward pass, 1..65536 (64).
 * ``ZOORANK_WORKERS``: image-decoding worker processes, 0 decodes inline, at most 256 (0).
@@ -105,6 +115,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from estimators.errors import LimitExceededError  # LimitExceededError: re-exported
 from service.errors import SettingsError
+from zoo.datasets.remote import check_root_url
 from zoo.home import default_home
 
 __all__ = [
@@ -115,6 +126,7 @@ __all__ = [
     "UPLOADS_ROOT",
     "parse_names",
     "parse_roots",
+    "split_roots",
 ]
 
 #: Scorers run when the caller names none, chosen on the offline benchmark (docs/benchmark.md,
@@ -125,6 +137,8 @@ DEFAULT_SCORERS: tuple[str, ...] = ("probe_cv", "hscore")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: A data root given as a URL (``s3://bucket/prefix``) rather than a directory.
+_URL_ROOT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: Name of the dataset root that holds uploaded datasets (``uploads:<id>``).
@@ -141,26 +155,69 @@ def parse_names(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if n))
 
 
-def parse_roots(raw: str) -> dict[str, Path]:
-    """Parse ``ZOORANK_DATA_ROOTS``: ``:``-separated ``name=/abs/path`` entries or bare absolute paths.
+def split_roots(raw: str) -> list[tuple[str, str]]:
+    """Split ``ZOORANK_DATA_ROOTS`` into ``(name, location)`` pairs (name "" for a bare entry).
 
-    A bare path is named after its last component (``/srv/data/imagenet`` -> ``imagenet``).
+    Entries are ``:``-separated; the ``:`` of a URL's ``scheme://`` does not split (``lake=s3://b/p``).
+    """
+    pieces: list[str] = []
+    for piece in raw.split(os.pathsep):
+        if piece.startswith("//") and pieces:
+            pieces[-1] = f"{pieces[-1]}{os.pathsep}{piece}"
+        else:
+            pieces.append(piece)
+    out: list[tuple[str, str]] = []
+    for part in pieces:
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, location = part.partition("=")
+        if not sep:
+            name, location = "", part
+        out.append((name.strip(), location.strip()))
+    return out
+
+
+def parse_roots(raw: str) -> dict[str, Path]:
+    """Parse the directory roots of ``ZOORANK_DATA_ROOTS``: ``name=/abs/path`` entries or bare absolute paths.
+
+    A bare path is named after its last component (``/srv/data/imagenet`` -> ``imagenet``). URL roots
+    (``lake=s3://bucket/prefix``) are skipped here; :func:`parse_remote_roots` reads them.
 
     Raises:
         ValueError: an empty list, a relative path, an invalid or duplicate name.
     """
     out: dict[str, Path] = {}
-    for part in raw.split(os.pathsep):
-        part = part.strip()
-        if not part:
-            continue
-        name, sep, path = part.partition("=")
-        if not sep:
-            name, path = "", part
-        _add_root(out, name.strip(), Path(path.strip()).expanduser())
-    if not out:
+    entries = split_roots(raw)
+    for name, location in entries:
+        if not _URL_ROOT.match(location):
+            _add_root(out, name, Path(location).expanduser())
+    if not entries:
         raise ValueError("no directory given")
     return out
+
+
+def parse_remote_roots(raw: str) -> dict[str, str]:
+    """Parse the URL roots of ``ZOORANK_DATA_ROOTS`` (``lake=s3://bucket/prefix``); directories are skipped.
+
+    Raises:
+        ValueError: a URL root without a name, or one :func:`zoo.datasets.remote.check_root_url` refuses.
+    """
+    out: dict[str, str] = {}
+    for name, location in split_roots(raw):
+        if _URL_ROOT.match(location):
+            _add_remote_root(out, name, location)
+    return out
+
+
+def _add_remote_root(out: dict[str, str], name: str, url: str) -> None:
+    if not name:
+        raise ValueError(f"object-storage root {url!r} needs a name (name=s3://bucket/prefix)")
+    if not _ROOT_NAME.match(name):
+        raise ValueError(f"data root name {name!r} must match {_ROOT_NAME.pattern}")
+    if name in out:
+        raise ValueError(f"data root name {name!r} is given twice; name the roots explicitly (name=/path)")
+    out[name] = check_root_url(url)
 
 
 def _add_root(out: dict[str, Path], name: str, path: Path) -> None:
@@ -232,6 +289,10 @@ class Settings(BaseSettings):
     named_roots: Annotated[dict[str, Path], NoDecode] = Field(
         default_factory=dict, validation_alias=_env("ZOORANK_DATA_ROOTS")
     )
+    # The URL entries of ZOORANK_DATA_ROOTS; its own alias first, so that an init argument cannot collide.
+    remote_roots: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("remote_roots", "ZOORANK_DATA_ROOTS")
+    )
     feature_store_dir: Path | None = Field(default=None, validation_alias=_env("ZOORANK_FEATURE_STORE"))
     batch_size: int = Field(default=64, ge=1, le=65536, validation_alias=_env("ZOORANK_BATCH_SIZE"))
     workers: int = Field(default=0, ge=0, le=256, validation_alias=_env("ZOORANK_WORKERS"))
@@ -272,6 +333,23 @@ class Settings(BaseSettings):
     )
     upload_ttl_s: int = Field(
         default=86400, ge=60, le=365 * 86400, validation_alias=_env("ZOORANK_UPLOAD_TTL_S")
+    )
+    remote_max_files: int = Field(
+        default=200_000, ge=1, le=100_000_000, validation_alias=_env("ZOORANK_REMOTE_MAX_FILES")
+    )
+    remote_max_bytes: int = Field(
+        default=10 << 30, ge=1, le=1 << 50, validation_alias=_env("ZOORANK_REMOTE_MAX_BYTES")
+    )
+    remote_threads: int = Field(default=16, ge=1, le=256, validation_alias=_env("ZOORANK_REMOTE_THREADS"))
+    remote_timeout_s: float = Field(
+        default=1800.0,
+        gt=0,
+        le=7 * 86400,
+        allow_inf_nan=False,
+        validation_alias=_env("ZOORANK_REMOTE_TIMEOUT_S"),
+    )
+    remote_cache_bytes: int = Field(
+        default=20 << 30, ge=1, le=1 << 52, validation_alias=_env("ZOORANK_REMOTE_CACHE_BYTES")
     )
 
     # --- service ---
@@ -356,6 +434,8 @@ class Settings(BaseSettings):
         given = {k: v for k, v in values.items() if k != "data_roots" or v is not None}
         if "data_roots" in given and "named_roots" not in given:
             given["named_roots"] = given.pop("data_roots")
+        if "named_roots" in given and "remote_roots" not in given:
+            given["remote_roots"] = given["named_roots"]  # its URL entries; the directories are skipped
         try:
             super().__init__(**given)
         except ValidationError as exc:
@@ -386,16 +466,31 @@ class Settings(BaseSettings):
         if isinstance(value, Mapping):
             out: dict[str, Path] = {}
             for name, path in value.items():
-                _add_root(out, str(name), Path(path).expanduser())
+                if not (isinstance(path, str) and _URL_ROOT.match(path)):
+                    _add_root(out, str(name), Path(path).expanduser())
             return out
         if isinstance(value, list | tuple):
             out = {}
             for path in value:
+                if isinstance(path, str) and _URL_ROOT.match(path):
+                    raise ValueError(f"object-storage root {path!r} needs a name (name=s3://bucket/prefix)")
                 _add_root(out, "", Path(path).expanduser().absolute())
             if not out:
                 raise ValueError("at least one data root is required")
             return out
         return value
+
+    @field_validator("remote_roots", mode="before")
+    @classmethod
+    def _remote(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_remote_roots(value)
+        out: dict[str, str] = {}
+        if isinstance(value, Mapping):
+            for name, url in value.items():
+                if isinstance(url, str) and _URL_ROOT.match(url):
+                    _add_remote_root(out, str(name), url)
+        return out  # a sequence of directories names no URL root
 
     @field_validator("default_scorers", mode="before")
     @classmethod
@@ -444,7 +539,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
-        if not self.named_roots:
+        if not self.named_roots and not self.remote_roots:
             object.__setattr__(self, "named_roots", _default_roots(self.home))
         object.__setattr__(
             self, "named_roots", {n: p.expanduser().absolute() for n, p in self.named_roots.items()}
@@ -453,6 +548,11 @@ class Settings(BaseSettings):
             object.__setattr__(self, "feature_store_dir", self.home / "features")
         if self.uploads_dir is None:
             object.__setattr__(self, "uploads_dir", self.home / "uploads")
+        both = set(self.named_roots) & set(self.remote_roots)
+        if both:
+            raise ValueError(f"data root name {sorted(both)[0]!r} is given twice")
+        if UPLOADS_ROOT in self.remote_roots:
+            raise ValueError(f"the data root name {UPLOADS_ROOT!r} is reserved for uploaded datasets")
         taken = self.named_roots.get(UPLOADS_ROOT)
         if taken is not None and taken != self.uploads_dir:
             raise ValueError(
@@ -513,6 +613,8 @@ class Settings(BaseSettings):
         given = {k: v for k, v in overrides.items() if v is not None}
         if "data_roots" in given:
             given["named_roots"] = given.pop("data_roots")
+        if "named_roots" in given and "remote_roots" not in given:
+            given["remote_roots"] = given["named_roots"]  # the roots are replaced, URL roots included
         values.update(given)
         token = _ENV.set({})  # the copy must not pick up variables the original did not see
         try:
@@ -549,8 +651,12 @@ class Settings(BaseSettings):
             var = _env_names(name)[0]
             if value is None:
                 continue
+            if name == "remote_roots":
+                continue  # written with named_roots: both are read from ZOORANK_DATA_ROOTS
             if name == "named_roots":
-                text = os.pathsep.join(f"{k}={p}" for k, p in value.items())
+                entries = [f"{k}={p}" for k, p in value.items()]
+                entries += [f"{k}={url}" for k, url in self.remote_roots.items()]
+                text = os.pathsep.join(entries)
             elif name == "default_max_per_class":
                 text = str(value)
             elif isinstance(value, SecretStr):

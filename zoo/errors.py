@@ -103,6 +103,15 @@ class ImageLimitError(UnreadableImageError):
     code = "image-limit"
 
 
+class StorageError(DatasetError):
+    """Object storage holding a dataset failed: unreachable, access denied, or over its time limit.
+
+    The message names the reference and the data root, never the endpoint or a credential.
+    """
+
+    code = "storage-error"
+
+
 class FeatureStoreError(ZoorankError):
     """The content-addressed feature store is unreadable or inconsistent."""
 

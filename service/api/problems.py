@@ -96,6 +96,7 @@ STATUS: dict[str, int] = {
     "too-many-corrupt-images": 422,
     "unreadable-image": 422,
     "image-limit": 422,
+    "storage-error": 502,
     # server side: configuration, weights, storage, numerics
     "invalid-settings": 500,
     "zoo-error": 500,

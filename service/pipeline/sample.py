@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 from typing import TYPE_CHECKING
 
 from zoo.datasets import SamplingSpec, fingerprint, open_dataset, subsample
-from zoo.datasets.readers import DEFAULT_MAX_CLASSES
+from zoo.datasets.readers import DEFAULT_MAX_CLASSES, DEFAULT_MAX_FILES
 from zoo.datasets.refs import AllowedRoots
+from zoo.datasets.remote import RemoteOptions, open_remote_dataset, resolve_remote
 from zoo.errors import UnreadableImageError
 
 if TYPE_CHECKING:
@@ -147,13 +148,37 @@ class Sample:
         )
 
 
+def remote_options(settings: Settings) -> RemoteOptions:
+    """The limits and cache of object-storage datasets (``ZOORANK_REMOTE_*``)."""
+    return RemoteOptions(
+        cache_dir=settings.home / "remote",
+        max_files=settings.remote_max_files,
+        max_bytes=settings.remote_max_bytes,
+        threads=settings.remote_threads,
+        timeout_s=settings.remote_timeout_s,
+        cache_bytes=settings.remote_cache_bytes,
+    )
+
+
 def open_target(dataset_ref: str, settings: Settings, *, base: Path | None) -> tuple[Dataset, str]:
     """Resolve ``dataset_ref`` under :func:`allowed_roots`, read it, and fingerprint its content.
 
+    A reference under an object-storage root (``lake:path``) is listed, mirrored locally and read from
+    the mirror; its fingerprint is that of the listing (:mod:`zoo.datasets.remote`).
+
     Raises:
         PathNotAllowedError, DatasetNotFoundError, DatasetFormatError.
+        StorageError, LimitExceededError: a remote dataset cannot be fetched, or is over a limit.
     """
-
+    remote = resolve_remote(dataset_ref, settings.remote_roots)
+    if remote is not None:
+        return open_remote_dataset(
+            remote,
+            remote_options(settings),
+            max_files=DEFAULT_MAX_FILES,
+            max_image_pixels=settings.max_image_pixels,
+            max_classes=max(settings.max_classes, DEFAULT_MAX_CLASSES),
+        )
     ds = open_dataset(
         dataset_ref,
         allowed_roots(settings, base),
