@@ -11,6 +11,8 @@ defined once (``tests/service/test_errors.py`` walks the tree)::
     │   └── DatasetError
     │       ├── DatasetChangedError           dataset-changed
     │       └── TooFewClassesError            too-few-classes
+    ├── NoModelScoredError                    no-model-scored
+    ├── WeightsMissingError                   weights-missing
     ├── SettingsError                         invalid-settings
     ├── JobCancelledError                     cancelled
     ├── NotFoundError (LookupError)           not-found
@@ -50,6 +52,7 @@ __all__ = [
     "LimitExceededError",
     "LoginRequiredError",
     "MethodNotAllowedError",
+    "NoModelScoredError",
     "NotFoundError",
     "NotOwnerError",
     "NotReadyError",
@@ -62,6 +65,7 @@ __all__ = [
     "TooManyJobsError",
     "UnauthorizedError",
     "UnavailableError",
+    "WeightsMissingError",
     "ZoorankError",
 ]
 
@@ -78,6 +82,18 @@ class TooFewClassesError(DatasetError):
     """The sampled dataset has fewer than two classes: no transferability score is defined."""
 
     code = "too-few-classes"
+
+
+class NoModelScoredError(ZoorankError):
+    """No model of a ranking could be scored: the job fails rather than answer with an unusable first row."""
+
+    code = "no-model-scored"
+
+
+class WeightsMissingError(ZoorankError):
+    """A request names models whose weights file is not on this machine (refused before any work)."""
+
+    code = "weights-missing"
 
 
 class SettingsError(ZoorankError):
