@@ -37,9 +37,9 @@ from collections.abc import Mapping
 from importlib.util import find_spec
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from safetensors import SafetensorError
-import safetensors.torch
 
 from zoo import _hashing
 from zoo._api import WeightsSource
@@ -170,6 +170,17 @@ def present(source: WeightsSource) -> bool | None:
         return resolve_path(source).is_file()
     except (WeightsNotFoundError, ValueError):
         return False
+
+
+def obtainable(source: WeightsSource) -> bool | None:
+    """Whether loading can get the weights: the file is here, or it is a hub file with a download URL
+    and downloads are on. None for ``kind="none"`` (nothing to load). Not verified (that happens at load).
+    """
+    if source.kind == "none":
+        return None
+    if present(source):
+        return True
+    return source.kind == "hub" and bool(source.url) and not offline()
 
 
 def origin(source: WeightsSource, meta: Mapping[str, object]) -> str:

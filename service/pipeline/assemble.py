@@ -223,7 +223,6 @@ def finalise(
         corrupt=corrupt,
         device=device,
     )
-    check_ranked(ranking)
     check_cancel(cancel)
     ranking = replace(
         ranking,
@@ -236,6 +235,8 @@ def finalise(
         ranking = attach_section(
             ranking, inputs, labels, ensemble, entries=entries, progress=progress, cancel=cancel
         )
+    if ranking.ensembles is None:  # a team selection stands on its own section (``zoorank ensemble``)
+        check_ranked(ranking)
     return ranking
 
 
@@ -243,13 +244,18 @@ def check_ranked(ranking: Ranking) -> None:
     """Refuse a ranking in which no model was ranked: acting on its first row would act on garbage.
 
     Raises:
-        NoModelScoredError: no model has an aggregate rank; the message gives the first model's reason.
+        NoModelScoredError: no model has an aggregate rank; the message gives the first reason (the
+            first model in id order: its model error, else its first cell error).
     """
     if any(m.aggregate_rank is not None for m in ranking.models):
         return
-    first = ranking.models[0] if ranking.models else None
-    if first is None:
-        raise NoModelScoredError("no model could be scored: the ranking has no models")
-    reason = first.error or next(iter(first.errors.values()), None)
-    why = f"{reason.code}: {reason.message}" if reason is not None else "no scorer gave it a score"
-    raise NoModelScoredError(f"no model could be scored; {first.id}: {why}", param="models")
+    raise NoModelScoredError(f"no model could be scored; {first_reason(ranking)}", param="models")
+
+
+def first_reason(ranking: Ranking) -> str:
+    """Why the first model (in id order) has no score: its model error, else its first cell error."""
+    for m in sorted(ranking.models, key=lambda m: m.id):
+        reason = m.error or next(iter(m.errors.values()), None)
+        if reason is not None:
+            return f"first reason: {m.id}: {reason.message} [{reason.code}]"
+    return "no scorer produced a value"

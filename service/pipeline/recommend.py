@@ -227,8 +227,8 @@ def recommend(
         need = cost * resamples
         if used + need > budget_seconds:
             fixed[p.name] = (
-                f"refitting it on {resamples} resamples (about {need:.2g} s) would exceed the budget of "
-                f"{budget_seconds:.2g} s (the ranking's scoring time)"
+                f"refitting it on {resamples} resamples would exceed the budget (the ranking's own "
+                "scoring time, in budget_seconds)"
             )
             continue
         t0 = time.perf_counter()

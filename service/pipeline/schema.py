@@ -524,6 +524,8 @@ class Recommendation:
         """
         line = f"recommended: {self.model}  p_best {self.p_best(self.model):.2f}"
         others = [m for m in self.confidence_set if m != self.model]
+        if not self.method.get("resampled", True):
+            line += " (sample noise not measured: no scorer could be rescored within the budget)"
         if others:
             return (
                 f"{line}; cannot be separated from: {', '.join(others)} (no clear winner at {self.level:.0%})"
