@@ -49,6 +49,7 @@ from benchmark.groundtruth import SHOT_SUFFIX, default_models, load_results
 from benchmark.targets import SHOTS
 from estimators import evaluation, get_scorer, list_scorers
 from estimators.errors import ZoorankError
+from service.catalogue import RELIABILITY_FILE
 from service.pipeline.ensembles import member_arrays
 from service.pipeline.run import rank
 from service.pipeline.types import ModelInputs
@@ -989,12 +990,48 @@ def update_readme(readme: Path, block: str) -> None:
     write_text_atomic(readme, f"{head}{start}\n{block}\n{end}{tail}")
 
 
+def scorer_reliability(quality: Mapping[str, Any], truth: str = "finetune") -> dict[str, Any]:
+    """Each single scorer's mean tau_w against ``truth`` over every target the selection grades on (the
+    full targets at the main sample size and their 10-shot variants, equally weighted).
+
+    Args:
+        quality: the ``quality.json`` document (:meth:`QualityReport.to_dict`).
+
+    Returns:
+        ``{"truth", "targets", "tau_w": {scorer: mean}}``, the file the dashboard reads
+        (:data:`service.catalogue.RELIABILITY_FILE`).
+    """
+    sizes = [int(s) for s in quality.get("sizes", [])]
+    main = 0 if 0 in sizes else max(sizes, default=0)
+    rows = [r for r in quality.get("rows", []) if r["truth"] == truth and r["size"] == main]
+    rows += [r for r in quality.get("few_rows", []) if r["truth"] == truth]
+    out: dict[str, float] = {}
+    for scorer in quality.get("scorers", []):
+        values = [float(r["tau_w"]) for r in rows if r["scorer"] == scorer and r.get("tau_w") is not None]
+        if values:
+            out[scorer] = round(sum(values) / len(values), 3)
+    return {"truth": truth, "targets": len({r["target"] for r in rows}), "tau_w": out}
+
+
+def write_reliability(quality: Mapping[str, Any], path: Path = RELIABILITY_FILE) -> Path:
+    """Copy each scorer's benchmark reliability into the service package (the service never imports
+    ``benchmark``)."""
+    write_text_atomic(path, json.dumps(scorer_reliability(quality), indent=1, sort_keys=True) + "\n")
+    return path
+
+
 def write_report(report: QualityReport, out: Path, targets: Sequence[str]) -> list[Path]:
-    """Write ``quality.md``, ``quality.json`` and the plots into ``out``; returns the paths."""
+    """Write ``quality.md``, ``quality.json`` and the plots into ``out``, and the scorers' reliability into
+    the service package (:func:`write_reliability`); returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(report, out, targets)
     (out / "quality.md").write_text(render_markdown(report, targets, plots), encoding="utf-8")
     (out / "quality.json").write_text(
         json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
-    return [out / "quality.md", out / "quality.json", *(out / p for p in plots)]
+    return [
+        out / "quality.md",
+        out / "quality.json",
+        *(out / p for p in plots),
+        write_reliability(report.to_dict()),
+    ]

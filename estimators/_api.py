@@ -26,6 +26,12 @@ R = TypeVar("R")
 _TORCH_LINALG_ERROR: type[Exception] = getattr(torch.linalg, "LinAlgError", RuntimeError)
 
 
+#: ``ScoreResult.info`` key of a scorer whose score is the mean of per-sample terms: the ``(N,)`` terms in
+#: the caller's sample order (``probe_cv``: out-of-fold correctness). A resample of the samples then
+#: rescores the model without refitting anything.
+PER_SAMPLE = "per_sample"
+
+
 @dataclass(frozen=True)
 class ScoreResult:
     """A score with the evidence behind it.

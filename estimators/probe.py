@@ -31,7 +31,9 @@ Algorithm (all in float64 torch, on CPU or CUDA):
 
 The score is the fraction of the N samples whose outer-fold prediction is right, in [0, 1]; a predicted
 tie between classes goes to the class first in the canonical order. ``info`` reports the mean outer-fold
-log-loss (a smooth tie-breaker for models with equal accuracy), the C chosen per fold and the rank r.
+log-loss (a smooth tie-breaker for models with equal accuracy), the C chosen per fold, the rank r and
+``per_sample`` ``(N,)``: 1 where a sample's outer-fold prediction is right, in the caller's sample order
+(the score is its mean, so a paired bootstrap over samples needs no refit).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from estimators._api import ScoreResult
+from estimators._api import PER_SAMPLE, ScoreResult
 from estimators._data import ScoringData
 from estimators._params import Interval, Options
 from estimators._registry import register_scorer
@@ -209,7 +211,8 @@ def probe_cv(
 
     Returns:
         The fraction of correctly predicted held-out samples, in [0, 1]. ``info``: ``log_loss`` (mean
-        outer-fold cross-entropy), ``c_chosen`` (per outer fold), ``rank`` (r), ``folds``.
+        outer-fold cross-entropy), ``c_chosen`` (per outer fold), ``rank`` (r), ``folds``, ``per_sample``
+        (``(N,)`` int64 out-of-fold correctness in input order; its mean is the score).
 
     Raises:
         DegenerateInputError: a class has fewer than ``folds`` samples, or an outer training part leaves
@@ -273,6 +276,7 @@ def probe_cv(
     correct = 0
     log_loss = 0.0
     chosen: list[float] = []
+    hits = np.zeros(n, dtype=np.int64)  # per sample, in canonical order: 1 = its outer fold predicted it
     for f in range(folds):
         test_np = outer == f
         test = torch.from_numpy(test_np).to(dev)
@@ -283,7 +287,9 @@ def probe_cv(
         if not all(bool(torch.isfinite(t).all()) for t in wb):
             raise NumericalError("probe_cv: logistic regression produced non-finite weights")
         logits = _predict(z[test], wb)
-        correct += int((logits.argmax(1) == y[test]).sum())
+        right = logits.argmax(1) == y[test]
+        correct += int(right.sum())
+        hits[test_np] = right.cpu().numpy().astype(np.int64)
         log_loss -= float(
             torch.log_softmax(logits, dim=1)[torch.arange(int(test.sum()), device=dev), y[test]].sum()
         )
@@ -294,4 +300,7 @@ def probe_cv(
         "rank": int(keep.sum()),
         "folds": folds,
     }
+    per_sample = np.empty(n, dtype=np.int64)
+    per_sample[order] = hits  # back to the caller's sample order
+    info[PER_SAMPLE] = per_sample
     return ScoreResult(correct / n, info)

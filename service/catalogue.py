@@ -15,6 +15,7 @@ Rankings themselves come from :func:`service.pipeline.run.rank` (in process) or 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from service.errors import LimitExceededError, NotFoundError
 from service.pipeline.sample import DecodeFailure, find_corrupt, open_target
 from service.settings import Settings
 from zoo.errors import UnknownModelError
-from zoo.weights import origin, present
+from zoo.weights import obtainable, origin, present
 
 __all__ = [
     "dataset_roots",
@@ -43,6 +44,7 @@ def _model_document(entry: zoo.ZooEntry) -> dict[str, Any]:
         **row["weights"],
         "origin": origin(entry.weights, entry.meta),
         "present": present(entry.weights),
+        "available": obtainable(entry.weights),
     }
     row["meta"] = {str(k): v for k, v in row["meta"].items()}
     return row
@@ -54,7 +56,8 @@ def model_rows(pattern: str = "*", tags: tuple[str, ...] = ()) -> list[dict[str,
     Returns:
         One JSON-ready document per entry, in registry order: the entry's fields, and under ``weights``
         also ``origin`` (one phrase saying where the file comes from) and ``present`` (whether the file
-        exists here; None for a random initialisation).
+        exists here; None for a random initialisation) and ``available`` (present, or downloadable here:
+        what a ranking request is checked against).
     """
     return [_model_document(e) for e in zoo.list_entries(pattern, tags=tags)]
 
@@ -135,6 +138,21 @@ def describe_dataset(
         "corrupt_threshold": settings.corrupt_image_threshold,
         "over_threshold": None if corrupt is None else corrupt > settings.corrupt_image_threshold * len(ds),
     }
+
+
+#: Each scorer's benchmark reliability (mean tau_w against the fine-tune truth), copied here by
+#: ``python -m benchmark quality`` (``benchmark.quality.write_reliability``) so the service need not
+#: import the benchmark.
+RELIABILITY_FILE = Path(__file__).resolve().parent / "scorer_reliability.json"
+
+
+def scorer_reliability() -> dict[str, float]:
+    """Scorer name -> its benchmark mean tau_w (empty when the file is absent or unreadable)."""
+    try:
+        data = json.loads(RELIABILITY_FILE.read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in data["tau_w"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def inspect_dataset(dataset_ref: str, settings: Settings, *, decode: bool) -> dict[str, Any]:

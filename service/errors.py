@@ -13,6 +13,8 @@ defined once (``tests/service/test_errors.py`` walks the tree)::
     │       ├── DatasetChangedError           dataset-changed
     │       ├── TooFewClassesError            too-few-classes
     │       └── UploadRefusedError            upload-refused
+    ├── NoModelScoredError                    no-model-scored
+    ├── WeightsMissingError                   weights-missing
     ├── SettingsError                         invalid-settings
     ├── JobCancelledError                     cancelled
     ├── NotFoundError (LookupError)           not-found
@@ -58,6 +60,7 @@ __all__ = [
     "LoginRequiredError",
     "MalformedBodyError",
     "MethodNotAllowedError",
+    "NoModelScoredError",
     "NotFoundError",
     "NotOwnerError",
     "NotReadyError",
@@ -71,6 +74,7 @@ __all__ = [
     "UnauthorizedError",
     "UnavailableError",
     "UploadRefusedError",
+    "WeightsMissingError",
     "ZoorankError",
 ]
 
@@ -93,6 +97,18 @@ class UploadRefusedError(DatasetError):
     """An uploaded archive is not a safe, readable dataset (unsafe member, not an archive, no images)."""
 
     code = "upload-refused"
+
+
+class NoModelScoredError(ZoorankError):
+    """No model of a ranking could be scored: the job fails rather than answer with an unusable first row."""
+
+    code = "no-model-scored"
+
+
+class WeightsMissingError(ZoorankError):
+    """A request names models whose weights file is not on this machine (refused before any work)."""
+
+    code = "weights-missing"
 
 
 class SettingsError(ZoorankError):

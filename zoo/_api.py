@@ -113,6 +113,12 @@ class ZooEntry:
     tags: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def has_source_task(self) -> bool:
+        """Whether the weights were trained on a source task: False for a random-initialisation control
+        (tag ``control``, or ``epochs`` 0 in ``meta``), which has no source domain to compare with."""
+        return "control" not in self.tags and self.meta.get("epochs") != 0
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready metadata (``zoorank models --format json``)."""
         return {

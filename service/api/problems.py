@@ -86,6 +86,8 @@ STATUS: dict[str, int] = {
     "degenerate-input": 422,
     "scoring-error": 422,
     "limit-exceeded": 422,
+    "weights-missing": 422,
+    "no-model-scored": 422,
     # datasets
     "path-not-allowed": 403,
     "dataset-error": 422,

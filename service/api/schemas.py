@@ -48,6 +48,11 @@ class WeightsInfo(_Strict):
     key_map: str
     origin: str = Field(description="one phrase saying where the file comes from")
     present: bool | None = Field(description="whether the file exists locally (None: random init)")
+    available: bool | None = Field(
+        default=None,
+        description="whether a ranking can use the model: the file is here or can be downloaded here (a "
+        "request naming a model with false is refused with 422 weights-missing; None: random init)",
+    )
 
 
 class PreprocessingInfo(_Strict):

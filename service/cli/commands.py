@@ -3,7 +3,7 @@
 Results go to stdout (or ``--output``); progress bars and errors go to stderr, so ``zoorank rank ...
 --format json | jq`` works. Every :class:`~estimators.errors.ZoorankError` becomes one line on stderr,
 ``error: <message> [<code>]``, and exit status 1 — never a traceback. Usage errors exit with 2 (click's
-convention); a ranking in which no model could be scored exits with 1 after writing its output.
+convention); a ranking in which no model could be scored is an error too (``no-model-scored``).
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ from rich.text import Text
 
 from estimators.errors import InvalidParameterError, ZoorankError
 from service.catalogue import describe_dataset, model_rows, scorer_rows
-from service.cli.render import render_table, render_tables
+from service.cli.render import recommendation_line, render_table, render_tables
 from service.errors import SettingsError
 from service.jobs.worker import run_worker
 from service.pipeline.aggregate import saturation_notes
+from service.pipeline.assemble import first_reason
 from service.pipeline.ensembles import DEFAULT_ENSEMBLE_SCORERS, ensemble_options
 from service.pipeline.run import rank
 from service.pipeline.zoo_manifest import load_zoo
@@ -191,11 +192,15 @@ def _table_text(table: Table, *, width: int | None = None) -> str:
     return buf.getvalue()
 
 
-def _print_table(table: Table, output: Path | None) -> None:
+def _print_table(table: Table, output: Path | None, *, footer: str | None = None) -> None:
+    """Print ``table`` (and a plain ``footer`` line under it) to stdout, or write both to ``output``."""
     if output is None:
-        Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200).print(table)
+        console = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200)
+        console.print(table)
+        if footer is not None:
+            console.print(Text(footer), soft_wrap=True)
     else:
-        _emit(_table_text(table), output)
+        _emit(_table_text(table) + ("" if footer is None else footer + "\n"), output)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -595,13 +600,11 @@ def rank_command(
         elif fmt is RankFormat.csv:
             _emit(ranking.to_csv(), output)
         else:
-            _print_table(render_table(ranking), output)
+            _print_table(render_table(ranking), output, footer=recommendation_line(ranking))
         if not quiet:
             for note in saturation_notes(ranking):
                 _stderr().print(f"note: {note}", soft_wrap=True)
             _stderr().print(f"ranked {len(ranking.models)} models in {time.perf_counter() - started:.1f} s")
-        if all(m.aggregate_rank is None for m in ranking.models):
-            raise _fail(f"no model could be scored; {_first_reason(ranking)}", "nothing-ranked")
 
 
 @contextmanager
@@ -618,15 +621,6 @@ def _quiet_logging(quiet: bool) -> Iterator[None]:
             yield
     finally:
         logging.disable(logging.NOTSET)
-
-
-def _first_reason(ranking: Any) -> str:
-    """Why the first model (in id order) has no score: its model error, else its first cell error."""
-    for m in sorted(ranking.models, key=lambda m: m.id):
-        reason = m.error or next(iter(m.errors.values()), None)
-        if reason is not None:
-            return f"first reason: {m.id}: {reason.message} [{reason.code}]"
-    return "no scorer produced a value"
 
 
 # --- zoorank ensemble ---------------------------------------------------------------------------
@@ -719,7 +713,7 @@ def ensemble_command(
             )
         section = ranking.ensembles
         if section is None:
-            raise _fail(f"no model could be used; {_first_reason(ranking)}", "nothing-ranked")
+            raise _fail(f"no model could be used; {first_reason(ranking)}", "nothing-ranked")
         if fmt is ListFormat.json:
             doc = {"dataset": ranking.dataset.to_dict(), "ensembles": section.to_dict()}
             _emit(json.dumps(doc, indent=2, allow_nan=False), output)

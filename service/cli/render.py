@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from service.pipeline.aggregate import SATURATED_MARK
+from service.pipeline.aggregate import SATURATED_LEGEND, SATURATED_MARK
 from service.pipeline.schema import EnsembleSection, Ranking
 from service.text import format_score, printable
 
@@ -35,7 +35,7 @@ def render_table(ranking: Ranking) -> Table:
         "cells: score (rank), rank 1 = best; agg = mean of per-scorer ranks"
     )
     if saturated:
-        caption += f"; {SATURATED_MARK} = saturated tie (the scorer cannot order these models)"
+        caption += f"; {SATURATED_MARK} = {SATURATED_LEGEND}"
     if any(not s.higher_is_better for s in ranking.scorers):
         caption += "; ↓ = lower score is better"
     table = Table(
@@ -73,6 +73,13 @@ def render_table(ranking: Ranking) -> Table:
         row.append(Text("-" if m.weights_sha256 is None else m.weights_sha256[:12]))
         table.add_row(*row)
     return table
+
+
+def recommendation_line(ranking: Ranking) -> str | None:
+    """The line under the table: the recommended model, its ``p_best`` and the models it cannot be
+    separated from (None when the ranking has no recommendation)."""
+    rec = ranking.recommendation
+    return None if rec is None else printable(rec.headline())
 
 
 def _fmt(value: Any) -> str:

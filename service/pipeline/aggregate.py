@@ -189,3 +189,5 @@ def saturation_notes(ranking: Ranking) -> list[str]:
 
 #: Marks a saturated cell in the table (see :func:`saturated_top`).
 SATURATED_MARK = "≈"
+#: What :data:`SATURATED_MARK` means, in the words every front end uses for its legend.
+SATURATED_LEGEND = "saturated tie (the scorer cannot order these models)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -10,9 +11,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from estimators._api import PER_SAMPLE
+from service.errors import NoModelScoredError
 from service.pipeline.aggregate import aggregate, sort_results
 from service.pipeline.ensembles import EnsembleOptions, attach_section
 from service.pipeline.extract import Extraction, ExtractionRecord
+from service.pipeline.recommend import recommend
 from service.pipeline.sample import SampleSummary
 from service.pipeline.schema import (
     DatasetInfo,
@@ -22,7 +26,15 @@ from service.pipeline.schema import (
     SamplingInfo,
 )
 from service.pipeline.score import merge_cells, score_sets
-from service.pipeline.types import CancelCheck, Cells, ModelInputs, ProgressCallback, ScorerPlan, no_progress
+from service.pipeline.types import (
+    CancelCheck,
+    Cells,
+    ModelInputs,
+    ProgressCallback,
+    ScorerPlan,
+    check_cancel,
+    no_progress,
+)
 from zoo.features import EXTRACTOR_VERSION
 
 if TYPE_CHECKING:
@@ -72,6 +84,12 @@ def common_inputs(
             source_std=r.std,
         )
     return keys, labels, inputs
+
+
+def _public(info: Mapping[str, Any]) -> dict[str, Any]:
+    """A cell's diagnostics for the document: the per-sample terms stay with the cells (they feed the
+    recommendation's resampling and would add N numbers per model to every ranking)."""
+    return {k: v for k, v in info.items() if k != PER_SAMPLE}
 
 
 def _version() -> str:
@@ -125,7 +143,7 @@ def assemble(
                 source_profile=rec.source_profile,
                 cached=rec.cached,
                 extraction_seconds=rec.seconds,
-                info={n: c.info[n] for n in names if n in c.info},
+                info={n: _public(c.info[n]) for n in names if n in c.info},
                 notes=rec.notes,
             )
         )
@@ -187,6 +205,7 @@ def finalise(
         model_cells: model id -> its per-model cells (from :func:`score_model` or the cell cache).
     """
     keys, labels, inputs = common_inputs(runs)
+    _, rows = aligned_rows({r.entry.id: r.features for r in runs if r.features is not None})
     set_cells = score_sets(inputs, labels, plans, progress=progress, cancel=cancel) if inputs else {}
     cells = {
         r.entry.id: merge_cells(model_cells.get(r.entry.id, Cells()), set_cells.get(r.entry.id, Cells()))
@@ -204,9 +223,39 @@ def finalise(
         corrupt=corrupt,
         device=device,
     )
+    check_cancel(cancel)
+    ranking = replace(
+        ranking,
+        recommendation=recommend(
+            ranking, cells, plans, inputs, labels, rows=rows, seed=int(summary.sampling["seed"])
+        ),
+    )
     if ensemble is not None and inputs:
         entries = {r.entry.id: r.entry for r in runs}
         ranking = attach_section(
             ranking, inputs, labels, ensemble, entries=entries, progress=progress, cancel=cancel
         )
+    if ranking.ensembles is None:  # a team selection stands on its own section (``zoorank ensemble``)
+        check_ranked(ranking)
     return ranking
+
+
+def check_ranked(ranking: Ranking) -> None:
+    """Refuse a ranking in which no model was ranked: acting on its first row would act on garbage.
+
+    Raises:
+        NoModelScoredError: no model has an aggregate rank; the message gives the first reason (the
+            first model in id order: its model error, else its first cell error).
+    """
+    if any(m.aggregate_rank is not None for m in ranking.models):
+        return
+    raise NoModelScoredError(f"no model could be scored; {first_reason(ranking)}", param="models")
+
+
+def first_reason(ranking: Ranking) -> str:
+    """Why the first model (in id order) has no score: its model error, else its first cell error."""
+    for m in sorted(ranking.models, key=lambda m: m.id):
+        reason = m.error or next(iter(m.errors.values()), None)
+        if reason is not None:
+            return f"first reason: {m.id}: {reason.message} [{reason.code}]"
+    return "no scorer produced a value"

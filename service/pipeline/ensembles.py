@@ -124,7 +124,11 @@ def _profile_arrays(entry: ZooEntry | None) -> tuple[dict[str, np.ndarray], str 
     """The source profile's sample of ``entry`` as scorer inputs, or why there is none."""
     if entry is None:
         return {}, None
-
+    if not entry.has_source_task:
+        return {}, (
+            "it was never trained on a source task (a random-initialisation control), so it has no source "
+            "domain for the source-based terms"
+        )
     try:
         profile = load_source_profile(entry)
     except ZooError as exc:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from service.errors import WeightsMissingError
 from service.pipeline.ensembles import EnsembleOptions
 from service.settings import LimitExceededError, Settings
 
@@ -24,7 +25,7 @@ from service.pipeline.zoo_manifest import load_zoo
 from zoo.datasets import SamplingSpec
 from zoo.errors import UnknownModelError, ZooError
 from zoo.models import load_source_profile
-from zoo.weights import file_sha256, resolve_path
+from zoo.weights import file_sha256, obtainable, resolve_path
 
 if TYPE_CHECKING:
     from zoo._api import ZooEntry
@@ -70,6 +71,24 @@ def resolve_models(models: Sequence[str | ZooEntry] | None, settings: Settings) 
             param="models",
         )
     return unique
+
+
+def check_weights(entries: Sequence[ZooEntry]) -> None:
+    """Refuse models whose weights file is absent and cannot be downloaded, before any work is queued.
+
+    Applied to the models a request names (ids, patterns, entries); the default zoo keeps a model without
+    weights as a row with its error, since nobody asked for it by name.
+
+    Raises:
+        WeightsMissingError: naming every such model and how to provide its weights.
+    """
+    missing = [e.id for e in entries if obtainable(e.weights) is False]
+    if missing:
+        raise WeightsMissingError(
+            f"the weights of {', '.join(missing)} are not on this machine and cannot be downloaded here; "
+            "`zoorank models` lists which models have weights (`make zoo` trains the built-in ones)",
+            param="models",
+        )
 
 
 def weights_digest(entry: ZooEntry) -> str | None:
@@ -159,10 +178,13 @@ def plan(
     Raises:
         UnknownScorerError, InvalidParameterError: bad scorer names or parameters.
         UnknownModelError, LimitExceededError: bad model ids, or too many models or images.
+        WeightsMissingError: named models whose weights cannot be had (:func:`check_weights`).
     """
 
     plans = plan_scorers(scorers if scorers is not None else settings.default_scorers, scorer_params)
     entries = resolve_models(models, settings)
+    if models is not None:
+        check_weights(entries)
     per_class = settings.default_max_per_class if max_per_class is None else (max_per_class or None)
     if max_samples is not None and max_samples > settings.max_images_per_job:
         raise LimitExceededError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,11 +16,12 @@ if TYPE_CHECKING:
     from zoo.datasets import Dataset
 from typing import TYPE_CHECKING
 
+from zoo.atomic import write_text_atomic
 from zoo.datasets import SamplingSpec, fingerprint, open_dataset, subsample
 from zoo.datasets.readers import DEFAULT_MAX_CLASSES, DEFAULT_MAX_FILES
 from zoo.datasets.refs import AllowedRoots
 from zoo.datasets.remote import RemoteOptions, open_remote_dataset, resolve_remote
-from zoo.errors import UnreadableImageError
+from zoo.errors import TooManyCorruptImagesError, UnreadableImageError
 
 if TYPE_CHECKING:
     from zoo.datasets import Dataset, SamplingSpec
@@ -193,10 +196,15 @@ def open_target(dataset_ref: str, settings: Settings, *, base: Path | None) -> t
 def sample(dataset_ref: str, spec: SamplingSpec, settings: Settings, *, base: Path | None) -> Sample:
     """Read, fingerprint and sample the dataset; apply the per-job image cap only when it bites.
 
+    The sample's images are decoded once (:func:`check_decodes`), so a dataset over the corrupt-image
+    limit is refused here, before a job is queued, by every front end alike.
+
     Raises:
         PathNotAllowedError, DatasetNotFoundError, DatasetFormatError: the dataset cannot be used.
         TooFewClassesError: the sample has fewer than two classes.
         LimitExceededError: more classes than ``settings.max_classes``.
+        TooManyCorruptImagesError: more of the sampled images fail to decode than
+            ``settings.corrupt_image_threshold`` allows.
     """
 
     full, digest = open_target(dataset_ref, settings, base=base)
@@ -217,7 +225,43 @@ def sample(dataset_ref: str, spec: SamplingSpec, settings: Settings, *, base: Pa
             f"the sample of {dataset_ref!r} has {present} class(es) with images; ranking needs at least 2",
             param="dataset",
         )
+    check_decodes(data, digest, spec, settings)
     return Sample(full=full, digest=digest, spec=spec, data=data, reference=dataset_ref)
+
+
+def check_decodes(data: Dataset, digest: str, spec: SamplingSpec, settings: Settings) -> None:
+    """Refuse a sample with more undecodable images than ``settings.corrupt_image_threshold`` allows.
+
+    Decodes every sampled image once per (dataset content, sampling): the count is kept in the home
+    cache under the fingerprint and the spec, so a repeated request (a feature-store hit) decodes
+    nothing. The same rule as the extraction's (``zoo.features.check_corrupt``): more than
+    ``threshold * len(data)`` failures.
+
+    Raises:
+        TooManyCorruptImagesError: with the count, the size of the sample and up to five examples.
+    """
+    key = hashlib.sha256(json.dumps([digest, spec.to_dict()], sort_keys=True).encode()).hexdigest()
+    memo = settings.home / "cache" / "decode" / f"{key}.json"
+    try:
+        found = json.loads(memo.read_text(encoding="utf-8"))
+        corrupt, examples = int(found["corrupt"]), [str(e) for e in found["examples"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        count, listed = find_corrupt(data, examples=5)
+        corrupt, examples = count, [f"{f.key}: {f.reason}" for f in listed]
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(memo, json.dumps({"corrupt": corrupt, "examples": examples}))
+        except OSError:
+            pass  # an unwritable cache costs a decode pass next time, never the request
+    total = len(data)
+    if total and corrupt > settings.corrupt_image_threshold * total + 1e-9:
+        raise TooManyCorruptImagesError(
+            f"{corrupt} of {total} sampled images could not be decoded, more than the corrupt-image "
+            f"threshold {settings.corrupt_image_threshold:g} allows (e.g. {'; '.join(examples)})",
+            param="dataset",
+            corrupt=corrupt,
+            total=total,
+        )
 
 
 def resample(summary: SampleSummary, settings: Settings) -> Sample:

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 #: Error code recorded for a scorer whose inputs the model cannot supply (e.g. LEEP for a headless model).
 NOT_APPLICABLE = "not-applicable"
@@ -452,6 +452,115 @@ class EnsembleSection:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One ranked model's standing under resampling (schema 1.2).
+
+    Attributes:
+        id: the model.
+        p_best: the fraction of resamples in which it ranks first (a tie for first shares the credit);
+            over the candidates these sum to 1.
+        rank_low, rank_high: the central ``level`` interval of its position over the resamples (position
+            = 1 + the number of models with a strictly better aggregate rank).
+    """
+
+    id: str
+    p_best: float
+    rank_low: int
+    rank_high: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "p_best": self.p_best, "rank_low": self.rank_low, "rank_high": self.rank_high}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            id=str(data["id"]),
+            p_best=float(data["p_best"]),
+            rank_low=int(data["rank_low"]),
+            rank_high=int(data["rank_high"]),
+        )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The ``recommendation`` section (schema 1.2): which model to fine-tune, and how sure that is.
+
+    Attributes:
+        model: the recommended model (the ranking's first row).
+        runner_up: the second ranked model, or None when only one model was ranked.
+        margin: the runner-up's aggregate rank minus the recommended model's (None without a runner-up).
+        confidence_set: the models that cannot be separated from the recommended one at ``level``
+            (recommended first, then in ranking order).
+        clear: True when the confidence set holds the recommended model alone; False is "no clear
+            winner".
+        level: the confidence level of the set and of the rank intervals.
+        candidates: every ranked model's ``p_best`` and rank interval, in ranking order.
+        method: how the uncertainty was estimated: ``name``, ``resamples``, ``seed``, ``resampled``
+            (scorer -> ``out-of-fold`` or ``refit``), ``fixed`` (scorer -> why it was held at its
+            full-sample value), ``seconds`` and ``budget_seconds``.
+    """
+
+    model: str
+    runner_up: str | None
+    margin: float | None
+    confidence_set: tuple[str, ...]
+    clear: bool
+    level: float
+    candidates: tuple[Candidate, ...]
+    method: Mapping[str, Any]
+
+    def p_best(self, model_id: str) -> float:
+        """``p_best`` of a candidate (0.0 for a model that is not one)."""
+        return next((c.p_best for c in self.candidates if c.id == model_id), 0.0)
+
+    def headline(self) -> str:
+        """The one-line verdict every front end shows (the CLI prints it under the table).
+
+        >>> Recommendation("a", "b", 1.0, ("a", "b"), False, 0.95, (Candidate("a", 0.61, 1, 2),
+        ...     Candidate("b", 0.39, 1, 2)), {}).headline()
+        'recommended: a  p_best 0.61; cannot be separated from: b (no clear winner at 95%)'
+        """
+        line = f"recommended: {self.model}  p_best {self.p_best(self.model):.2f}"
+        others = [m for m in self.confidence_set if m != self.model]
+        if not self.method.get("resampled", True):
+            line += " (sample noise not measured: no scorer could be rescored within the budget)"
+        if others:
+            return (
+                f"{line}; cannot be separated from: {', '.join(others)} (no clear winner at {self.level:.0%})"
+            )
+        return f"{line}; a clear winner at {self.level:.0%}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "model": self.model,
+            "runner_up": self.runner_up,
+            "margin": self.margin,
+            "confidence_set": list(self.confidence_set),
+            "clear": self.clear,
+            "level": self.level,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "method": _jsonable(dict(self.method)),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recommendation:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            model=str(data["model"]),
+            runner_up=None if data.get("runner_up") is None else str(data["runner_up"]),
+            margin=_opt_float(data.get("margin")),
+            confidence_set=tuple(str(m) for m in data["confidence_set"]),
+            clear=bool(data["clear"]),
+            level=float(data["level"]),
+            candidates=tuple(Candidate.from_dict(c) for c in data["candidates"]),
+            method=dict(data.get("method", {})),
+        )
+
+
+@dataclass(frozen=True)
 class Ranking:
     """A complete ranking: the dataset, one row per model (best first), the scorers, the provenance.
 
@@ -463,6 +572,8 @@ class Ranking:
         schema_version: :data:`SCHEMA_VERSION`.
         ensembles: the selected teams when the request asked for them (1.1), else None (then the key is
             absent from :meth:`to_dict`).
+        recommendation: the recommended model and its certainty (1.2); None when no model was ranked or
+            the document predates 1.2 (then the key is absent from :meth:`to_dict`).
     """
 
     dataset: DatasetInfo
@@ -471,6 +582,7 @@ class Ranking:
     provenance: Provenance
     schema_version: str = SCHEMA_VERSION
     ensembles: EnsembleSection | None = None
+    recommendation: Recommendation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the documented wire format; see :data:`RANKING_JSON_SCHEMA`)."""
@@ -483,6 +595,8 @@ class Ranking:
         }
         if self.ensembles is not None:
             out["ensembles"] = self.ensembles.to_dict()
+        if self.recommendation is not None:
+            out["recommendation"] = self.recommendation.to_dict()
         return out
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -499,6 +613,11 @@ class Ranking:
             scorers=tuple(ScorerInfo.from_dict(s) for s in data["scorers"]),
             provenance=Provenance.from_dict(data["provenance"]),
             ensembles=None if data.get("ensembles") is None else EnsembleSection.from_dict(data["ensembles"]),
+            recommendation=(
+                None
+                if data.get("recommendation") is None
+                else Recommendation.from_dict(data["recommendation"])
+            ),
         )
 
     def scorer_names(self) -> list[str]:
@@ -674,3 +793,29 @@ ENSEMBLES_JSON_SCHEMA: dict[str, Any] = _obj(
     }
 )
 RANKING_JSON_SCHEMA["properties"]["ensembles"] = ENSEMBLES_JSON_SCHEMA
+
+#: The optional ``recommendation`` section (1.2); not in the top-level ``required`` list, so 1.0 and 1.1
+#: documents and rankings in which no model was ranked stay valid.
+RECOMMENDATION_JSON_SCHEMA: dict[str, Any] = _obj(
+    {
+        "model": _STR,
+        "runner_up": {"type": ["string", "null"]},
+        "margin": {"type": ["number", "null"]},
+        "confidence_set": {"type": "array", "items": _STR, "minItems": 1},
+        "clear": {"type": "boolean"},
+        "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "candidates": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "id": _STR,
+                    "p_best": {"type": "number", "minimum": 0, "maximum": 1},
+                    "rank_low": _INT,
+                    "rank_high": _INT,
+                }
+            ),
+        },
+        "method": {"type": "object"},
+    }
+)
+RANKING_JSON_SCHEMA["properties"]["recommendation"] = RECOMMENDATION_JSON_SCHEMA

@@ -6,6 +6,7 @@ never the ranking.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -127,11 +128,13 @@ def score_model(
         if missing:
             cells.errors[p.name] = _not_applicable(p.spec, missing)
             continue
+        start = time.perf_counter()
         try:
             result = estimators.score_details(p.name, labels=labels, **inputs.arrays_for(p.spec), **p.params)
         except ZoorankError as exc:
             cells.errors[p.name] = error_info(exc)
             continue
+        cells.seconds[p.name] = time.perf_counter() - start
         cells.scores[p.name] = result.value
         if result.info:
             cells.info[p.name] = dict(result.info)
@@ -167,14 +170,17 @@ def score_sets(
                 candidates[model_id] = model_inputs.arrays_for(p.spec)
         if not candidates:
             continue
+        start = time.perf_counter()
         try:
             values = estimators.score_set(p.name, candidates=candidates, labels=labels, **p.params)
         except ZoorankError as exc:
             for model_id in candidates:
                 cells[model_id].errors[p.name] = error_info(exc)
             continue
+        took = time.perf_counter() - start
         for model_id, value in values.items():
             cells[model_id].scores[p.name] = value
+            cells[model_id].seconds[p.name] = took
     return cells
 
 
@@ -184,6 +190,7 @@ def cells_to_dict(cells: Cells) -> dict[str, Any]:
         "scores": {k: float(v) for k, v in cells.scores.items()},
         "errors": {k: v.to_dict() for k, v in cells.errors.items()},
         "info": {k: _jsonable(dict(v)) for k, v in cells.info.items()},
+        "seconds": {k: float(v) for k, v in cells.seconds.items()},
     }
 
 
@@ -193,6 +200,7 @@ def cells_from_dict(data: Mapping[str, Any]) -> Cells:
         scores={str(k): float(v) for k, v in data["scores"].items()},
         errors={str(k): ErrorInfo.from_dict(v) for k, v in data["errors"].items()},
         info={str(k): dict(v) for k, v in data["info"].items()},
+        seconds={str(k): float(v) for k, v in data.get("seconds", {}).items()},
     )
 
 
@@ -203,4 +211,5 @@ def merge_cells(*parts: Cells) -> Cells:
         out.scores.update(part.scores)
         out.errors.update(part.errors)
         out.info.update(part.info)
+        out.seconds.update(part.seconds)
     return out

@@ -133,11 +133,16 @@ class ModelInputs:
 
 @dataclass
 class Cells:
-    """Per-model scoring outcome before ranking: scores, errors and diagnostics by scorer."""
+    """Per-model scoring outcome before ranking: scores, errors and diagnostics by scorer.
+
+    ``seconds`` holds each scorer's wall time on this model (a set-level scorer: its whole call), the
+    cost the recommendation's resampling budget is measured against.
+    """
 
     scores: dict[str, float] = field(default_factory=dict)
     errors: dict[str, ErrorInfo] = field(default_factory=dict)
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 #: Returns True when the job was cancelled; checked between batches and between scorers.

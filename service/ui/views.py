@@ -21,8 +21,10 @@ from markupsafe import Markup
 
 from estimators.errors import ZoorankError
 from estimators.evaluation import kendall_tau
+from service.catalogue import scorer_reliability
 from service.jobs.models import JobView
-from service.pipeline.schema import ModelResult, Ranking
+from service.pipeline.aggregate import SATURATED_LEGEND, SATURATED_MARK
+from service.pipeline.schema import ModelResult, Ranking, Recommendation
 from service.ui import charts
 
 __all__ = [
@@ -112,6 +114,10 @@ def agreement(ranking: Ranking) -> list[list[TauCell]]:
     return out
 
 
+#: What a scorer's value is, where its name does not say it (the ranking page's column headers).
+SCORER_LABELS: dict[str, str] = {"probe_cv": "cross-validated linear-probe accuracy"}
+
+
 @dataclass
 class RankingView:
     """A ranking prepared for the ranking page.
@@ -129,8 +135,10 @@ class RankingView:
     sort: str = AGGREGATE
     descending: bool = False
     rows: list[Row] = field(init=False)
+    _reliability: dict[str, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._reliability = scorer_reliability()
         if self.sort not in self.sort_keys():
             self.sort = AGGREGATE
         self.rows = self._sorted(self._rows())
@@ -147,6 +155,40 @@ class RankingView:
     def scorer_names(self) -> list[str]:
         """Scorers in request order (the table's and the chart's column order)."""
         return self.ranking.scorer_names()
+
+    @property
+    def recommendation(self) -> Recommendation | None:
+        """The ranking's recommendation (None for documents before schema 1.2)."""
+        return self.ranking.recommendation
+
+    @property
+    def unclear_with(self) -> list[str]:
+        """The models the recommended one cannot be separated from (empty for a clear winner)."""
+        rec = self.recommendation
+        return [] if rec is None else [m for m in rec.confidence_set if m != rec.model]
+
+    @property
+    def saturated_mark(self) -> str:
+        """The mark of a saturated tie, as the CLI prints it."""
+        return SATURATED_MARK
+
+    @property
+    def ties_legend(self) -> str:
+        """The legend of :attr:`saturated_mark`, in the CLI's words (None-free; shown when a tie exists)."""
+        return f"{SATURATED_MARK} = {SATURATED_LEGEND}"
+
+    @property
+    def has_saturated(self) -> bool:
+        """Whether any cell is in a saturated tie."""
+        return any(m.saturated for m in self.ranking.models)
+
+    def scorer_label(self, name: str) -> str | None:
+        """What a scorer's value is, in words, where its name does not say it."""
+        return SCORER_LABELS.get(name)
+
+    def reliability(self, name: str) -> float | None:
+        """The scorer's benchmark reliability: its mean tau_w against the fine-tune truth (None: unknown)."""
+        return self._reliability.get(name)
 
     def sort_keys(self) -> tuple[str, ...]:
         """Columns the table can be sorted by."""

@@ -225,3 +225,18 @@ def test_informative_features_beat_noise(seed: int) -> None:
     good = estimators.score("probe_cv", features=feats, labels=labels)
     poor = estimators.score("probe_cv", features=noise, labels=labels)
     assert good > poor
+
+
+@pytest.mark.unit
+@PROPS
+@given(seed=st.integers(0, 2**16))
+def test_per_sample_correctness_follows_the_samples(seed: int) -> None:
+    """``per_sample`` averages to the score exactly and moves with the samples under a permutation."""
+    feats, labels = _blobs(seed, n_per=10, sep=1.5)
+    got = estimators.score_details("probe_cv", features=feats, labels=labels)
+    hits = np.asarray(got.info["per_sample"])
+    assert hits.shape == (len(labels),) and set(np.unique(hits)) <= {0, 1}
+    assert hits.sum() / len(labels) == got.value  # both are count / N
+    perm = np.random.default_rng(seed).permutation(len(labels))
+    again = estimators.score_details("probe_cv", features=feats[perm], labels=labels[perm])
+    np.testing.assert_array_equal(np.asarray(again.info["per_sample"]), hits[perm])

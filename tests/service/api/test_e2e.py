@@ -122,6 +122,9 @@ def _comparable(ranking: dict[str, Any]) -> dict[str, Any]:
     for m in out["models"]:
         for volatile in ("cached", "extraction_seconds", "scores", "info"):
             m.pop(volatile)
+    # the certainty is measured against wall times (which refits fit the budget): the decision is stable
+    rec = out.pop("recommendation")
+    out["recommended"] = (rec["model"], rec["runner_up"], rec["margin"])
     return out
 
 

@@ -122,6 +122,12 @@ def test_rank_csv_and_table(dataset: Path, registered: list[str], env: dict[str,
     table = run(base, env)
     assert table.exit_code == 0, table.output
     assert "tinycli.alpha" in table.stdout and "agg" in table.stdout and "not-applicable" in table.stdout
+    data = json.loads(run([*base, "--format", "json", "-q"], env).stdout)
+    rec = data["recommendation"]
+    last = table.stdout.strip().splitlines()[-1]  # the recommendation line follows the table
+    assert last.startswith(f"recommended: {rec['model']}  p_best "), last
+    others = [m for m in rec["confidence_set"] if m != rec["model"]]
+    assert ("cannot be separated from: " + ", ".join(others)) in last if others else "clear winner" in last
 
 
 @pytest.mark.parametrize(
@@ -162,9 +168,9 @@ def test_rank_exits_1_when_no_model_could_be_scored(
     broken = tiny_entry("tinycli.tampered", sha256="0" * 64)
     monkeypatch.setitem(zoo.ENTRIES._items, broken.id, broken)
     result = run(["rank", str(dataset), "-m", broken.id, "-s", "sfda", "-f", "json", "-q"], env)
-    assert result.exit_code == 1
-    assert json.loads(result.stdout)["models"][0]["error"]["code"] == "weights-integrity"
-    assert result.stderr.strip().endswith("[nothing-ranked]")
+    assert result.exit_code == 1 and result.stdout == ""  # no document whose first row is unusable
+    line = result.stderr.strip()
+    assert line.endswith("[no-model-scored]") and "[weights-integrity]" in line, line
 
 
 def test_invalid_environment_is_a_clear_error(env: dict[str, str], dataset: Path) -> None:

@@ -184,7 +184,7 @@ def test_unusable_locations(
 ) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     result = _invoke(list(RANK), {**base_env, var: str(tmp_path / "a-file")})
-    _check(result, Row(var, (), 1, "nothing-ranked"))
+    _check(result, Row(var, (), 1, "no-model-scored"))
     assert "[feature-store-error]" in result.stderr and "not writable" in result.stderr
 
 
@@ -318,7 +318,7 @@ def test_nothing_ranked_says_why(
     bad = tiny_entry("tinytotal.tampered", sha256="0" * 64)  # its weights fail their digest check
     monkeypatch.setitem(zoo.ENTRIES._items, bad.id, bad)
     result = _invoke(["rank", "shapes", "-q", "-m", bad.id, "-s", "logme"], base_env)
-    _check(result, Row("nothing ranked", (), 1, "nothing-ranked"))
+    _check(result, Row("nothing ranked", (), 1, "no-model-scored"))
     line = result.stderr.strip()
     assert f"first reason: {bad.id}:" in line and "[weights-integrity]" in line, line
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import zoo
 from estimators.errors import InvalidParameterError
 from service.cli.commands import app
-from service.pipeline.ensembles import EnsembleOptions, build_section, ensemble_options
+from service.pipeline.ensembles import EnsembleOptions, build_section, ensemble_options, member_arrays
 from service.pipeline.run import rank
 from service.pipeline.schema import RANKING_JSON_SCHEMA, Ranking
 from service.pipeline.types import ModelInputs
@@ -186,3 +186,15 @@ def test_section_reports_progress_and_honours_cancel() -> None:
     assert [(e.stage, e.done, e.total) for e in events] == [("score", 0, 2), ("score", 1, 2)]
     with pytest.raises(JobCancelledError):
         build_section(inputs, labels, options, cancel=lambda: True)
+
+
+@pytest.mark.unit
+def test_a_model_without_a_source_task_is_not_eligible_for_source_terms() -> None:
+    """cnn4.random_init has a profile file, but no source task: OSBORN must not use its collapsed features."""
+    control, trained = zoo.get_entry("cnn4.random_init"), zoo.get_entry("cnn4.glyphs")
+    assert not control.has_source_task and trained.has_source_task
+    feats = np.zeros((4, 8))
+    inputs = {e.id: ModelInputs(features=feats) for e in (control, trained)}
+    members, notes = member_arrays(inputs, {e.id: e for e in (control, trained)}, need_profiles=True)
+    assert "source_features" not in members[control.id] and "source_features" in members[trained.id]
+    assert "never trained on a source task" in notes[control.id] and trained.id not in notes

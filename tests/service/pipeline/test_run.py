@@ -13,6 +13,7 @@ from PIL import Image
 
 import estimators
 from estimators.errors import InvalidParameterError, UnknownScorerError
+from service.errors import NoModelScoredError
 from service.pipeline.aggregate import aggregate, rank_values, sort_results
 from service.pipeline.schema import (
     NOT_APPLICABLE,
@@ -384,3 +385,31 @@ def test_default_zoo_is_builtin_and_trained_entries(settings: Any) -> None:
     assert not any("catalogue" in e.tags for e in default)
     picked = resolve_models(["efficientnet_lite*", "efficientnet_lite0.in1k"], settings)
     assert [e.id for e in picked] == [e.id for e in zoo.list_entries("efficientnet_lite*")]
+
+
+def test_a_ranking_with_no_model_scored_is_an_error(dataset: Path, settings: Any, tiny_entry: Any) -> None:
+    """Never a document whose first row is unusable: the first model's reason, as a typed error."""
+    from service.pipeline.run import rank
+
+    tampered = tiny_entry("tiny.tampered", seed=2, sha256="0" * 64)
+    with pytest.raises(NoModelScoredError) as raised:
+        rank(str(dataset), models=[tampered], scorers=["sfda"], settings=settings)
+    assert raised.value.code == "no-model-scored"
+    assert (
+        "first reason: tiny.tampered:" in raised.value.message
+        and "[weights-integrity]" in raised.value.message
+    )
+
+
+def test_every_ranking_carries_its_recommendation(dataset: Path, settings: Any, tiny_entry: Any) -> None:
+    from service.pipeline.run import rank
+
+    models = [tiny_entry("tiny.r1", seed=1), tiny_entry("tiny.r2", seed=2), tiny_entry("tiny.r3", seed=3)]
+    ranking = rank(str(dataset), models=models, scorers=["probe_cv", "hscore"], settings=settings)
+    rec = ranking.recommendation
+    assert rec is not None and rec.model == ranking.models[0].id
+    assert rec.runner_up == ranking.models[1].id and rec.confidence_set[0] == rec.model
+    assert rec.method["resampled"]["probe_cv"] == "out-of-fold"
+    assert abs(sum(c.p_best for c in rec.candidates) - 1.0) < 1e-9  # 200 resamples: rounding error only
+    assert all("per_sample" not in m.info.get("probe_cv", {}) for m in ranking.models)  # kept off the wire
+    check_schema(json.loads(ranking.to_json()), RANKING_JSON_SCHEMA)

@@ -32,6 +32,8 @@ def _strip(doc: dict[str, Any]) -> dict[str, Any]:
     for m in doc["models"]:
         m.pop("extraction_seconds")
         m.pop("cached")
+    for timing in ("seconds", "budget_seconds"):  # the recommendation's own wall times
+        doc["recommendation"]["method"].pop(timing)
     return doc
 
 

@@ -12,6 +12,7 @@ import hashlib
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,11 +21,14 @@ import redis
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.catalogue import model_rows
 from service.jobs import keys
+from service.pipeline.aggregate import SATURATED_LEGEND, SATURATED_MARK, sort_results
+from service.pipeline.schema import Candidate, Recommendation
 from service.settings import Settings
 from service.ui.routes import checked_form, require_user
 from tests.service.api.conftest import api_routes
-from tests.service.ui.rankings import make_ranking
+from tests.service.ui.rankings import SCORERS, make_ranking
 from tests.support.service import write_image_folder
 
 if TYPE_CHECKING:
@@ -505,3 +509,52 @@ def test_the_session_secret_warning_only_with_authentication_on(
     with caplog.at_level("WARNING", logger="zoorank.ui"):
         create_app(settings)
     assert any("ZOORANK_SESSION_SECRET" in r.getMessage() for r in caplog.records) is warned
+
+
+def test_the_ranking_page_opens_with_the_recommendation(client: TestClient) -> None:
+    """The box shows what the document says (model, margin, the set); ties get the CLI's legend."""
+    csrf = log_in(client)
+    job_id = submit(client, csrf, seed="21")
+    # m1 and m2 tie at scorer a's best score: a saturated tie, marked as the CLI marks it
+    ranking = make_ranking({"m1": {"a": 3.0, "b": 2.0, "c": 2.0}, "m2": {"a": 3.0, "b": 1.0, "c": 1.0}})
+    rec = Recommendation(
+        model="m1", runner_up="m2", margin=0.5, confidence_set=("m1", "m2"), clear=False, level=0.95,
+        candidates=(Candidate("m1", 0.6, 1, 2), Candidate("m2", 0.4, 1, 2)),
+        method={"name": "stratified-paired-bootstrap", "resamples": 200, "seed": 0,
+                "resampled": {"a": "refit"}, "fixed": {"b": "over budget"}},
+    )  # fmt: skip
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    marked = sort_results(ranking.models, orientation=dict.fromkeys(SCORERS, True))
+    assert engine.succeed(job_id, replace(ranking, models=marked, recommendation=rec).to_json())
+    page = client.get(f"/ui/rankings/{job_id}").text
+    box = page[
+        page.index('id="recommendation"') : page.index("</section>", page.index('id="recommendation"'))
+    ]
+    assert page.index('id="recommendation"') < page.index('id="table"')  # the page opens with it
+    assert "<code>m1</code>" in box and "No clear winner" in box and "p_best 0.60" in box
+    assert re.search(r"cannot be separated from\s*<code>m2</code>", box), box
+    assert "0.50 aggregate ranks behind" in box and "held at the full-sample value" in box
+    assert f"{SATURATED_MARK} = {SATURATED_LEGEND}" in page  # the legend, in the CLI's words
+    assert f"(1.50{SATURATED_MARK})" in page
+
+
+def test_a_ranking_before_schema_1_2_says_it_has_no_recommendation(client: TestClient) -> None:
+    csrf = log_in(client)
+    job_id = submit(client, csrf, seed="22")
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    assert engine.succeed(job_id, make_ranking({"m1": {"a": 1.0}, "m2": {"a": 2.0}}).to_json())
+    assert "has no recommendation" in client.get(f"/ui/rankings/{job_id}").text
+
+
+def test_models_without_weights_cannot_be_ticked(client: TestClient) -> None:
+    log_in(client)
+    absent = [m["id"] for m in model_rows() if m["weights"]["available"] is False]
+    usable = [m["id"] for m in model_rows() if m["weights"]["available"]]
+    assert absent and usable, "the test machine has models with and without weights"
+    fragment = client.get("/ui/model-picker?pattern=*", headers={"HX-Request": "true"}).text
+    for model_id in absent:
+        tag = re.search(rf'<input[^>]*value="{re.escape(model_id)}"[^>]*>', fragment)
+        assert tag and " disabled" in tag.group(0), model_id
+    for model_id in usable:
+        tag = re.search(rf'<input[^>]*value="{re.escape(model_id)}"[^>]*>', fragment)
+        assert tag and " disabled" not in tag.group(0), model_id

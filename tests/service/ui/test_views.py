@@ -7,6 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.catalogue import scorer_reliability
 from service.ui.views import AGGREGATE, JobPanel, RankingView, RateMeter, agreement, format_duration
 from tests.service.ui.rankings import SCORERS, make_ranking
 
@@ -164,3 +165,11 @@ def test_job_percent_reaches_100_only_when_succeeded() -> None:
     assert JobPanel(job(JobStatus.running, 0), {}).percent == 0
     assert JobPanel(job(JobStatus.succeeded, 2), {}).percent == 100
     assert JobPanel(job(JobStatus.cancelled, 1), {}).finished
+
+
+def test_scorer_headers_say_what_probe_cv_is_and_how_reliable_each_scorer_is() -> None:
+    view = RankingView("r1", make_ranking({"m1": {"a": 1.0}}), {})
+    assert view.scorer_label("probe_cv") == "cross-validated linear-probe accuracy"
+    assert view.scorer_label("a") is None and view.reliability("a") is None
+    got = view.reliability("probe_cv")
+    assert got is not None and got == scorer_reliability()["probe_cv"] and -1.0 <= got <= 1.0

@@ -58,6 +58,9 @@ from .ranking_models_item_info_additional_property import RankingModelsItemInfoA
 from .ranking_models_item_ranks import RankingModelsItemRanks
 from .ranking_models_item_scores import RankingModelsItemScores
 from .ranking_provenance import RankingProvenance
+from .ranking_recommendation import RankingRecommendation
+from .ranking_recommendation_candidates_item import RankingRecommendationCandidatesItem
+from .ranking_recommendation_method import RankingRecommendationMethod
 from .ranking_request import RankingRequest
 from .ranking_request_params_type_0 import RankingRequestParamsType0
 from .ranking_scorers_item import RankingScorersItem
@@ -135,6 +138,9 @@ __all__ = (
     "RankingModelsItemRanks",
     "RankingModelsItemScores",
     "RankingProvenance",
+    "RankingRecommendation",
+    "RankingRecommendationCandidatesItem",
+    "RankingRecommendationMethod",
     "RankingRequest",
     "RankingRequestParamsType0",
     "RankingScorersItem",

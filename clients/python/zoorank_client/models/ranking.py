@@ -17,6 +17,7 @@ if TYPE_CHECKING:
   from ..models.ranking_ensembles import RankingEnsembles
   from ..models.ranking_models_item import RankingModelsItem
   from ..models.ranking_provenance import RankingProvenance
+  from ..models.ranking_recommendation import RankingRecommendation
   from ..models.ranking_scorers_item import RankingScorersItem
 
 
@@ -35,17 +36,19 @@ class Ranking:
             models (list[RankingModelsItem]): One row per model, sorted by aggregate_rank (nulls last), then id: the first
                 is the pick.
             provenance (RankingProvenance): What produced the ranking.
-            schema_version (Literal['1.1']): `major.minor`: additions bump the minor part; read any 1.x as 1.x.
+            schema_version (Literal['1.2']): `major.minor`: additions bump the minor part; read any 1.x as 1.x.
             scorers (list[RankingScorersItem]): The scorers run, in request order.
             ensembles (RankingEnsembles | Unset): Teams of models, when the request asked for them.
+            recommendation (RankingRecommendation | Unset):
      """
 
     dataset: RankingDataset
     models: list[RankingModelsItem]
     provenance: RankingProvenance
-    schema_version: Literal['1.1']
+    schema_version: Literal['1.2']
     scorers: list[RankingScorersItem]
     ensembles: RankingEnsembles | Unset = UNSET
+    recommendation: RankingRecommendation | Unset = UNSET
 
 
 
@@ -56,6 +59,7 @@ class Ranking:
         from ..models.ranking_ensembles import RankingEnsembles # noqa: PLC0415
         from ..models.ranking_models_item import RankingModelsItem # noqa: PLC0415
         from ..models.ranking_provenance import RankingProvenance # noqa: PLC0415
+        from ..models.ranking_recommendation import RankingRecommendation # noqa: PLC0415
         from ..models.ranking_scorers_item import RankingScorersItem # noqa: PLC0415
         dataset = self.dataset.to_dict()
 
@@ -81,6 +85,10 @@ class Ranking:
         if not isinstance(self.ensembles, Unset):
             ensembles = self.ensembles.to_dict()
 
+        recommendation: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.recommendation, Unset):
+            recommendation = self.recommendation.to_dict()
+
 
         field_dict: dict[str, Any] = {}
 
@@ -93,6 +101,8 @@ class Ranking:
         })
         if ensembles is not UNSET:
             field_dict["ensembles"] = ensembles
+        if recommendation is not UNSET:
+            field_dict["recommendation"] = recommendation
 
         return field_dict
 
@@ -104,6 +114,7 @@ class Ranking:
         from ..models.ranking_ensembles import RankingEnsembles # noqa: PLC0415
         from ..models.ranking_models_item import RankingModelsItem # noqa: PLC0415
         from ..models.ranking_provenance import RankingProvenance # noqa: PLC0415
+        from ..models.ranking_recommendation import RankingRecommendation # noqa: PLC0415
         from ..models.ranking_scorers_item import RankingScorersItem # noqa: PLC0415
         d = dict(src_dict)
         dataset = RankingDataset.from_dict(d.pop("dataset"))
@@ -126,9 +137,9 @@ class Ranking:
 
 
 
-        schema_version = cast(Literal['1.1'] , d.pop("schema_version"))
-        if schema_version != '1.1':
-            raise ValueError(f"schema_version must match const '1.1', got '{schema_version}'")
+        schema_version = cast(Literal['1.2'] , d.pop("schema_version"))
+        if schema_version != '1.2':
+            raise ValueError(f"schema_version must match const '1.2', got '{schema_version}'")
 
         scorers = []
         _scorers = d.pop("scorers")
@@ -150,6 +161,16 @@ class Ranking:
 
 
 
+        _recommendation = d.pop("recommendation", UNSET)
+        recommendation: RankingRecommendation | Unset
+        if isinstance(_recommendation,  Unset):
+            recommendation = UNSET
+        else:
+            recommendation = RankingRecommendation.from_dict(_recommendation)
+
+
+
+
         ranking = cls(
             dataset=dataset,
             models=models,
@@ -157,6 +178,7 @@ class Ranking:
             schema_version=schema_version,
             scorers=scorers,
             ensembles=ensembles,
+            recommendation=recommendation,
         )
 
         return ranking

@@ -9,6 +9,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 from ..models.weights_kind import WeightsKind
+from ..types import UNSET, Unset
 from typing import cast
 
 
@@ -33,6 +34,8 @@ class WeightsInfo:
             present (bool | None): whether the file exists locally (None: random init)
             sha256 (None | str):
             url (None | str):
+            available (bool | None | Unset): whether a ranking can use the model: the file is here or can be downloaded here
+                (a request naming a model with false is refused with 422 weights-missing; None: random init)
      """
 
     filename: str
@@ -43,6 +46,7 @@ class WeightsInfo:
     present: bool | None
     sha256: None | str
     url: None | str
+    available: bool | None | Unset = UNSET
 
 
 
@@ -69,6 +73,12 @@ class WeightsInfo:
         url: None | str
         url = self.url
 
+        available: bool | None | Unset
+        if isinstance(self.available, Unset):
+            available = UNSET
+        else:
+            available = self.available
+
 
         field_dict: dict[str, Any] = {}
 
@@ -82,6 +92,8 @@ class WeightsInfo:
             "sha256": sha256,
             "url": url,
         })
+        if available is not UNSET:
+            field_dict["available"] = available
 
         return field_dict
 
@@ -133,6 +145,16 @@ class WeightsInfo:
         url = _parse_url(d.pop("url"))
 
 
+        def _parse_available(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        available = _parse_available(d.pop("available", UNSET))
+
+
         weights_info = cls(
             filename=filename,
             key_map=key_map,
@@ -142,6 +164,7 @@ class WeightsInfo:
             present=present,
             sha256=sha256,
             url=url,
+            available=available,
         )
 
         return weights_info
