@@ -8,8 +8,6 @@ requests-per-minute quota, so exhausting one leaves the other untouched).
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +15,7 @@ from pathlib import Path
 import pytest
 
 from service.jobs.redis_server import RedisServer, start_redis_server
-from tests.service.api.conftest import (
-    API_KEY,
-    REPO,
-    base_env,
-    free_port,
-    stop_process,
-    wait_ready,
-    write_datasets,
-)
+from tests.service.api.conftest import API_KEY, base_env, free_port, serve_stack, write_datasets
 
 LIMITED_KEY = "zoorank-test-limited-key-7d41"
 #: Requests per minute per key: high enough for every test but the one that exhausts ``LIMITED_KEY``.
@@ -72,53 +62,9 @@ def sdk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkStack]:
             "ZOORANK_MAX_MODELS": "4",
         }
     )
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
     try:
-        with open(logs / "worker.log", "wb") as wlog:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "service.jobs.worker",
-                        "--device",
-                        "cpu",
-                        "--queues",
-                        "extract,score",
-                    ],
-                    cwd=REPO,
-                    env=env,
-                    stdout=wlog,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        with open(logs / "api.log", "wb") as alog:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "--factory",
-                        "service.app:create_app",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--log-level",
-                        "warning",
-                    ],
-                    cwd=REPO,
-                    env=env,
-                    stdout=alog,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        stack.url = f"http://127.0.0.1:{port}"
-        wait_ready(stack.url, procs, logs)
-        yield stack
+        with serve_stack(env, logs) as url:
+            stack.url = url
+            yield stack
     finally:
-        for proc in reversed(procs):
-            stop_process(proc)
         stack.redis.stop()

@@ -11,6 +11,7 @@ it matches the schema), so nothing has to be installed for it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -174,27 +175,12 @@ class LiveApi:
         return httpx.Client(base_url=self.url, headers={k: v for k, v in sent.items() if v}, timeout=60.0)
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveApi]:
-    """Worker process + uvicorn (``create_app`` factory) against the session's redis-server."""
-    root = tmp_path_factory.mktemp("live_api")
-    data, home, logs = root / "data", root / "home", root / "logs"
-    data.mkdir()
-    logs.mkdir()
-    write_datasets(data)
-    env = base_env(home, data)
-    env.update(
-        {
-            "REDIS_URL": redis_url,
-            "ZOORANK_API_KEYS": API_KEY_DIGEST,
-            "ZOORANK_REQUESTS_PER_MINUTE": "100000",
-            "ZOORANK_MAX_BODY_BYTES": "65536",
-            "ZOORANK_MAX_IMAGES": "200",
-            "ZOORANK_MAX_MODELS": "4",
-            "ZOORANK_UPLOAD_MAX_BYTES": str(64 << 20),
-            "ZOORANK_UPLOAD_MAX_FILES": "1000",
-        }
-    )
+@contextlib.contextmanager
+def serve_stack(env: dict[str, str], logs: Path) -> Iterator[str]:
+    """A worker process and uvicorn (``service.app:create_app``) with ``env``; yields the API's URL.
+
+    Both processes log under ``logs``; they are stopped (worker last) when the block ends.
+    """
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -240,7 +226,32 @@ def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[L
             )
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, procs, logs)
-        yield LiveApi(url=url, env=env, key=API_KEY, data=data, home=home, logs=logs)
+        yield url
     finally:
         for proc in reversed(procs):
             stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveApi]:
+    """Worker process + uvicorn (``create_app`` factory) against the session's redis-server."""
+    root = tmp_path_factory.mktemp("live_api")
+    data, home, logs = root / "data", root / "home", root / "logs"
+    data.mkdir()
+    logs.mkdir()
+    write_datasets(data)
+    env = base_env(home, data)
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "ZOORANK_API_KEYS": API_KEY_DIGEST,
+            "ZOORANK_REQUESTS_PER_MINUTE": "100000",
+            "ZOORANK_MAX_BODY_BYTES": "65536",
+            "ZOORANK_MAX_IMAGES": "200",
+            "ZOORANK_MAX_MODELS": "4",
+            "ZOORANK_UPLOAD_MAX_BYTES": str(64 << 20),
+            "ZOORANK_UPLOAD_MAX_FILES": "1000",
+        }
+    )
+    with serve_stack(env, logs) as url:
+        yield LiveApi(url=url, env=env, key=API_KEY, data=data, home=home, logs=logs)
