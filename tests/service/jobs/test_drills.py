@@ -1,5 +1,6 @@
 """Fault drills with real processes: a redis-server with an append-only file SIGKILLed and restarted in the
-middle of an extraction, and a worker frozen (SIGSTOP) past its heartbeat timeout and then resumed.
+middle of an extraction, a worker frozen (SIGSTOP) past its heartbeat timeout and then resumed, and 20
+concurrent jobs while workers are SIGKILLed in a loop and Redis is killed twice.
 
 Nothing but the faulted process is restarted: the periodic reconcile that runs inside the worker processes
 (:mod:`service.jobs.reconcile`) is what brings a stranded job home. Each drill has its own redis-server (the
@@ -8,9 +9,12 @@ session's is in memory and shared) and runs for well under a minute on a loaded 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +28,10 @@ from service.jobs import keys
 from service.jobs.engine import JobEngine
 from service.jobs.models import JobStatus, JobView
 from service.jobs.redis_server import RedisServer, free_port, start_redis_server
+from service.pipeline.run import rank
 from service.settings import Settings
-from tests.service.jobs.test_engine import attempts, plugin_entries, slow  # noqa: F401 (a fixture)
-from tests.support.service import WorkerFactory
+from tests.service.jobs.test_engine import attempts, plugin_entries, request, slow  # noqa: F401 (a fixture)
+from tests.support.service import WorkerFactory, WorkerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -141,3 +146,124 @@ def test_a_worker_frozen_past_its_heartbeat_then_resumed_leaves_no_duplicate_and
         assert frozen.process.poll() is None  # it survived and goes on consuming
     finally:
         client.close()
+
+
+def restart_redis(server: RedisServer) -> RedisServer:
+    """SIGKILL ``server`` and start a new redis-server on its port and append-only file."""
+    os.kill(server.pid, signal.SIGKILL)
+    server.process.wait(10)
+    time.sleep(1.0)  # clients see it gone: writes and acks fail meanwhile
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    return start_redis_server(directory=server.directory, port=port, persistent=True)
+
+
+class WorkerKiller(threading.Thread):
+    """SIGKILLs the oldest live worker every ``period_s`` and starts a replacement, ``kills`` times."""
+
+    def __init__(
+        self, start_worker: WorkerFactory, settings: Settings, workers: list[WorkerProcess], kills: int
+    ) -> None:
+        super().__init__(daemon=True)
+        self.start_worker, self.settings, self.workers = start_worker, settings, workers
+        self.kills, self.killed = kills, 0
+        self.period_s = 2.5
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while self.killed < self.kills and not self.stopped.wait(self.period_s):
+            victim = self.workers.pop(0)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.process.wait(10)
+            self.killed += 1
+            while not self.stopped.is_set():
+                try:  # a replacement that starts while Redis is away may exit: start another
+                    self.workers += self.start_worker(1, settings=self.settings, imports=PLUGIN)
+                    break
+                except RuntimeError:
+                    time.sleep(0.5)
+
+
+def comparable(ranking: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, dict[str, float]]]]:
+    """The ranking without what differs between runs (creation time, wall times, cache flags, the
+    certainty's wall-time budget), and its scores apart (compared within a tolerance)."""
+    doc: dict[str, Any] = json.loads(json.dumps(ranking))
+    doc["provenance"].pop("created_at")
+    scores = []
+    for m in doc["models"]:
+        m.pop("extraction_seconds")
+        m.pop("cached")
+        scores.append((m["id"], m.pop("scores")))
+    rec = doc.pop("recommendation")
+    doc["recommended"] = (rec["model"], rec["runner_up"], rec["margin"])
+    return doc, scores
+
+
+def test_twenty_jobs_through_worker_kills_and_two_redis_crashes_all_succeed_as_ranked_in_process(
+    aof_redis: RedisServer,
+    service_settings: Settings,
+    start_worker: WorkerFactory,
+    plugin_entries: None,  # noqa: F811 (the imported fixture)
+) -> None:
+    settings = drill_settings(service_settings, aof_redis.url)
+    workers = start_worker(2, settings=settings, imports=PLUGIN)
+    client = Redis.from_url(aof_redis.url)
+    engine = JobEngine(settings, client)
+    # 20 separate jobs, each its own seed (so its own sample, features and fingerprint); half of them
+    # extract the slow model (1.8 s for 9 images), so the faults land while most jobs are unfinished
+    model_sets = [
+        ["slowtest.cnn4"],
+        ["cnn4.fashion_mnist"],
+        ["slowtest.cnn4", "resnet8.glyphs"],
+        ["resnet8.glyphs", "cnn4.fashion_mnist"],
+    ]
+    cases = [(300 + i, model_sets[i % 4]) for i in range(20)]
+    ids = [
+        engine.submit(request(seed, models, per_class=3, scorers=["logme"]))[0].id for seed, models in cases
+    ]
+    assert len(set(ids)) == 20
+    time.sleep(1.2)  # past one appendfsync: the jobs and their messages are on disk
+    killer = WorkerKiller(start_worker, settings, workers, kills=6)
+    killer.start()
+    server = aof_redis
+    try:
+        unfinished = sum(not engine.get(i).status.terminal for i in ids)
+        server = restart_redis(server)
+        # the second crash once the first has been recovered from: some jobs have ended since
+        deadline = time.monotonic() + 60
+        ended = 0
+        while ended < 5 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with contextlib.suppress(RedisConnectionError):
+                ended = sum(engine.get(i).status.terminal for i in ids)
+        assert unfinished > 0 and ended < 20, "the jobs ran faster than the drill: make them slower"
+        server = restart_redis(server)
+        views = [poll(engine, i, lambda v: v.status.terminal, timeout=2 * RECOVERY_S) for i in ids]
+        killer.stopped.set()
+        killer.join(90)
+        assert killer.killed >= 1
+        assert [v.status for v in views] == [JobStatus.succeeded] * 20, [v.errors for v in views]
+        for job_id, (seed, models) in zip(ids, cases, strict=True):
+            served, served_scores = comparable(json.loads(engine.ranking_json(job_id)))
+            local, local_scores = comparable(
+                json.loads(
+                    rank(
+                        "data:shapes",
+                        models=models,
+                        scorers=["logme"],
+                        max_per_class=3,
+                        seed=seed,
+                        settings=settings,
+                    ).to_json()
+                )
+            )
+            assert served == local, job_id
+            # Both from the same stored float32 features by the same code: only BLAS reduction order
+            # (thread counts differ between a worker and this process) can move the last bits.
+            assert [i for i, _ in served_scores] == [i for i, _ in local_scores]
+            for (_, a), (_, b) in zip(served_scores, local_scores, strict=True):
+                assert a.keys() == b.keys()
+                assert all(math.isclose(a[k], b[k], rel_tol=1e-6, abs_tol=1e-9) for k in a), job_id
+    finally:
+        killer.stopped.set()
+        client.close()
+        server.stop()
