@@ -71,6 +71,7 @@ from service.jobs.models import (
     JobView,
     ModelProgress,
     StageProgress,
+    part_started,
 )
 from service.jobs.request import RankingRequest, request_fingerprint, to_plan
 from service.jobs.store import (
@@ -519,9 +520,14 @@ class JobEngine(JobStore):
         extracted = sum(1 for p in progress if p.status not in ("queued", "extracting"))
         scored = sum(1 for p in progress if p.status in ("done", "cached", "failed"))
         finalised = 1 if status == JobStatus.succeeded else 0
-        # the stage is that of the slowest unfinished part: a job still marked queued whose models a
-        # worker has already taken (or that were warm) is past ``queued``
-        started = status != JobStatus.queued or any(p.status != "queued" for p in progress)
+        # A job is running once a worker has taken any of its parts. The hash's ``queued`` can trail that:
+        # it is read before the models' progress, a part's progress can outlive a lost write (Redis
+        # restarted on its append-only file), and a worker's ``queued -> running`` compare-and-set stays
+        # the one writer of the stored status. Models warm at submission are no started part: the job
+        # waits for a worker (and its owner's concurrency limit) to score them.
+        if status == JobStatus.queued and any(part_started(p) for p in progress):
+            status = JobStatus.running
+        started = status != JobStatus.queued
         if status.terminal:
             stage = "done"
         elif not started:
@@ -617,9 +623,18 @@ class JobEngine(JobStore):
                 if state is None:
                     self.redis.zrem(index, job_id)  # expired
                     continue
-                if status is not None and state.get("status") != status.value:
+                stored = state.get("status")
+                # a job stored ``queued`` may be running already (:meth:`_view`): its view decides
+                if (
+                    status is not None
+                    and stored != status.value
+                    and (stored, status.value) != ("queued", "running")
+                ):
                     continue
-                out.append(self._view(job_id, state))
+                view = self._view(job_id, state)
+                if status is not None and view.status != status:
+                    continue
+                out.append(view)
                 if len(out) == limit:
                     return out, job_id
             start = f"({last}"

@@ -93,6 +93,14 @@ class ModelProgress(BaseModel):
     score_eta_s: float | None = None
 
 
+def part_started(progress: ModelProgress) -> bool:
+    """Whether a worker has taken this model's part: anything past ``queued`` but what submission
+    itself writes for a model whose features (``extracted``, cached) or cells (``cached``) were warm."""
+    if progress.status in ("queued", "cached"):
+        return False
+    return not (progress.status == "extracted" and progress.cached)
+
+
 class JobProgress(BaseModel):
     """Progress per stage (``extract``, ``score``, ``finalise``) and per model."""
 

@@ -12,6 +12,7 @@ from redis import Redis
 
 from service.jobs.engine import JobEngine, top_model
 from service.jobs.handlers import score_progress
+from service.jobs.models import JobError, JobStatus
 from service.pipeline.types import ProgressEvent
 from service.settings import Settings
 from tests.service.jobs.test_engine import MODELS, request
@@ -75,7 +76,12 @@ def test_the_view_carries_score_progress(engine: JobEngine) -> None:
 def test_a_succeeded_job_names_its_top_model_in_the_list(engine: JobEngine) -> None:
     view, _ = engine.submit(request(seed=92, scorers=["logme"]))
     assert view.top_model is None
-    assert engine.succeed(view.id, json.dumps({"models": [{"id": "resnet8.glyphs"}, {"id": "x"}]}))
+    assert engine.succeed(
+        view.id,
+        json.dumps(
+            {"models": [{"id": "resnet8.glyphs", "aggregate_rank": 1}, {"id": "x", "aggregate_rank": 2}]}
+        ),
+    )
     listed, _ = engine.list(None, None, 10, None)
     assert [(j.id, j.top_model) for j in listed] == [(view.id, "resnet8.glyphs")]
     assert top_model("{}") is None and top_model("not json") is None
@@ -88,3 +94,33 @@ def test_a_queued_job_shows_its_queue_position(engine: JobEngine) -> None:
     assert engine.get(second.id).queue_position == len(MODELS)  # one extract message per model ahead
     engine.model_progress(second.id, MODELS[0], status="extracting", done=1, total=15)
     assert engine.get(second.id).queue_position is None  # started: no longer waiting
+
+
+def test_a_job_is_running_once_a_worker_has_taken_any_part_before_its_stored_status_says_so(
+    engine: JobEngine,
+) -> None:
+    view, _ = engine.submit(request(seed=95, scorers=["logme"]))
+    engine.model_progress(view.id, MODELS[0], status="extracting", done=4, total=15)
+    assert (engine.state(view.id) or {})["status"] == "queued"  # the worker's compare-and-set lags
+    running = engine.get(view.id)
+    assert (running.status.value, running.stage, running.queue_position) == ("running", "extract", None)
+    assert [j.id for j in engine.list(JobStatus.running, None, 10, None)[0]] == [view.id]
+    assert engine.list(JobStatus.queued, None, 10, None)[0] == []
+    # the stored status still moves by compare-and-set only: queued -> running once, then terminal
+    assert engine.mark_running(view.id) and engine.mark_running(view.id)
+    statuses = [data.get("status") for _, name, data in engine.events(view.id, None, 0) if name == "status"]
+    assert statuses == ["queued", "running"]
+    assert engine.fail(view.id, JobError(code="worker-error", message="x"))
+    engine.mark_running(view.id)  # a late worker cannot bring a failed job back
+    assert engine.get(view.id).status == JobStatus.failed
+
+
+def test_models_warm_at_submission_leave_the_job_queued_until_a_worker_takes_it(engine: JobEngine) -> None:
+    view, _ = engine.submit(request(seed=96, scorers=["logme"]))
+    # what submission writes for a model whose features are in the store (its score part is queued)
+    engine.model_progress(view.id, MODELS[0], status="extracted", cached=True, done=15, total=15)
+    waiting = engine.get(view.id)
+    assert (waiting.status.value, waiting.stage) == ("queued", "queued")
+    assert waiting.queue_position is not None
+    engine.model_progress(view.id, MODELS[0], status="scoring", scorer="logme")  # a worker scores it
+    assert engine.get(view.id).status == JobStatus.running
