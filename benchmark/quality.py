@@ -45,7 +45,7 @@ import estimators
 from benchmark import targets as tg
 from benchmark.aggregate_search import Candidate, aggregate, leave_one_target_out, search
 from benchmark.finetune import preprocess
-from benchmark.groundtruth import SHOT_SUFFIX, default_models, load_results
+from benchmark.groundtruth import DEFAULT_RESULTS, SHOT_SUFFIX, default_models, load_results
 from benchmark.targets import SHOTS
 from estimators import evaluation, get_scorer, list_scorers
 from estimators.errors import ZoorankError
@@ -1021,9 +1021,13 @@ def write_reliability(quality: Mapping[str, Any], path: Path = RELIABILITY_FILE)
 
 
 def write_report(report: QualityReport, out: Path, targets: Sequence[str]) -> list[Path]:
-    """Write ``quality.md``, ``quality.json`` and the plots into ``out``, and the scorers' reliability into
-    the service package (:func:`write_reliability`); returns the paths."""
+    """Write ``quality.md``, ``quality.json`` and the plots into ``out``, and the scorers' reliability
+    (:func:`write_reliability`): into the service package for the committed results, else beside the
+    report (a report written elsewhere, e.g. a test's or a subset's, never changes what the service shows);
+    returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
+    committed = out.resolve() == DEFAULT_RESULTS.resolve()
+    reliability = RELIABILITY_FILE if committed else out / RELIABILITY_FILE.name
     plots = _plots(report, out, targets)
     (out / "quality.md").write_text(render_markdown(report, targets, plots), encoding="utf-8")
     (out / "quality.json").write_text(
@@ -1033,5 +1037,5 @@ def write_report(report: QualityReport, out: Path, targets: Sequence[str]) -> li
         out / "quality.md",
         out / "quality.json",
         *(out / p for p in plots),
-        write_reliability(report.to_dict()),
+        write_reliability(report.to_dict(), reliability),
     ]

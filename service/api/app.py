@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -70,7 +71,9 @@ rankings come back at once. Errors are RFC 9457 problem documents whose `code` i
 def _ranking_component() -> dict[str, Any]:
     """The ranking document's JSON Schema (:mod:`service.pipeline.schema`) as an OpenAPI 3.1 component."""
 
-    schema = copy.deepcopy(RANKING_JSON_SCHEMA)
+    # a JSON round trip, not a deep copy: the schema reuses small nodes ({"type": "string"}, ...) in many
+    # places, and the documentation pass gives each place its own description
+    schema: dict[str, Any] = json.loads(json.dumps(RANKING_JSON_SCHEMA))
     schema.pop("$schema", None)
     schema["title"] = "Ranking"
     return schema

@@ -103,6 +103,22 @@ DESCRIPTIONS: dict[str, str] = {
     "Ranking/provenance/created_at": "UTC timestamp, ISO 8601.",
     "Ranking/provenance/device": "Torch device the features were extracted on.",
     "Ranking/provenance/torch_version": "Installed torch version.",
+    "Ranking/recommendation": (
+        "The model to fine-tune and how sure that is (schema 1.2): from seeded, stratified resamples of "
+        "the sampled images, re-ranked from the cached features."
+    ),
+    "Ranking/recommendation/model": "The recommended model: the most often best over the resamples.",
+    "Ranking/recommendation/runner_up": "The next model, or null with a single ranked model.",
+    "Ranking/recommendation/margin": "Aggregate-rank difference to the runner-up, or null.",
+    "Ranking/recommendation/confidence_set": "The models that cannot be separated from the best at `level`.",
+    "Ranking/recommendation/clear": "True when the confidence set holds the recommended model alone.",
+    "Ranking/recommendation/level": "Confidence level of the set (e.g. 0.95).",
+    "Ranking/recommendation/candidates": "Per ranked model: `p_best` and a rank interval.",
+    "Ranking/recommendation/candidates/*/id": "Model id.",
+    "Ranking/recommendation/candidates/*/p_best": "Share of resamples in which this model ranks first.",
+    "Ranking/recommendation/candidates/*/rank_low": "Lower end of its rank interval over the resamples.",
+    "Ranking/recommendation/candidates/*/rank_high": "Upper end of the model's rank interval.",
+    "Ranking/recommendation/method": "The method and its parameters (resamples, seed, refitted scorers).",
     "Ranking/ensembles": "Teams of models, when the request asked for them.",
     "Ranking/ensembles/k": "Team size.",
     "Ranking/ensembles/mode": "`greedy` or `exhaustive`.",
@@ -126,6 +142,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Ranking/ensembles/results/*/info": "Pool-level diagnostics.",
     # the job
     "JobView/id": "Job id (time-sortable).",
+    "JobView/name": "The request's run name (a label of the job, not part of its fingerprint), or null.",
     "JobView/status": "queued, running, succeeded, failed or cancelled (the last three are final).",
     "JobView/created_at": "UTC timestamp of the submission.",
     "JobView/started_at": "UTC timestamp of the first work on it, or null.",
@@ -317,7 +334,22 @@ def document(schema: dict[str, Any]) -> None:
         events["description"] = _EVENTS_DESCRIPTION
         events["content"] = {
             "text/event-stream": {
-                "schema": {"type": "string", "format": "binary", "description": _EVENTS_DESCRIPTION},
+                # Each event of the stream (Open API 3.2's itemSchema; validators such as schemathesis read
+                # it for 3.1 too). No `schema`: the body is a stream, which generated clients hand over raw.
+                "itemSchema": {
+                    "type": "object",
+                    "description": _EVENTS_DESCRIPTION,
+                    "required": ["data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": ["status", "progress", "done"]},
+                        "id": {"type": "string", "description": "the event's id: <milliseconds>-<sequence>"},
+                        "data": {
+                            "type": "string",
+                            "description": "JSON of JobStatusEvent, JobProgressEvent or JobDoneEvent",
+                        },
+                        "retry": {"type": "integer"},
+                    },
+                },
                 "example": _EVENTS_EXAMPLE,
             }
         }

@@ -24,6 +24,7 @@ from benchmark import targets as tg
 from benchmark.finetune import PROBE_PROTOCOL
 from benchmark.groundtruth import Unit, default_models, load_results, plan_units, run_units
 from benchmark.quality import QualityReport, metrics, render_markdown, score_target
+from service.catalogue import RELIABILITY_FILE
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -363,8 +364,12 @@ def test_benchmark_quality_cli_writes_the_report_and_the_readme_block(
     readme.write_text(f"intro\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\n")
     base = ["quality", "--results", str(results), "-t", "digits", "-s", "logme", "--cached-only"]
     base += ["--no-ensembles", *(a for m in MODELS3 for a in ("-m", m))]
+    shipped = RELIABILITY_FILE.read_bytes()
     ok = CliRunner().invoke(app, [*base, "--sizes", "50", "--readme", str(readme)])
     assert ok.exit_code == 0, ok.output
+    # a report written elsewhere keeps its reliability beside it: what the service shows is unchanged
+    assert RELIABILITY_FILE.read_bytes() == shipped
+    assert json.loads((results / RELIABILITY_FILE.name).read_text())["tau_w"]
     assert (results / "quality.md").is_file() and (results / "quality_heatmap.png").is_file()
     text = readme.read_text()
     assert text.startswith("intro\n") and "old" not in text

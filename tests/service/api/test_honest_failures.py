@@ -43,7 +43,7 @@ def test_named_models_without_weights_are_refused_at_submit(live: LiveApi, tmp_p
         answer = http.post("/v1/rankings", json=body)
         assert answer.status_code == 422, answer.text
         problem = answer.json()
-        assert problem["code"] == "weights-missing" and problem["param"] == "models"
+        assert problem["code"] == "weights-missing" and problem["param"] == "/models"
         assert ABSENT in problem["detail"] and "cnn4.glyphs" not in problem["detail"]
     result = _cli(live, tmp_path, "shapes", "-m", f"cnn4.glyphs,{ABSENT}", "-s", "logme")
     assert _cli_code(result) == "weights-missing" and ABSENT in result.stderr

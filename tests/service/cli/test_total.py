@@ -118,7 +118,12 @@ def _bounds(name: str) -> tuple[Any, Any, bool]:
             hi = m.le
         elif isinstance(m, annotated_types.Lt):
             hi = m.lt - 1 if isinstance(m.lt, int) else m.lt
-        elif isinstance(m, annotated_types.Gt | annotated_types.MultipleOf):
+        elif isinstance(m, annotated_types.Gt):
+            # the lowest allowed value: one step above the exclusive bound (the next float for a float)
+            bound: Any = m.gt
+            is_int = Settings.model_fields[name].annotation is int
+            lo = bound + 1 if is_int else math.nextafter(float(bound), math.inf)
+        elif isinstance(m, annotated_types.MultipleOf):
             raise AssertionError(f"{name}: teach _bounds about {m!r}")
     return lo, hi, Settings.model_fields[name].annotation is int
 
@@ -165,6 +170,8 @@ OTHER_BAD: list[tuple[str, str, str]] = [
     ("host", "ZOORANK_HOST", "h" * 256),
     ("ui", "ZOORANK_UI", "maybe"),
     ("debug", "ZOORANK_DEBUG", "maybe"),
+    ("docs_require_key", "ZOORANK_DOCS_REQUIRE_KEY", "maybe"),
+    ("remote_roots", "ZOORANK_DATA_ROOTS", "lake=s3://user:secret@bucket/prefix"),
     ("session_secret", "ZOORANK_SESSION_SECRET", "short"),
 ]
 

@@ -72,7 +72,7 @@ class JobView:
             error (JobError | None | Unset): Why the job failed or was cancelled, or null.
             errors (list[JobError] | Unset): Every error recorded: failed models, failed or dead-lettered messages.
             finished_at (datetime.datetime | None | Unset): UTC timestamp of its end, or null.
-            name (None | str | Unset):
+            name (None | str | Unset): The request's run name (a label of the job, not part of its fingerprint), or null.
             queue_position (int | None | Unset): while queued: messages waiting ahead of the job's first one in its queue
                 (0: next)
             ranking_id (None | str | Unset): Where the ranking is once succeeded: GET /v1/rankings/{ranking_id}.

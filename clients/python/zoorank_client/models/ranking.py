@@ -39,7 +39,8 @@ class Ranking:
             schema_version (Literal['1.2']): `major.minor`: additions bump the minor part; read any 1.x as 1.x.
             scorers (list[RankingScorersItem]): The scorers run, in request order.
             ensembles (RankingEnsembles | Unset): Teams of models, when the request asked for them.
-            recommendation (RankingRecommendation | Unset):
+            recommendation (RankingRecommendation | Unset): The model to fine-tune and how sure that is (schema 1.2): from
+                seeded, stratified resamples of the sampled images, re-ranked from the cached features.
      """
 
     dataset: RankingDataset

@@ -29,11 +29,11 @@ class RankingDataset:
         Attributes:
             class_counts (RankingDatasetClassCounts): Class name -> images in the sample.
             classes (list[str]): Class names in label order.
-            corrupt (int): Images ranked on (after sampling, minus undecodable ones).
-            fingerprint (str): The dataset reference as the request gave it.
-            num_classes (int): Images ranked on (after sampling, minus undecodable ones).
+            corrupt (int): Sampled images skipped because they failed to decode.
+            fingerprint (str): Content fingerprint of the whole dataset (with `sampling`: the exact sample).
+            num_classes (int): Distinct classes in the sample.
             num_samples (int): Images ranked on (after sampling, minus undecodable ones).
-            reader (str): The dataset reference as the request gave it.
+            reader (str): The reader that read it (imagefolder, csv, parquet, npz, ...).
             reference (str): The dataset reference as the request gave it.
             sampling (RankingDatasetSampling): How the sample was drawn.
      """

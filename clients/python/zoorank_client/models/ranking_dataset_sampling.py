@@ -24,11 +24,11 @@ class RankingDatasetSampling:
     """ How the sample was drawn.
 
         Attributes:
-            available (int): Images ranked on (after sampling, minus undecodable ones).
+            available (int): Images in the dataset before sampling.
             max_per_class (int | None): Per-class cap applied, or null.
             max_samples (int | None): Overall cap applied, or null.
-            seed (int): Images ranked on (after sampling, minus undecodable ones).
-            strategy (str): The dataset reference as the request gave it.
+            seed (int): Seed of the draw.
+            strategy (str): `stratified`: per-class caps, then a seeded draw.
      """
 
     available: int

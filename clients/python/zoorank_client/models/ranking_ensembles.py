@@ -27,7 +27,7 @@ class RankingEnsembles:
     """ Teams of models, when the request asked for them.
 
         Attributes:
-            k (int): Images ranked on (after sampling, minus undecodable ones).
+            k (int): Team size.
             mode (RankingEnsemblesMode): `greedy` or `exhaustive`.
             results (list[RankingEnsemblesResultsItem]): One per ensemble scorer, in request order.
      """

@@ -31,19 +31,19 @@ T = TypeVar("T", bound="RankingEnsemblesResultsItem")
 class RankingEnsemblesResultsItem:
     """ 
         Attributes:
-            candidates (int): Images ranked on (after sampling, minus undecodable ones).
+            candidates (int): Teams scored (exhaustive) or gains evaluated (greedy).
             error (None | RankingEnsemblesResultsItemErrorType0): Why this scorer selected no team, or null.
             ineligible (RankingEnsemblesResultsItemIneligible): Model id -> why it could not take part.
             info (RankingEnsemblesResultsItemInfo): Pool-level diagnostics.
             members (RankingEnsemblesResultsItemMembers): Eligible model id -> its own terms over the pool.
             params (RankingEnsemblesResultsItemParams): Its full parameter set.
             pool (list[str]): The models eligible for this scorer, in request order.
-            scorer (str): The dataset reference as the request gave it.
-            seconds (float): Wall time to get the features (load + forward, or a store read).
+            scorer (str): The ensemble scorer.
+            seconds (float): Wall time of the search.
             steps (list[RankingEnsemblesResultsItemStepsItem]): Greedy rounds: the pick, its gain and every candidate's
                 gain.
             teams (list[RankingEnsemblesResultsItemTeamsItem]): Best first (greedy: one team); empty when `error` is set.
-            version (str): The dataset reference as the request gave it.
+            version (str): Its version.
      """
 
     candidates: int

@@ -26,7 +26,7 @@ class RankingEnsemblesResultsItemTeamsItem:
     """ 
         Attributes:
             members (list[str]): Model ids of the team.
-            score (float): Wall time to get the features (load + forward, or a store read).
+            score (float): The team's score (higher is better).
             terms (RankingEnsemblesResultsItemTeamsItemTerms): The terms the score is made of.
      """
 

@@ -37,7 +37,7 @@ class RankingModelsItem:
             extraction_seconds (float): Wall time to get the features (load + forward, or a store read).
             feature_dim (int | None): Dimension D of the extracted features (null when extraction failed).
             has_source_head (bool): Whether source-class probabilities were available (LEEP, NCE).
-            id (str): The dataset reference as the request gave it.
+            id (str): Zoo entry id.
             info (RankingModelsItemInfo): scorer name -> the scorer's diagnostics, possibly empty.
             notes (list[str]): Anything else worth knowing (e.g. a profile that could not be read).
             ranks (RankingModelsItemRanks): scorer name -> rank among the models it scored (1 = best; ties share the mean).

@@ -22,8 +22,8 @@ T = TypeVar("T", bound="RankingModelsItemErrorType0")
 class RankingModelsItemErrorType0:
     """ 
         Attributes:
-            code (str): The dataset reference as the request gave it.
-            message (str): The dataset reference as the request gave it.
+            code (str):
+            message (str):
      """
 
     code: str

@@ -22,8 +22,8 @@ T = TypeVar("T", bound="RankingModelsItemErrorsAdditionalProperty")
 class RankingModelsItemErrorsAdditionalProperty:
     """ 
         Attributes:
-            code (str): The dataset reference as the request gave it.
-            message (str): The dataset reference as the request gave it.
+            code (str): Stable reason code (a problem code, or not-applicable).
+            message (str): One human-readable line.
      """
 
     code: str

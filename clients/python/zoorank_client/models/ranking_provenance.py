@@ -23,11 +23,11 @@ class RankingProvenance:
     """ What produced the ranking.
 
         Attributes:
-            created_at (str): The dataset reference as the request gave it.
-            device (str): The dataset reference as the request gave it.
-            extractor_version (str): The dataset reference as the request gave it.
-            torch_version (str): The dataset reference as the request gave it.
-            zoorank_version (str): The dataset reference as the request gave it.
+            created_at (str): UTC timestamp, ISO 8601.
+            device (str): Torch device the features were extracted on.
+            extractor_version (str): Version of the feature extractor (part of feature-store keys).
+            torch_version (str): Installed torch version.
+            zoorank_version (str): Installed zoorank version.
      """
 
     created_at: str

@@ -24,16 +24,18 @@ T = TypeVar("T", bound="RankingRecommendation")
 
 @_attrs_define
 class RankingRecommendation:
-    """ 
+    """ The model to fine-tune and how sure that is (schema 1.2): from seeded, stratified resamples of the sampled images,
+    re-ranked from the cached features.
+
         Attributes:
-            candidates (list[RankingRecommendationCandidatesItem]):
-            clear (bool):
-            confidence_set (list[str]):
-            level (float):
-            margin (float | None):
-            method (RankingRecommendationMethod):
-            model (str): The dataset reference as the request gave it.
-            runner_up (None | str):
+            candidates (list[RankingRecommendationCandidatesItem]): Per ranked model: `p_best` and a rank interval.
+            clear (bool): True when the confidence set holds the recommended model alone.
+            confidence_set (list[str]): The models that cannot be separated from the best at `level`.
+            level (float): Confidence level of the set (e.g. 0.95).
+            margin (float | None): Aggregate-rank difference to the runner-up, or null.
+            method (RankingRecommendationMethod): The method and its parameters (resamples, seed, scorers refitted/held).
+            model (str): The recommended model: the most often best over the resamples.
+            runner_up (None | str): The next model, or null with a single ranked model.
      """
 
     candidates: list[RankingRecommendationCandidatesItem]

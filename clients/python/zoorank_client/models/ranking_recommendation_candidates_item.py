@@ -22,10 +22,10 @@ T = TypeVar("T", bound="RankingRecommendationCandidatesItem")
 class RankingRecommendationCandidatesItem:
     """ 
         Attributes:
-            id (str): The dataset reference as the request gave it.
-            p_best (float):
-            rank_high (int): Images ranked on (after sampling, minus undecodable ones).
-            rank_low (int): Images ranked on (after sampling, minus undecodable ones).
+            id (str): Model id.
+            p_best (float): Share of resamples in which this model ranks first.
+            rank_high (int): Upper end of the model's rank interval.
+            rank_low (int): Lower end of its rank interval over the resamples.
      """
 
     id: str

@@ -20,7 +20,9 @@ T = TypeVar("T", bound="RankingRecommendationMethod")
 
 @_attrs_define
 class RankingRecommendationMethod:
-    
+    """ The method and its parameters (resamples, seed, scorers refitted/held).
+
+     """
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

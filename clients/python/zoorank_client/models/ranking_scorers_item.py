@@ -26,12 +26,12 @@ T = TypeVar("T", bound="RankingScorersItem")
 class RankingScorersItem:
     """ 
         Attributes:
-            citation (str): The dataset reference as the request gave it.
+            citation (str): The paper.
             higher_is_better (bool): The scorer's orientation (ranks put the best score first either way).
             kind (RankingScorersItemKind): `model` (one score per model) or `set` (scores the models together).
-            name (str): The dataset reference as the request gave it.
+            name (str): Registry name.
             params (RankingScorersItemParams): The full parameter set used (defaults merged with the overrides).
-            version (str): The dataset reference as the request gave it.
+            version (str): The scorer's version (bumped whenever its numbers change).
      """
 
     citation: str

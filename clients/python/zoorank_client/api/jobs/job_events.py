@@ -9,9 +9,7 @@ from ...types import Response, UNSET
 from ... import errors
 
 from ...models.problem import Problem
-from ...types import File, FileTypes
 from ...types import UNSET, Unset
-from io import BytesIO
 from typing import cast
 
 
@@ -43,14 +41,9 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> File | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
     if response.status_code == 200:
-        response_200 = File(
-             payload = BytesIO(response.content)
-        )
-
-
-
+        response_200 = cast(Any, None)
         return response_200
 
     if response.status_code == 400:
@@ -101,7 +94,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[File | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -116,7 +109,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Response[File | Problem]:
+) -> Response[Any | Problem]:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
      A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
@@ -130,7 +123,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[File | Problem]
+        Response[Any | Problem]
      """
 
 
@@ -152,7 +145,7 @@ def sync(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> File | Problem | None:
+) -> Any | Problem | None:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
      A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
@@ -166,7 +159,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        File | Problem
+        Any | Problem
      """
 
 
@@ -183,7 +176,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Response[File | Problem]:
+) -> Response[Any | Problem]:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
      A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
@@ -197,7 +190,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[File | Problem]
+        Response[Any | Problem]
      """
 
 
@@ -219,7 +212,7 @@ async def asyncio(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> File | Problem | None:
+) -> Any | Problem | None:
     """ The job's progress as server-sent events until it ends (resume with Last-Event-ID)
 
      A ``Last-Event-ID`` that is not an event id of this stream is refused with 400 before streaming.
@@ -233,7 +226,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        File | Problem
+        Any | Problem
      """
 
 
