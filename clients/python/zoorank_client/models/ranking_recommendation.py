@@ -33,7 +33,7 @@ class RankingRecommendation:
             confidence_set (list[str]): The models that cannot be separated from the best at `level`.
             level (float): Confidence level of the set (e.g. 0.95).
             margin (float | None): Aggregate-rank difference to the runner-up, or null.
-            method (RankingRecommendationMethod): The method and its parameters (resamples, seed, scorers refitted/held).
+            method (RankingRecommendationMethod): The method and its parameters (resamples, seed, refitted scorers).
             model (str): The recommended model: the most often best over the resamples.
             runner_up (None | str): The next model, or null with a single ranked model.
      """

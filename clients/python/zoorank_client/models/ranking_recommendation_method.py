@@ -20,7 +20,7 @@ T = TypeVar("T", bound="RankingRecommendationMethod")
 
 @_attrs_define
 class RankingRecommendationMethod:
-    """ The method and its parameters (resamples, seed, scorers refitted/held).
+    """ The method and its parameters (resamples, seed, refitted scorers).
 
      """
 
