@@ -19,11 +19,16 @@ by mean τ_w against the fine-tune truth over the full targets and their 10-shot
 leave-one-target-out estimate of how well that choice carries to a new target
 (:mod:`benchmark.aggregate_search`).
 
+The data-free ``baseline`` scorers (:mod:`estimators.baselines`: parameter count, source accuracy, feature
+width, from the zoo metadata alone) are graded on the same targets and truths (:func:`add_baselines`); the
+report gives the best baseline beside the default and every scorer, and the default's margin over it.
+
 Outputs: ``quality.md`` (tables, fine-tune truth first: coverage of the truth per target, every metric's
-mean per scorer and truth, the default's selection, per-target τ_w and rel@1, per-target winner, τ_w
-against samples per class, the 10-shot variants, the ensemble scorers), ``quality.json`` (every number)
-and two plots, ``quality_heatmap.png`` (scorer x target τ_w per truth) and ``quality_sizes.png`` (τ_w
-against samples per class); with ``--readme``, the README's summary block (:func:`summary_markdown`).
+mean per scorer and truth, the default's selection, the baselines, per-target τ_w and rel@1, per-target
+winner, τ_w against samples per class, the 10-shot variants, the ensemble scorers), ``quality.json``
+(every number) and two plots, ``quality_heatmap.png`` (scorer x target τ_w per truth) and
+``quality_sizes.png`` (τ_w against samples per class); with ``--readme``, the README's summary block
+(:func:`summary_markdown`).
 Where the fine-tune truth of a target is incomplete the report says so and uses the models that have it.
 """
 
