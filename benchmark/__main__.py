@@ -2,6 +2,8 @@
 
 * ``python -m benchmark quality``: score every target, compare with the stored ground truth, write
   ``quality.md``, ``quality.json`` and the plots (:mod:`benchmark.quality`).
+* ``python -m benchmark baselines``: add the data-free baselines to the written report from the committed
+  files alone (no scoring; :func:`benchmark.quality.refresh_baselines`).
 * ``python -m benchmark targets``: write the benchmark targets (:mod:`benchmark.targets`).
 
 The ground truth itself is built by ``python -m benchmark.groundtruth`` (``make groundtruth``): hours of
@@ -23,6 +25,7 @@ from benchmark.quality import (
     README_MARKERS,
     evaluate,
     readme_has_block,
+    refresh_baselines,
     summary_markdown,
     update_readme,
     write_report,
@@ -116,6 +119,33 @@ def quality_command(
         if readme is not None:
             update_readme(readme, summary_markdown(report, datetime.date.today().isoformat()))
             paths.append(readme)
+    except ZoorankError as exc:
+        raise _fail(exc) from None
+    for p in paths:
+        sys.stdout.write(f"{p}\n")
+
+
+@app.command("baselines")
+def baselines_command(
+    results: Annotated[
+        Path, typer.Option("--results", help="folder with groundtruth.json, scores.json and quality.json")
+    ] = DEFAULT_RESULTS,
+    readme: Annotated[
+        Path | None, typer.Option("--readme", help="also rewrite the summary block of this README")
+    ] = None,
+) -> None:
+    """Add the data-free baselines to the written report (quality.md, quality.json, README block) from the
+    committed files alone: no scoring, no feature extraction (`quality` computes them as well)."""
+
+    if readme is not None and not (readme.is_file() and readme_has_block(readme.read_text(encoding="utf-8"))):
+        raise typer.BadParameter(
+            f"{readme} needs exactly one block between {README_MARKERS[0]} and {README_MARKERS[1]}",
+            param_hint="--readme",
+        )
+    if not (results / "quality.json").is_file():
+        raise typer.BadParameter(f"no quality.json in {results}: run `python -m benchmark quality` first")
+    try:
+        paths = refresh_baselines(results, readme)
     except ZoorankError as exc:
         raise _fail(exc) from None
     for p in paths:

@@ -19,19 +19,26 @@ by mean τ_w against the fine-tune truth over the full targets and their 10-shot
 leave-one-target-out estimate of how well that choice carries to a new target
 (:mod:`benchmark.aggregate_search`).
 
+The data-free ``baseline`` scorers (:mod:`estimators.baselines`: parameter count, source accuracy, feature
+width, from the zoo metadata alone) are graded on the same targets and truths (:func:`add_baselines`); the
+report gives the best baseline beside the default and every scorer, and the default's margin over it.
+
 Outputs: ``quality.md`` (tables, fine-tune truth first: coverage of the truth per target, every metric's
-mean per scorer and truth, the default's selection, per-target τ_w and rel@1, per-target winner, τ_w
-against samples per class, the 10-shot variants, the ensemble scorers), ``quality.json`` (every number)
-and two plots, ``quality_heatmap.png`` (scorer x target τ_w per truth) and ``quality_sizes.png`` (τ_w
-against samples per class); with ``--readme``, the README's summary block (:func:`summary_markdown`).
+mean per scorer and truth, the default's selection, the baselines, per-target τ_w and rel@1, per-target
+winner, τ_w against samples per class, the 10-shot variants, the ensemble scorers), ``quality.json``
+(every number) and two plots, ``quality_heatmap.png`` (scorer x target τ_w per truth) and
+``quality_sizes.png`` (τ_w against samples per class); with ``--readme``, the README's summary block
+(:func:`summary_markdown`).
 Where the fine-tune truth of a target is incomplete the report says so and uses the models that have it.
 """
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -85,6 +92,8 @@ CANDIDATE_AGGREGATES: dict[str, tuple[str, ...]] = {
     "agg_logme_parc": ("logme", "parc"),
 }
 TRUTHS = ("probe", "finetune")
+#: The plots :func:`write_report` draws, in the order ``quality.md`` shows them.
+PLOTS = ("quality_heatmap.png", "quality_sizes.png")
 METRICS = ("tau_w", "kendall", "pearson", "rel1", "rel3")
 
 
@@ -206,6 +215,10 @@ class QualityReport:
         models: the zoo ids evaluated.
         ranks: target (full at :attr:`main_size`, and each 10-shot variant) -> ``{model: {scorer: rank}}``.
         selection: the search for the default over every scorer set (:func:`choose_default`).
+        baseline_values, baseline_not_scored: each data-free ``baseline`` scorer's value per model, and
+            the models it cannot score with the reason (:func:`baseline_values`).
+        baseline_rows: one row per (baseline, target, truth) (:func:`baseline_rows`).
+        baselines: the baselines against the default and every scorer (:func:`baseline_summary`).
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -223,6 +236,10 @@ class QualityReport:
     models: list[str] = field(default_factory=list)
     ranks: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     selection: dict[str, Any] = field(default_factory=dict)
+    baseline_values: dict[str, dict[str, float]] = field(default_factory=dict)
+    baseline_not_scored: dict[str, dict[str, str]] = field(default_factory=dict)
+    baseline_rows: list[dict[str, Any]] = field(default_factory=list)
+    baselines: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_models(self) -> int:
@@ -278,6 +295,10 @@ class QualityReport:
             "few_rows": self.few_rows,
             "models": self.models,
             "selection": self.selection,
+            "baseline_values": self.baseline_values,
+            "baseline_not_scored": self.baseline_not_scored,
+            "baseline_rows": self.baseline_rows,
+            "baselines": self.baselines,
         }
 
 
@@ -405,6 +426,7 @@ def evaluate(
                     row["models"] = len(set(values) & set(t))
                     sink.append(row)
     report.selection = choose_default(report)
+    add_baselines(report)
     if ensembles:
         ens_targets = [*names, *(f"{n}{SHOT_SUFFIX}" for n in names)] if few_shot else names
         evaluate_ensembles(report, results, ens_targets, root=root, log=log)
@@ -486,6 +508,197 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
             "mean": _mean([v for _, v in loto_single.values()]),
         },
     }
+
+
+# --------------------------------------------------------------------------- data-free baselines
+
+
+def baseline_values(
+    models: Sequence[str], scorers: Sequence[str] | None = None
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, str]]]:
+    """Each ``baseline`` scorer's value of each model, from the zoo metadata alone (no target data).
+
+    Args:
+        models: zoo ids.
+        scorers: baseline scorers (default: every registered one).
+
+    Returns:
+        ``(values, not_scored)``: scorer -> {model: value}, and scorer -> {model: error code} for the
+        models it cannot score (``not-applicable``: e.g. no recorded source accuracy).
+    """
+
+    values: dict[str, dict[str, float]] = {}
+    not_scored: dict[str, dict[str, str]] = {}
+    for name in scorers or list_scorers("baseline"):
+        values[name], not_scored[name] = {}, {}
+        for model in models:
+            try:
+                values[name][model] = estimators.score_baseline(name, **get_entry(model).baseline_inputs())
+            except ZoorankError as exc:
+                not_scored[name][model] = exc.code
+    return values, not_scored
+
+
+def baseline_rows(
+    values: Mapping[str, Mapping[str, float]],
+    truth: Mapping[str, Mapping[str, Mapping[str, float]]],
+    targets: Sequence[str],
+) -> list[dict[str, Any]]:
+    """One row per (baseline, target, truth) with the metrics of :func:`metrics`, like the scorers' rows.
+
+    Args:
+        values: scorer -> {model: value} (:func:`baseline_values`).
+        truth: ``{method: {target: {model: accuracy}}}`` restricted to the evaluated models.
+        targets: the targets graded (full targets and 10-shot variants alike: a baseline ignores the data).
+
+    A row over fewer than two models that have both a value and a truth has every metric None.
+    """
+
+    rows: list[dict[str, Any]] = []
+    for scorer, vals in values.items():
+        for target in targets:
+            for method in TRUTHS:
+                t = truth.get(method, {}).get(target, {})
+                common = len(set(vals) & set(t))
+                row: dict[str, Any] = {"scorer": scorer, "target": target, "truth": method, "models": common}
+                row.update(metrics(vals, t) if common >= 2 else dict.fromkeys(METRICS))
+                rows.append(row)
+    return rows
+
+
+def baseline_summary(report: QualityReport) -> dict[str, Any]:
+    """The baselines against the default and every single scorer, on both truths.
+
+    Every figure is a mean τ_w over the targets the default is chosen on (:func:`choose_default`: the full
+    targets at the main sample size and their 10-shot variants, equally weighted), so a baseline's figure
+    compares directly with the selection's ``mean`` (fine-tune truth) and ``probe`` (probe truth).
+
+    Returns:
+        ``{"baselines": {name: {"mean", "full", "few", "worst", "probe", "rel1", "per_target"}}``,
+        ``"best": {truth: name}``, ``"margin": {truth: default - best baseline}``, ``"scorers": {truth:
+        {scorer: mean}}``, ``"default": {truth: mean}``; empty without a selection or baselines.
+    """
+
+    sel = report.selection
+    if not sel or not report.baseline_rows:
+        return {}
+    targets = list(sel["targets"])
+    full = [t for t in targets if not t.endswith(SHOT_SUFFIX)]
+    few = [t for t in targets if t.endswith(SHOT_SUFFIX)]
+
+    def tau(name: str, method: str, metric: str = "tau_w") -> dict[str, float | None]:
+        return {
+            r["target"]: r[metric]
+            for r in report.baseline_rows
+            if r["scorer"] == name and r["truth"] == method and r["target"] in targets
+        }
+
+    described: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(r["scorer"] for r in report.baseline_rows):
+        per_target = tau(name, SELECTION_TRUTH)
+        described[name] = {
+            "members": [name],
+            "mean": _mean(list(per_target.values())),
+            "full": _mean([per_target.get(t) for t in full]),
+            "few": _mean([per_target.get(t) for t in few]),
+            "worst": min((v for v in per_target.values() if v is not None), default=None),
+            "probe": _mean(list(tau(name, "probe").values())),
+            "rel1": _mean(list(tau(name, SELECTION_TRUTH, "rel1").values())),
+            "per_target": per_target,
+            "models": max((r["models"] for r in report.baseline_rows if r["scorer"] == name), default=0),
+        }
+    keys = {SELECTION_TRUTH: "mean", "probe": "probe"}
+    best: dict[str, str | None] = {}
+    margin: dict[str, float | None] = {}
+    default = sel.get("default") or {}
+    for method, key in keys.items():
+        known = [(d[key], n) for n, d in described.items() if d[key] is not None]
+        best[method] = max(known)[1] if known else None
+        top = described[best[method]][key] if best[method] is not None else None  # type: ignore[index]
+        mine = default.get(key)
+        margin[method] = None if top is None or mine is None else float(mine - top)
+    return {
+        "targets": len(targets),
+        "baselines": described,
+        "best": best,
+        "margin": margin,
+        "default": {m: default.get(k) for m, k in keys.items()},
+        "scorers": {m: {s: d.get(k) for s, d in sel.get("singles", {}).items()} for m, k in keys.items()},
+    }
+
+
+def add_baselines(report: QualityReport) -> None:
+    """Grade every ``baseline`` scorer on the report's targets (:attr:`QualityReport.ranks`) and fill
+    ``baseline_values``, ``baseline_not_scored``, ``baseline_rows`` and ``baselines`` (the summary)."""
+
+    values, not_scored = baseline_values(report.models)
+    truth = {
+        method: {t: {m: a for m, a in tables.items() if m in report.models} for t, tables in per.items()}
+        for method, per in report.truth.items()
+    }
+    report.baseline_values, report.baseline_not_scored = values, not_scored
+    report.baseline_rows = baseline_rows(values, truth, list(report.ranks))
+    report.baselines = baseline_summary(report)
+
+
+def load_report(results: Path) -> QualityReport:
+    """The report as last written to ``<results>/quality.json``, with its ranks from ``scores.json``.
+
+    Rebuilds the :class:`QualityReport` that :func:`evaluate` returned without scoring or extracting
+    anything (the selection is recomputed from the ranks, as :func:`evaluate` does), so derived sections
+    (the baselines) can be added to a committed report.
+    """
+
+    doc = json.loads((results / "quality.json").read_text(encoding="utf-8"))
+    # quality.json is written with sorted keys: restore the benchmark's target order
+    order = [*tg.TARGETS, *sorted(set(doc["coverage"]) - set(tg.TARGETS))]
+    report = QualityReport(
+        rows=doc["rows"],
+        truth=doc["truth"],
+        coverage={t: doc["coverage"][t] for t in order if t in doc["coverage"]},
+        in_domain={t: doc["in_domain"][t] for t in order if t in doc["in_domain"]},
+        cpu_hours=doc["cpu_hours"],
+        scorers=doc["scorers"],
+        aggregates={k: tuple(v) for k, v in doc["aggregates"].items()},
+        sizes=tuple(doc["sizes"]),
+        ensemble_rows=doc["ensemble_rows"],
+        ensemble_status={
+            t: doc["ensemble_status"][t]
+            for t in [*order, *(f"{t}{SHOT_SUFFIX}" for t in order)]
+            if t in doc["ensemble_status"]
+        },
+        missing=doc["missing"],
+        few_rows=doc["few_rows"],
+        models=doc["models"],
+    )
+    cache = _scores_cache(results)
+    for target in report.coverage:
+        for name, size in ((target, report.main_size), (f"{target}{SHOT_SUFFIX}", 0)):
+            entry = cache.get(f"{name}|{size}")
+            if entry is not None and (name == target or any(r["target"] == name for r in report.few_rows)):
+                report.ranks[name] = entry["ranks"]
+    report.selection = choose_default(report)
+    return report
+
+
+def refresh_baselines(results: Path, readme: Path | None = None) -> list[Path]:
+    """Add the baselines to the committed report without rescoring: :func:`load_report`,
+    :func:`add_baselines`, then rewrite ``quality.md``, ``quality.json`` and the README block (keeping the
+    plots and the block's date: the scores are those of that run)."""
+
+    report = load_report(results)
+    add_baselines(report)
+    plots = [p for p in PLOTS if (results / p).is_file()]
+    targets = list(report.coverage)
+    write_text_atomic(results / "quality.md", render_markdown(report, targets, plots))
+    write_text_atomic(results / "quality.json", json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n")
+    paths = [results / "quality.md", results / "quality.json"]
+    if readme is not None:
+        found = re.search(r"`make bench-quality`, (\d{4}-\d{2}-\d{2})", readme.read_text(encoding="utf-8"))
+        date = found.group(1) if found else datetime.date.today().isoformat()
+        update_readme(readme, summary_markdown(report, date))
+        paths.append(readme)
+    return paths
 
 
 ENSEMBLE_SCORERS = ("osborn", "ens_eep", "mean_leep")
@@ -655,7 +868,7 @@ def _plots(report: QualityReport, out: Path, targets: Sequence[str]) -> list[str
     fig.tight_layout()
     fig.savefig(out / "quality_sizes.png", dpi=110)
     plt.close(fig)
-    return ["quality_heatmap.png", "quality_sizes.png"]
+    return list(PLOTS)
 
 
 def _ranked(report: QualityReport, names: Sequence[str]) -> list[str]:
@@ -749,6 +962,86 @@ def _selection_markdown(sel: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _baselines_markdown(report: QualityReport) -> list[str]:
+    """``quality.md``'s baseline section: every baseline beside the default and every single scorer."""
+    summary = report.baselines
+    if not summary:
+        return []
+    best, baselines = summary["best"], summary["baselines"]
+    lines = [
+        "## Data-free baselines (guardrails)",
+        "",
+        "Each baseline ranks the models by one number of their zoo metadata, without looking at the target "
+        "(`estimators.baselines`, kind `baseline`: never run by a ranking). Mean tau_w over the "
+        f"{summary['targets']} targets the default is chosen on (full and 10-shot), on both truths; the "
+        "last two columns are each row's margin over the best baseline of that truth.",
+        "",
+        "| scorer | kind | tau_w, fine-tune truth | tau_w, probe truth | vs best baseline, fine-tune "
+        "| vs best baseline, probe |",
+        "|---|---|---|---|---|---|",
+    ]
+    tops = {
+        m: (baselines[b]["mean" if m == SELECTION_TRUTH else "probe"] if b else None) for m, b in best.items()
+    }
+
+    def vs(value: float | None, method: str) -> str:
+        top = tops.get(method)
+        return "–" if value is None or top is None else f"{value - top:+.3f}"
+
+    def best_of(name: str) -> str:
+        truths = [_TRUTH_WORDS[m] for m, b in best.items() if b == name]
+        return f" (best, {' and '.join(truths)} truth)" if truths else ""
+
+    rows: list[tuple[str, str, float | None, float | None]] = [
+        (f"**{name}**{best_of(name)}", "baseline", d["mean"], d["probe"]) for name, d in baselines.items()
+    ]
+    default = summary["default"]
+    members = ", ".join((report.selection.get("default") or {}).get("members", []))
+    rows.append((f"**default** ({members})", "default", default.get(SELECTION_TRUTH), default.get("probe")))
+    scorers = summary["scorers"]
+    for name in scorers.get(SELECTION_TRUTH, {}):
+        rows.append((name, "scorer", scorers[SELECTION_TRUTH][name], scorers["probe"].get(name)))
+    rows.sort(key=lambda r: -_nan_low(r[2]))
+    for label, kind, ft, pr in rows:
+        lines.append(
+            f"| {label} | {kind} | {_fmt(ft)} | {_fmt(pr)} | {vs(ft, SELECTION_TRUTH)} | {vs(pr, 'probe')} |"
+        )
+    lines.append("")
+    for name, codes in report.baseline_not_scored.items():
+        if codes:
+            lines.append(
+                f"{name}: not scored (`{'`, `'.join(sorted(set(codes.values())))}`) for {len(codes)} of "
+                f"{report.num_models} models ({', '.join(sorted(codes))}); its tau_w is over the others.  "
+            )
+    lines += [
+        "",
+        _margin_sentence(summary),
+        "",
+    ]
+    return lines
+
+
+_TRUTH_WORDS = {"finetune": "fine-tune", "probe": "probe"}
+
+
+def _margin_sentence(summary: Mapping[str, Any]) -> str:
+    """ "The default's margin over the best baseline ..." for both truths."""
+    parts = []
+    for method in (SELECTION_TRUTH, "probe"):
+        name = summary["best"].get(method)
+        if name is None:
+            continue
+        key = "mean" if method == SELECTION_TRUTH else "probe"
+        margin = summary["margin"].get(method)
+        parts.append(
+            f"{'+' if margin is not None and margin >= 0 else ''}{_fmt(margin)} "
+            f"on the {_TRUTH_WORDS[method]} truth "
+            f"(default {_fmt(summary['default'].get(method))} vs {name} "
+            f"{_fmt(summary['baselines'][name][key])})"
+        )
+    return "The default's margin in mean tau_w over the best data-free baseline: " + "; ".join(parts) + "."
+
+
 def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequence[str]) -> str:
     """``quality.md``."""
     lines = ["# Scorer quality on the offline transfer benchmark", ""]
@@ -804,6 +1097,7 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
             f" ({_fmt(report.mean('agg_default', truth))}).  "
         )
     lines += ["", *_selection_markdown(report.selection), ""]
+    lines += _baselines_markdown(report)
     for truth in TRUTHS[::-1]:
         lines += [f"## tau_w per target ({truth} truth, {_per_class(report.main_size)})", ""]
         lines += ["| scorer | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
@@ -931,6 +1225,11 @@ def summary_markdown(report: QualityReport, date: str) -> str:
             shown.append((d, label))
         else:
             shown[hit] = (shown[hit][0], ", ".join(filter(None, (shown[hit][1], label))))
+    base = report.baselines
+    for name in dict.fromkeys(base.get("best", {}).values()) if base else ():
+        if name is not None:
+            truths = " and ".join(_TRUTH_WORDS[m] for m, b in base["best"].items() if b == name)
+            shown.append((base["baselines"][name], f"best data-free baseline, {truths} truth"))
     for d, label in shown:
         name = ", ".join(d["members"])
         name = f"**{name}** ({label})" if label else name
@@ -944,6 +1243,16 @@ def summary_markdown(report: QualityReport, date: str) -> str:
         "Leave one target out (choose on the other targets, grade on the held-out one): choosing among "
         f"all sets gives mean τ_w {_fmt(loto)}, choosing among single scorers {_fmt(loto_single)}.",
         "",
+        *(
+            [
+                _margin_sentence(base).replace("tau_w", "τ_w")
+                + " A baseline ranks the models by their zoo metadata alone (parameter count, source "
+                "accuracy, feature width); every baseline is in `quality.md`.",
+                "",
+            ]
+            if base
+            else []
+        ),
         "Per target (fine-tune truth): the best and the weakest single scorer, and rel@1 (test accuracy of "
         "the top-ranked model over the best one) of the default, the previous default and the winner:",
         "",

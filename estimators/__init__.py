@@ -13,6 +13,7 @@ Every scorer returns a finite float (higher is better) or raises a subclass of
 """
 
 from estimators import (  # noqa: F401  (imported for their registrations)
+    baselines,
     ensembles,
     etran,
     evaluation,
@@ -37,6 +38,7 @@ from estimators._api import (
     get_scorer,
     list_scorers,
     score,
+    score_baseline,
     score_details,
     score_ensemble,
     score_set,
@@ -49,6 +51,7 @@ from estimators.errors import (
     InvalidParameterError,
     LimitExceededError,
     NonFiniteScoreError,
+    NotApplicableError,
     NumericalError,
     ScoringError,
     SearchTooLargeError,
@@ -65,6 +68,7 @@ __all__ = [
     "InvalidParameterError",
     "LimitExceededError",
     "NonFiniteScoreError",
+    "NotApplicableError",
     "NumericalError",
     "ScoreResult",
     "ScorerSpec",
@@ -79,6 +83,7 @@ __all__ = [
     "get_scorer",
     "list_scorers",
     "score",
+    "score_baseline",
     "score_details",
     "score_ensemble",
     "score_set",

@@ -13,10 +13,12 @@ import torch
 from estimators._data import ScoringData, check_scoring_inputs
 from estimators._params import check_params
 from estimators._registry import INPUT_NAMES, SCORERS, ScorerKind, ScorerSpec
+from estimators.baselines import BaselineInputs
 from estimators.errors import (
     InvalidInputError,
     InvalidParameterError,
     NonFiniteScoreError,
+    NotApplicableError,
     NumericalError,
     ZoorankError,
 )
@@ -58,7 +60,12 @@ def get_scorer(name: str) -> ScorerSpec:
 def _spec_of_kind(name: str, kind: ScorerKind, entry: str) -> ScorerSpec:
     spec = SCORERS.get(name)
     if spec.kind != kind:
-        hint = {"model": "score", "set": "score_set", "ensemble": "score_ensemble"}[spec.kind]
+        hint = {
+            "model": "score",
+            "set": "score_set",
+            "ensemble": "score_ensemble",
+            "baseline": "score_baseline",
+        }[spec.kind]
         raise InvalidParameterError(
             f"{name!r} is a {spec.kind!r} scorer; call estimators.{hint}() instead of {entry}()", param="name"
         )
@@ -225,3 +232,71 @@ def score_ensemble(
     raw = _run_guarded(spec, lambda: spec.fn(data, **merged))
     value = raw.value if isinstance(raw, ScoreResult) else raw
     return _finite(spec, value)
+
+
+def _number(value: Any, name: str) -> float:
+    """A finite real number from a Python / numpy scalar or a one-element array."""
+    arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+    if arr.size != 1 or arr.dtype.kind not in "iuf":
+        raise InvalidInputError(f"{name} must be one real number, got {value!r}", param=name)
+    out = float(arr.reshape(()))
+    if not math.isfinite(out):
+        raise InvalidInputError(f"{name} must be finite, got {out}", param=name)
+    return out
+
+
+def score_baseline(
+    name: str,
+    *,
+    param_count: Any = None,
+    source_accuracy: Any = None,
+    feature_dim: Any = None,
+    features: Any = None,
+    **params: Any,
+) -> float:
+    """Score one model with a data-free ``baseline`` scorer from its metadata alone.
+
+    Args:
+        name: a ``baseline``-kind scorer (``param_count``, ``source_accuracy``, ``feature_width``).
+        param_count: number of parameters (> 0).
+        source_accuracy: top-1 source accuracy as a fraction in [0, 1].
+        feature_dim: width D of the feature vector (an integer >= 1); taken from ``features`` when omitted.
+        features: ``(N, D)`` features, read only for their width D.
+        **params: scorer parameters (the baselines have none).
+
+    Returns:
+        A finite float; higher means the model is predicted to transfer better.
+
+    Raises:
+        NotApplicableError: the model lacks the input the scorer reads (None), e.g. an unrecorded source
+            accuracy.
+        InvalidInputError: an input is not one finite number in its range.
+    """
+    spec = _spec_of_kind(name, "baseline", "score_baseline")
+    merged, _ = _prepare(spec, params)
+    if feature_dim is None and features is not None:
+        shape = np.shape(features)
+        if len(shape) != 2:
+            raise InvalidInputError(f"features must be (N, D), got shape {shape}", param="features")
+        feature_dim = shape[1]
+    given = {"param_count": param_count, "source_accuracy": source_accuracy, "feature_dim": feature_dim}
+    missing = [k for k in spec.needs if given.get(k) is None]
+    if missing:
+        raise NotApplicableError(
+            f"{name!r} needs the model's {missing[0].replace('_', ' ')}, which is not recorded",
+            param=missing[0],
+        )
+    values = {k: (None if v is None else _number(v, k)) for k, v in given.items()}
+    count, acc, dim = values["param_count"], values["source_accuracy"], values["feature_dim"]
+    if count is not None and count <= 0:
+        raise InvalidInputError(f"param_count must be > 0, got {count}", param="param_count")
+    if acc is not None and not 0.0 <= acc <= 1.0:
+        raise InvalidInputError(
+            f"source_accuracy must be a fraction in [0, 1], got {acc}", param="source_accuracy"
+        )
+    if dim is not None and (dim < 1 or dim != int(dim)):
+        raise InvalidInputError(f"feature_dim must be an integer >= 1, got {dim}", param="feature_dim")
+    data = BaselineInputs(
+        param_count=count, source_accuracy=acc, feature_dim=None if dim is None else int(dim)
+    )
+    return _finite(spec, _run_guarded(spec, lambda: spec.fn(data, **merged)))

@@ -16,7 +16,7 @@ from estimators.errors import DuplicateRegistrationError, UnknownScorerError, Zo
 
 T = TypeVar("T")
 
-ScorerKind = Literal["model", "set", "ensemble"]
+ScorerKind = Literal["model", "set", "ensemble", "baseline"]
 INPUT_NAMES = (
     "features",
     "labels",
@@ -27,6 +27,10 @@ INPUT_NAMES = (
     "source_features",
     "source_predictions",
     "source_labels",
+    # a model's own metadata, for the data-free baselines (estimators.baselines): numbers, not arrays
+    "param_count",
+    "source_accuracy",
+    "feature_dim",
 )
 
 
@@ -87,7 +91,9 @@ class ScorerSpec:
     Attributes:
         name: registry key (lower-case acronym, e.g. ``"logme"``).
         kind: ``model`` (one float per model), ``set`` (one float per candidate, depending on the whole
-            candidate set) or ``ensemble`` (one float per team of models).
+            candidate set), ``ensemble`` (one float per team of models) or ``baseline`` (one float per
+            model from its metadata alone, no target data: a guardrail the benchmark grades the scorers
+            against; a ranking refuses it).
         fn: the implementation; receives validated :class:`~estimators._data.ScoringData` (or a mapping
             of them for set/ensemble scorers) plus keyword parameters.
         needs: inputs that must be given (subset of ``features, labels, source_probs``).

@@ -66,6 +66,12 @@ class NonFiniteScoreError(NumericalError):
     code = "non-finite-score"
 
 
+class NotApplicableError(ScoringError):
+    """The model lacks what the scorer reads (a baseline's metadata: e.g. no recorded source accuracy)."""
+
+    code = "not-applicable"
+
+
 class UnknownScorerError(ScoringError, LookupError):
     """No scorer is registered under the requested name."""
 

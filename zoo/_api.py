@@ -119,6 +119,31 @@ class ZooEntry:
         (tag ``control``, or ``epochs`` 0 in ``meta``), which has no source domain to compare with."""
         return "control" not in self.tags and self.meta.get("epochs") != 0
 
+    @property
+    def param_count(self) -> int | None:
+        """Number of parameters recorded in ``meta`` (``num_params``, or ``params`` for trained entries)."""
+        value = self.meta.get("num_params", self.meta.get("params"))
+        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    @property
+    def source_accuracy(self) -> float | None:
+        """Top-1 accuracy on the source task as a fraction, from ``meta``: ``test_acc`` (a fraction, trained
+        entries) or ``imagenet_top1`` (a percentage, ImageNet weights); None where none is recorded."""
+        for key, scale in (("test_acc", 1.0), ("imagenet_top1", 100.0)):
+            value = self.meta.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value) / scale
+        return None
+
+    def baseline_inputs(self) -> dict[str, float | None]:
+        """The inputs of the data-free ``baseline`` scorers (:func:`estimators.score_baseline`)."""
+        count = self.param_count
+        return {
+            "param_count": None if count is None else float(count),
+            "source_accuracy": self.source_accuracy,
+            "feature_dim": float(self.feature_dim),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready metadata (``zoorank models --format json``)."""
         return {

@@ -30,11 +30,12 @@ class WeightsKind(StrEnum):
 
 
 class ScorerKind(StrEnum):
-    """What a scorer scores: one model, a candidate set, or a team of models."""
+    """What a scorer scores: one model, a candidate set, a team of models, or a model's metadata alone."""
 
     model = "model"
     set = "set"
     ensemble = "ensemble"
+    baseline = "baseline"
 
 
 class WeightsInfo(_Strict):

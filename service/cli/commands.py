@@ -256,13 +256,17 @@ def scorers_command(
     fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json")] = ListFormat.table,
     kind: Annotated[
         str | None,
-        typer.Option("--kind", metavar="KIND", help="only scorers of this kind: model, set or ensemble"),
+        typer.Option(
+            "--kind", metavar="KIND", help="only scorers of this kind: model, set, ensemble or baseline"
+        ),
     ] = None,
 ) -> None:
     """List the transferability scorers (name, kind, inputs, parameters, version, paper)."""
     with _errors():
-        if kind is not None and kind not in ("model", "set", "ensemble"):
-            raise InvalidParameterError(f"--kind must be model, set or ensemble, got {kind!r}", param="kind")
+        if kind is not None and kind not in ("model", "set", "ensemble", "baseline"):
+            raise InvalidParameterError(
+                f"--kind must be model, set, ensemble or baseline, got {kind!r}", param="kind"
+            )
         rows = scorer_rows(_settings(), kind)  # type: ignore[arg-type]
         if fmt is ListFormat.json:
             _emit(json.dumps(rows, indent=2, default=str), None)

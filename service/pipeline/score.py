@@ -41,8 +41,8 @@ def plan_scorers(
 
     Raises:
         UnknownScorerError: a name is not registered (the message lists the valid names).
-        InvalidParameterError: an ensemble scorer was named, a parameter is unknown or out of range, or
-            parameters were given for a scorer that is not requested.
+        InvalidParameterError: an ensemble or baseline scorer was named, a parameter is unknown or out of
+            range, or parameters were given for a scorer that is not requested.
     """
     params = params or {}
     if not names:
@@ -56,9 +56,13 @@ def plan_scorers(
     for name in dict.fromkeys(names):
         spec = estimators.get_scorer(name)
         if spec.kind not in ("model", "set"):
+            what = {
+                "ensemble": "it scores a team of models",
+                "baseline": "a data-free guardrail graded by the benchmark, not a prediction",
+            }.get(spec.kind, "not a per-model scorer")
             raise InvalidParameterError(
-                f"{name!r} is an {spec.kind!r} scorer (it scores a team of models); a ranking uses "
-                "'model' and 'set' scorers",
+                f"{name!r} is {'an' if spec.kind[0] in 'aeiou' else 'a'} {spec.kind!r} scorer ({what}); "
+                "a ranking uses 'model' and 'set' scorers",
                 param="scorers",
             )
         overrides = dict(params.get(name, {}))

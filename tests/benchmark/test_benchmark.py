@@ -23,7 +23,7 @@ from benchmark import ci
 from benchmark import targets as tg
 from benchmark.finetune import PROBE_PROTOCOL
 from benchmark.groundtruth import Unit, default_models, load_results, plan_units, run_units
-from benchmark.quality import QualityReport, metrics, render_markdown, score_target
+from benchmark.quality import PLOTS, QualityReport, metrics, render_markdown, score_target
 from service.catalogue import RELIABILITY_FILE
 from service.settings import Settings
 
@@ -381,3 +381,104 @@ def test_benchmark_quality_cli_writes_the_report_and_the_readme_block(
     ):
         res = CliRunner().invoke(app, [*base, *bad])
         assert res.exit_code == 2 and why in res.output, res.output
+
+
+def test_baseline_rows_grade_each_baseline_on_a_constructed_truth() -> None:
+    from benchmark.quality import baseline_rows
+
+    acc = {"m0": 0.9, "m1": 0.7, "m2": 0.5, "m3": 0.2}
+    truth = {"finetune": {"t": acc}, "probe": {"t": {m: 1.0 - a for m, a in acc.items()}}}
+    values = {
+        "size": {"m0": 4.0, "m1": 3.0, "m2": 2.0, "m3": 1.0},  # the fine-tune order exactly
+        "acc": {"m0": 0.1, "m1": 0.2},  # two models known (the others not applicable)
+        "one": {"m0": 1.0},  # a single model orders nothing
+    }
+    rows = {(r["scorer"], r["truth"]): r for r in baseline_rows(values, truth, ["t"])}
+    assert len(rows) == 6 and all(r["target"] == "t" for r in rows.values())
+    assert rows[("size", "finetune")]["tau_w"] == pytest.approx(1.0)  # exact up to rounding
+    assert rows[("size", "probe")]["tau_w"] == pytest.approx(-1.0)
+    assert rows[("size", "finetune")]["rel1"] == 1.0 and rows[("size", "finetune")]["models"] == 4
+    assert rows[("acc", "finetune")]["models"] == 2 and rows[("acc", "finetune")]["rel1"] == pytest.approx(
+        0.7 / 0.9
+    )
+    assert rows[("one", "finetune")]["models"] == 1 and rows[("one", "finetune")]["tau_w"] is None
+    absent = baseline_rows(values, truth, ["absent"])
+    assert {r["target"] for r in absent} == {"absent"} and all(r["tau_w"] is None for r in absent)
+
+
+def test_the_report_shows_the_best_baseline_and_the_defaults_margin_on_both_truths() -> None:
+    from benchmark.quality import baseline_rows, baseline_summary, choose_default, summary_markdown
+    from service.settings import DEFAULT_SCORERS
+
+    models = [f"m{i}" for i in range(5)]
+    fine = {m: 0.9 - 0.1 * i for i, m in enumerate(models)}
+    probe = {m: 0.1 + 0.1 * i for i, m in enumerate(models)}  # the reverse order
+    good = {m: float(i + 1) for i, m in enumerate(models)}  # rank 1 = the most accurate on fine-tune
+    ranks = {m: dict.fromkeys(DEFAULT_SCORERS, good[m]) for m in models}
+    targets = ["digits", "digits_10shot"]
+    report = QualityReport(
+        scorers=sorted(DEFAULT_SCORERS),
+        models=models,
+        coverage={"digits": {"probe": 5, "finetune": 5}},
+        truth={"finetune": dict.fromkeys(targets, fine), "probe": dict.fromkeys(targets, probe)},
+        ranks=dict.fromkeys(targets, ranks),
+    )
+    report.selection = choose_default(report)
+    values = {
+        "param_count": {m: 10.0 - i for i, m in enumerate(models)},  # the fine-tune order
+        "feature_width": {m: float(i) for i, m in enumerate(models)},  # the probe order
+    }
+    report.baseline_rows = baseline_rows(values, report.truth, targets)
+    report.baseline_not_scored = {"param_count": {}, "feature_width": {"m9": "not-applicable"}}
+    report.baselines = baseline_summary(report)
+    s = report.baselines
+    # weighted tau of an identical / reversed order is exactly +-1 up to rounding
+    assert s["best"] == {"finetune": "param_count", "probe": "feature_width"}
+    assert s["default"]["finetune"] == pytest.approx(1.0) and s["default"]["probe"] == pytest.approx(-1.0)
+    assert s["margin"]["finetune"] == pytest.approx(0.0, abs=1e-12)
+    assert s["margin"]["probe"] == pytest.approx(-2.0)
+    assert s["baselines"]["param_count"]["full"] == pytest.approx(1.0)
+    assert s["baselines"]["feature_width"]["worst"] == pytest.approx(-1.0)
+    assert set(s["scorers"]["probe"]) == set(DEFAULT_SCORERS)
+
+    text = render_markdown(report, ["digits"], [])
+    assert "## Data-free baselines (guardrails)" in text
+    assert "| **param_count** (best, fine-tune truth) | baseline | 1.000 | -1.000 | +0.000 | -2.000 |" in text
+    assert "| **feature_width** (best, probe truth) | baseline | -1.000 | 1.000 | -2.000 | +0.000 |" in text
+    assert "| **default** (hscore, probe_cv) | default | 1.000 | -1.000 | +0.000 | -2.000 |" in text
+    assert "feature_width: not scored (`not-applicable`) for 1 of 5 models (m9)" in text
+    margin = (
+        "The default's margin in mean tau_w over the best data-free baseline: +0.000 on the fine-tune truth "
+        "(default 1.000 vs param_count 1.000); -2.000 on the probe truth (default -1.000 vs feature_width "
+        "1.000)."
+    )
+    assert margin in text
+    summary = summary_markdown(report, "2026-01-01")
+    assert "| **param_count** (best data-free baseline, fine-tune truth) | 1.000 | 1.000 | 1.000 |" in summary
+    assert "| **feature_width** (best data-free baseline, probe truth) | -1.000 |" in summary
+    assert margin.replace("tau_w", "τ_w") in summary
+
+
+def test_committed_report_and_readme_carry_the_baselines_of_the_committed_files(tmp_path: Path) -> None:
+    """``python -m benchmark baselines`` on a copy of the committed results reproduces the committed
+    quality.md, quality.json and README block byte for byte: every baseline figure comes from the
+    generator, none is hand-edited."""
+    import shutil
+
+    from benchmark.quality import README_MARKERS, refresh_baselines
+
+    repo = Path(__file__).resolve().parents[2]
+    committed = repo / "benchmark" / "results"
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("groundtruth.json", "scores.json", "quality.json", "quality.md", *PLOTS):
+        shutil.copy(committed / name, results / name)
+    readme = tmp_path / "README.md"
+    readme.write_text((repo / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    refresh_baselines(results, readme)
+    assert (results / "quality.md").read_text() == (committed / "quality.md").read_text()
+    assert (results / "quality.json").read_text() == (committed / "quality.json").read_text()
+    start, end = README_MARKERS
+    block = readme.read_text().split(start)[1].split(end)[0]
+    assert block == (repo / "README.md").read_text().split(start)[1].split(end)[0]
+    assert "best data-free baseline" in block

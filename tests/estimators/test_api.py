@@ -50,7 +50,7 @@ def test_get_scorer_metadata_is_json_ready() -> None:
     for name in estimators.list_scorers():
         spec = estimators.get_scorer(name)
         meta = json.loads(json.dumps(spec.to_dict()))
-        assert meta["name"] == name and meta["kind"] in {"model", "set", "ensemble"}
+        assert meta["name"] == name and meta["kind"] in {"model", "set", "ensemble", "baseline"}
         assert meta["citation"], f"{name} has no citation"
         assert set(meta["needs"]) <= set(INPUT_NAMES)
 

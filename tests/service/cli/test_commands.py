@@ -66,6 +66,14 @@ def test_scorers_json_lists_every_registered_scorer(env: dict[str, str]) -> None
     assert table.exit_code == 0 and "etran" in table.stdout and "logme" not in table.stdout
 
 
+def test_scorers_lists_the_data_free_baselines_by_kind(env: dict[str, str]) -> None:
+    result = run(["scorers", "--kind", "baseline", "--format", "json"], env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [d["name"] for d in data] == estimators.list_scorers("baseline")
+    assert {d["kind"] for d in data} == {"baseline"} and not any(d["default"] for d in data)
+
+
 def test_scorers_rejects_an_unknown_kind(env: dict[str, str]) -> None:
     assert_one_line_error(run(["scorers", "--kind", "bogus"], env), "invalid-parameter")
 

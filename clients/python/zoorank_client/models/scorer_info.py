@@ -33,7 +33,8 @@ class ScorerInfo:
             constraints (ScorerInfoConstraints): parameter -> the rule it must satisfy
             default (bool): run when a request names no scorers
             higher_is_better (bool):
-            kind (ScorerKind): What a scorer scores: one model, a candidate set, or a team of models.
+            kind (ScorerKind): What a scorer scores: one model, a candidate set, a team of models, or a model's metadata
+                alone.
             min_classes (int):
             min_per_class (int):
             min_samples (int):

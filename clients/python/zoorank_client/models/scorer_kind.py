@@ -1,6 +1,7 @@
 from enum import StrEnum
 
 class ScorerKind(StrEnum):
+    BASELINE = "baseline"
     ENSEMBLE = "ensemble"
     MODEL = "model"
     SET = "set"
