@@ -23,6 +23,9 @@ def _comparable(document: dict[str, Any]) -> dict[str, Any]:
     out["models"] = [{k: v for k, v in m.items() if k != "extraction_seconds"} for m in out["models"]]
     if out.get("ensemble"):
         out["ensemble"] = {k: v for k, v in out["ensemble"].items() if k != "seconds"}
+    # the certainty is measured against wall times (which refits fit the budget): the decision is stable
+    rec = out.pop("recommendation")
+    out["recommended"] = (rec["model"], rec["runner_up"], rec["margin"])
     return out
 
 
