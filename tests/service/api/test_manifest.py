@@ -48,8 +48,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     write_datasets(data)
     manifest = write_manifest(root / "models")
     env = base_env(root / "home", data)
+    # a database of its own: the live stack's worker (no manifest) shares this server and must never
+    # take this stack's messages (it would fail them: it knows no manifest entry)
+    own_db = redis_url.rsplit("/", 1)[0] + "/6"
     env.update(
-        {"REDIS_URL": redis_url, "ZOORANK_API_KEYS": API_KEY_DIGEST, "ZOORANK_ZOO_MANIFEST": str(manifest)}
+        {"REDIS_URL": own_db, "ZOORANK_API_KEYS": API_KEY_DIGEST, "ZOORANK_ZOO_MANIFEST": str(manifest)}
     )
     procs: list[subprocess.Popen[bytes]] = []
     try:
