@@ -31,17 +31,6 @@ from service.pipeline.score import plan_scorers, score_models
 from service.pipeline.types import ModelInputs
 from tests.support.schema import check_schema
 
-# --- a minimal JSON Schema checker (the subset RANKING_JSON_SCHEMA uses) ----------------------------
-
-_TYPES: dict[str, Any] = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "boolean": bool,
-    "null": type(None),
-}
-
-
 # --- aggregation -----------------------------------------------------------------------------------
 
 
