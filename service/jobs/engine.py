@@ -72,6 +72,8 @@ from service.jobs.models import (
     ModelProgress,
     StageProgress,
     part_started,
+    stored_top_model,
+    top_model,
 )
 from service.jobs.request import RankingRequest, request_fingerprint, to_plan
 from service.jobs.store import (
@@ -123,23 +125,6 @@ def check_event_id(value: str | None) -> str | None:
             param="Last-Event-ID",
         )
     return value
-
-
-def top_model(ranking_json: str) -> str | None:
-    """The ranking's best model: the first of its ``models`` (ordered by aggregate rank) that has an
-    aggregate rank, so a model every scorer failed on is never shown as the top; None if there is none."""
-    try:
-        models = json.loads(ranking_json).get("models") or []
-    except (ValueError, AttributeError):
-        return None
-    for model in models:
-        if (
-            isinstance(model, dict)
-            and model.get("aggregate_rank") is not None
-            and isinstance(model.get("id"), str)
-        ):
-            return str(model["id"])
-    return None
 
 
 class JobEngine(JobStore):
@@ -372,6 +357,7 @@ class JobEngine(JobStore):
                 "cache_hit": "1",
                 "ranking": ranking_json,
                 "etag": etag,
+                "top_model": top_model(ranking_json) or "",
                 "deadline": str(time.time() + self.settings.job_deadline_s),
             },
             owner=None,
@@ -569,9 +555,7 @@ class JobEngine(JobStore):
             ranking_id=job_id if status == JobStatus.succeeded else None,
             ranking_url=f"/v1/rankings/{job_id}" if status == JobStatus.succeeded else None,
             request=request,
-            top_model=top_model(state["ranking"])
-            if status == JobStatus.succeeded and "ranking" in state
-            else None,
+            top_model=stored_top_model(state) if status == JobStatus.succeeded else None,
             queue_position=self.queue_position(job_id) if stage == "queued" else None,
         )
 

@@ -11,6 +11,7 @@ key                                    type    what
 =====================================  ======  ===============================================================
 ``job:{id}``                           hash    status, stage, timestamps, owner, fingerprint, request echo,
                                                plan/sample JSON for workers, model count, error (problem JSON)
+                                               and, once succeeded, ranking JSON, etag, top model
 ``job:{id}:models``                    hash    model id -> progress JSON (status, stage, done, total, error)
 ``job:{id}:records``                   hash    model id -> ``ExtractionRecord`` JSON
 ``job:{id}:cells``                     hash    model id -> per-model score cells JSON

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -155,3 +157,30 @@ class JobView(BaseModel):
         default=None,
         description="while queued: messages waiting ahead of the job's first one in its queue (0: next)",
     )
+
+
+def top_model(ranking_json: str) -> str | None:
+    """The ranking's best model: the first of its ``models`` (ordered by aggregate rank) that has an
+    aggregate rank, so a model every scorer failed on is never shown as the top; None if there is none.
+
+    Computed once, when the ranking is stored on the job (field ``top_model``), not on every view."""
+    try:
+        models = json.loads(ranking_json).get("models") or []
+    except (ValueError, AttributeError):
+        return None
+    for model in models:
+        if (
+            isinstance(model, dict)
+            and model.get("aggregate_rank") is not None
+            and isinstance(model.get("id"), str)
+        ):
+            return str(model["id"])
+    return None
+
+
+def stored_top_model(state: Mapping[str, str]) -> str | None:
+    """A succeeded job's top model from its hash: the stored field (empty: none), else computed from the
+    stored ranking (jobs that ended before the field existed)."""
+    if "top_model" in state:
+        return state["top_model"] or None
+    return top_model(state["ranking"]) if "ranking" in state else None

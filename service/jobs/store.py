@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from service.jobs import keys
-from service.jobs.models import ACTIVE_STATUSES, JobError
+from service.jobs.models import ACTIVE_STATUSES, JobError, top_model
 from service.jobs.request import decode_policy
 from service.pipeline.extract import ExtractionRecord
 from service.pipeline.schema import _jsonable
@@ -279,7 +279,8 @@ class JobStore:
             pipe.set(keys.ranking(fp), ranking_json, ex=ttl)
             pipe.set(keys.fingerprint_job(fp), job_id, ex=ttl)
             pipe.execute()
-        return self._end(job_id, "succeeded", {"ranking": ranking_json, "etag": etag})
+        values = {"ranking": ranking_json, "etag": etag, "top_model": top_model(ranking_json) or ""}
+        return self._end(job_id, "succeeded", values)
 
     def _end(self, job_id: str, status: str, values: Mapping[str, str]) -> bool:
         done = self.transition(

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from service.jobs.engine import JobEngine, top_model
+from service.jobs.engine import JobEngine
 from service.jobs.handlers import score_progress
-from service.jobs.models import JobError, JobStatus
+from service.jobs.models import JobError, JobStatus, stored_top_model, top_model
 from service.pipeline.types import ProgressEvent
 from service.settings import Settings
 from tests.service.jobs.test_engine import MODELS, request
@@ -124,3 +124,12 @@ def test_models_warm_at_submission_leave_the_job_queued_until_a_worker_takes_it(
     assert waiting.queue_position is not None
     engine.model_progress(view.id, MODELS[0], status="scoring", scorer="logme")  # a worker scores it
     assert engine.get(view.id).status == JobStatus.running
+
+
+def test_the_top_model_is_stored_once_and_read_back_not_reparsed() -> None:
+    """The view reads the field stored with the ranking; older records fall back to their ranking."""
+    ranked = json.dumps({"models": [{"id": "m1", "aggregate_rank": 1.0}]})
+    assert stored_top_model({"top_model": "m2", "ranking": ranked}) == "m2"  # the stored field wins
+    assert stored_top_model({"top_model": "", "ranking": ranked}) is None  # stored: no ranked model
+    assert stored_top_model({"ranking": ranked}) == "m1"  # an older record: computed from its ranking
+    assert stored_top_model({}) is None
