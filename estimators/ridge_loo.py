@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from estimators._api import ScoreResult
+from estimators._api import PER_SAMPLE, ScoreResult
 from estimators._data import ScoringData
 from estimators._linalg import blocked_rows_product, centred_gram, centred_rows, noise_floor
 from estimators._params import Interval
@@ -258,7 +258,9 @@ def ridge_loo(
         LOO squared error at the chosen penalties, a smooth tie-breaker: lower is better),
         ``path_accuracy`` (LOO accuracy at each ``α`` of the path), ``rank`` (eigenvalues kept),
         ``hscore`` (the ``hscore`` scorer's value on the same data, from the same eigendecomposition, so a
-        caller scoring both pays for one decomposition).
+        caller scoring both pays for one decomposition), ``per_sample`` (``(N,)`` float64, each sample's
+        LOO credit in the caller's sample order: 1, 0 or ``1/k`` for a k-way tie; its mean is the score,
+        and the recommendation's paired bootstrap resamples it instead of refitting).
 
     Raises:
         InvalidParameterError: ``alpha_min > alpha_max``.
@@ -289,7 +291,8 @@ def ridge_loo(
     # argmin takes the first minimum: search the reversed path so that ties go to the larger α
     chosen = num_alpha - 1 - torch.argmin(others.flip(1), dim=1)
     overall = num_alpha - 1 - int(torch.argmin(total.flip(0)))
-    value = float(credit.gather(1, chosen[:, None]).mean())
+    per_sample = credit.gather(1, chosen[:, None])[:, 0]
+    value = float(per_sample.mean())
     info: dict[str, Any] = {
         "alpha": float(lams[overall]) / n,
         "moved": int((chosen != overall).sum()),
@@ -297,5 +300,6 @@ def ridge_loo(
         "path_accuracy": [float(v) for v in credit.mean(dim=0)],
         "rank": spec.rank,
         "hscore": spec.hscore(data.counts),
+        PER_SAMPLE: per_sample.cpu().numpy(),
     }
     return ScoreResult(value, info)

@@ -331,3 +331,20 @@ def test_informative_features_beat_noise(seed: int) -> None:
     assert estimators.score("ridge_loo", features=feats, labels=labels) > estimators.score(
         "ridge_loo", features=noise, labels=labels
     )
+
+
+@pytest.mark.property
+@PROPS
+@given(seed=st.integers(0, 2**16), sep=st.floats(0.0, 3.0))
+def test_per_sample_credit_averages_to_the_score_and_follows_the_samples(seed: int, sep: float) -> None:
+    """``per_sample`` is each sample's LOO credit (1, 0 or 1/k): its mean is the score and it moves with the
+    samples under a permutation (the recommendation's paired bootstrap resamples it). The mean matches to
+    1e-12: both sum the same N credits in float64, in different orders."""
+    feats, labels = _blobs(seed, n_per=8, sep=sep)
+    got = estimators.score_details("ridge_loo", features=feats, labels=labels)
+    credit = np.asarray(got.info["per_sample"])
+    assert credit.shape == (len(labels),) and ((credit >= 0) & (credit <= 1)).all()
+    assert float(credit.mean()) == pytest.approx(got.value, abs=1e-12)
+    perm = np.random.default_rng(seed).permutation(len(labels))
+    again = estimators.score_details("ridge_loo", features=feats[perm], labels=labels[perm])
+    np.testing.assert_allclose(np.asarray(again.info["per_sample"]), credit[perm], atol=1e-9)
