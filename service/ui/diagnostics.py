@@ -119,6 +119,42 @@ KNOWN: dict[str, dict[str, Meaning]] = {
         ),
         "folds": Meaning("Folds", "folds", "Outer cross-validation folds the accuracy is averaged over."),
     },
+    "ridge_loo": {
+        "alpha": Meaning(
+            "Ridge penalty α",
+            "",
+            "Penalty per sample on unit-variance features that minimises the leave-one-out squared error.",
+        ),
+        "moved": Meaning(
+            "Samples at another penalty",
+            "images",
+            "Images whose own held-out error would move the chosen penalty, so they were predicted at the "
+            "penalty the other images choose.",
+        ),
+        "press": Meaning(
+            "Leave-one-out squared error",
+            "",
+            "Mean squared error of the held-out one-hot predictions at the chosen penalties (lower: better).",
+        ),
+        "path_accuracy": Meaning(
+            "Accuracy along the penalty path",
+            "",
+            "Leave-one-out accuracy at each penalty of the path, smallest first; the score does not take "
+            "their maximum, which would be optimistic.",
+        ),
+        "rank": Meaning(
+            "Feature rank",
+            "dimensions",
+            "Eigen-directions of the standardised features above the noise floor (a matrix rank, not the "
+            "model's position in the ranking).",
+        ),
+        "hscore": Meaning(
+            "H-score from the same decomposition",
+            "",
+            "The hscore scorer's value on the same features, read off the eigendecomposition the probe "
+            "already computed.",
+        ),
+    },
     "sfda": {
         "stage1_shrinkage": Meaning(
             "Shrinkage λ", "", "Regularisation of the within-class scatter in the Fisher projection."

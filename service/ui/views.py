@@ -115,7 +115,10 @@ def agreement(ranking: Ranking) -> list[list[TauCell]]:
 
 
 #: What a scorer's value is, where its name does not say it (the ranking page's column headers).
-SCORER_LABELS: dict[str, str] = {"probe_cv": "cross-validated linear-probe accuracy"}
+SCORER_LABELS: dict[str, str] = {
+    "probe_cv": "cross-validated linear-probe accuracy",
+    "ridge_loo": "leave-one-out linear-probe (ridge) accuracy",
+}
 
 
 @dataclass

@@ -445,7 +445,8 @@ def test_the_report_shows_the_best_baseline_and_the_defaults_margin_on_both_trut
     assert "## Data-free baselines (guardrails)" in text
     assert "| **param_count** (best, fine-tune truth) | baseline | 1.000 | -1.000 | +0.000 | -2.000 |" in text
     assert "| **feature_width** (best, probe truth) | baseline | -1.000 | 1.000 | -2.000 | +0.000 |" in text
-    assert "| **default** (hscore, probe_cv) | default | 1.000 | -1.000 | +0.000 | -2.000 |" in text
+    members = ", ".join(sorted(DEFAULT_SCORERS))
+    assert f"| **default** ({members}) | default | 1.000 | -1.000 | +0.000 | -2.000 |" in text
     assert "feature_width: not scored (`not-applicable`) for 1 of 5 models (m9)" in text
     margin = (
         "The default's margin in mean tau_w over the best data-free baseline: +0.000 on the fine-tune truth "

@@ -390,15 +390,19 @@ def test_a_ranking_with_no_model_scored_is_an_error(dataset: Path, settings: Any
     )
 
 
-def test_every_ranking_carries_its_recommendation(dataset: Path, settings: Any, tiny_entry: Any) -> None:
+@pytest.mark.parametrize("probe", ["probe_cv", "ridge_loo"])
+def test_every_ranking_carries_its_recommendation(
+    dataset: Path, settings: Any, tiny_entry: Any, probe: str
+) -> None:
+    """Both probes report per-sample held-out terms, so the bootstrap resamples them without refitting."""
     from service.pipeline.run import rank
 
     models = [tiny_entry("tiny.r1", seed=1), tiny_entry("tiny.r2", seed=2), tiny_entry("tiny.r3", seed=3)]
-    ranking = rank(str(dataset), models=models, scorers=["probe_cv", "hscore"], settings=settings)
+    ranking = rank(str(dataset), models=models, scorers=[probe, "hscore"], settings=settings)
     rec = ranking.recommendation
     assert rec is not None and rec.model == ranking.models[0].id
     assert rec.runner_up == ranking.models[1].id and rec.confidence_set[0] == rec.model
-    assert rec.method["resampled"]["probe_cv"] == "out-of-fold"
+    assert rec.method["resampled"][probe] == "out-of-fold"
     assert abs(sum(c.p_best for c in rec.candidates) - 1.0) < 1e-9  # 200 resamples: rounding error only
-    assert all("per_sample" not in m.info.get("probe_cv", {}) for m in ranking.models)  # kept off the wire
+    assert all("per_sample" not in m.info.get(probe, {}) for m in ranking.models)  # kept off the wire
     check_schema(json.loads(ranking.to_json()), RANKING_JSON_SCHEMA)
