@@ -483,3 +483,35 @@ def test_committed_report_and_readme_carry_the_baselines_of_the_committed_files(
     block = readme.read_text().split(start)[1].split(end)[0]
     assert block == (repo / "README.md").read_text().split(start)[1].split(end)[0]
     assert "best data-free baseline" in block
+
+
+def test_the_default_is_chosen_among_the_sets_without_a_scorer_too_slow_at_scale() -> None:
+    """``probe_cv`` orders the models perfectly here, yet the choice (and the leave-one-target-out estimate of
+    the procedure) skips every set that contains it; the report says why."""
+    from benchmark.quality import AT_SCALE_EXCLUDED, choose_default
+
+    assert "probe_cv" in AT_SCALE_EXCLUDED
+    models = [f"m{i}" for i in range(5)]
+    acc = {m: 0.9 - 0.1 * i for i, m in enumerate(models)}
+    perfect = {m: float(i + 1) for i, m in enumerate(models)}
+    half = {m: float(r) for m, r in zip(models, (2, 1, 3, 4, 5), strict=True)}  # one swap at the top
+    reversed_ = {m: float(len(models) - i) for i, m in enumerate(models)}
+    by = {"probe_cv": perfect, "ridge_loo": half, "hscore": reversed_}
+    ranks = {m: {s: by[s][m] for s in by} for m in models}
+    targets = ["digits", "digits_10shot", "mnist"]
+    report = QualityReport(
+        scorers=sorted(by),
+        models=models,
+        truth={"finetune": dict.fromkeys(targets, acc), "probe": dict.fromkeys(targets, acc)},
+        ranks=dict.fromkeys(targets, ranks),
+    )
+    sel = choose_default(report)
+    assert sel["top"][0]["members"] == ["probe_cv"]
+    assert sel["choice"]["members"] == ["ridge_loo"] and sel["excluded"] == {
+        "probe_cv": AT_SCALE_EXCLUDED["probe_cv"]
+    }
+    assert all(d["members"] == ["ridge_loo"] for d in sel["loto"]["per_target"].values())
+    report.selection = sel
+    text = render_markdown(report, ["digits"], [])
+    assert "may not contain: `probe_cv` (over 30x the Gram floor" in text
+    assert "The best set without them: **ridge_loo**" in text
