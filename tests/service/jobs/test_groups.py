@@ -32,6 +32,7 @@ from tests.service.jobs.test_engine import (  # noqa: F401 (fixtures)
     plugin_entries,
     worker,
 )
+from tests.service.pipeline.test_extract import _count_decodes as count_decodes
 from tests.support.service import WorkerProcess
 
 #: Three models with the same preprocessing config (32 px, mean/std 0.5) and one with its own (28 px grey).
@@ -164,13 +165,19 @@ def direct(service_settings: Settings) -> Iterator[tuple[JobEngine, Actors]]:
     client.close()
 
 
-def test_a_redelivered_group_message_does_no_double_work(direct: tuple[JobEngine, Actors]) -> None:
+def test_a_redelivered_group_message_does_no_double_work(
+    direct: tuple[JobEngine, Actors], monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine, actors = direct
     view, _ = engine.submit(request(seed=104, models=GROUP))
     ((args),) = [tuple(m["args"]) for m in extract_messages(engine)]
     assert args == (view.id, *GROUP)
 
+    decoded = count_decodes(monkeypatch)
     actors.extract.fn(*args)
+    # each sampled image decoded once for the three models (decoding runs inline: workers=0)
+    sampled = engine.get(view.id).progress.models[0].total
+    assert sampled > 0 and sorted(decoded) == list(range(sampled))
     assert extractions(engine) == len(GROUP)
     assert engine.redis.hlen(keys.job_records(view.id)) == len(GROUP)
     assert sorted(score_messages(engine.redis)) == sorted((view.id, m) for m in GROUP)
@@ -185,7 +192,7 @@ def test_a_redelivered_group_message_does_no_double_work(direct: tuple[JobEngine
         t.start()
     for t in threads:
         t.join()
-    assert extractions(engine) == len(GROUP)
+    assert extractions(engine) == len(GROUP) and len(decoded) == sampled  # store hits: nothing decoded
     assert engine.redis.hgetall(keys.job_records(view.id)) == records
     assert sorted(score_messages(engine.redis)) == sorted((view.id, m) for m in GROUP)
 
