@@ -9,6 +9,7 @@ temporary data root:
    same request run in-process by ``service.pipeline.run.rank`` (what ``zoorank rank`` runs, minus the
    interpreter start) with its own empty feature store; interleaved, best of ``--repeats``. The worker is
    long-lived, so from the second repeat on its models are already loaded, as in a running service.
+   ``--models N`` ranks the first N of ten 32 px models that share one preprocessing config (default 3).
    Target: API overhead < 10 %.
 2. **cached POST**: p50/p99 of the identical ``POST /v1/rankings`` repeated ``--posts`` times, each
    answered from the cache (``200``, job already succeeded). Target: p99 < 100 ms.
@@ -57,6 +58,17 @@ os.environ.setdefault("TORCH_HOME", str(_HERE.parent / ".cache" / "torch"))
 
 REPO = _HERE.parent
 MODELS = ["cnn4.glyphs", "resnet8.glyphs", "mobilenet_tiny.fashion_mnist"]
+#: What ``--models N`` takes the first N of: the trained 32 px models, which share one preprocessing config.
+ZOO_32PX = [
+    *MODELS,
+    "cnn4.fashion_mnist",
+    "resnet8.fashion_mnist",
+    "mobilenet_tiny.glyphs",
+    "cnn4.emoji",
+    "resnet8.emoji",
+    "mobilenet_tiny.emoji",
+    "cnn4.random_init",
+]
 SCORERS = ["logme", "leep", "nce", "hscore_shrinkage", "transrate", "sfda"]
 API_KEY = "bench-key"
 
@@ -264,7 +276,16 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--repeats", type=int, default=2, help="cold rankings per side (best is reported)")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of the mixed soak (0: none)")
+    parser.add_argument(
+        "--models",
+        type=int,
+        default=len(MODELS),
+        choices=range(1, len(ZOO_32PX) + 1),
+        metavar=f"1..{len(ZOO_32PX)}",
+        help=f"models in the cold ranking (the first N of {', '.join(ZOO_32PX)})",
+    )
     args = parser.parse_args()
+    models = ZOO_32PX[: args.models]
 
     tmp = Path(tempfile.mkdtemp(prefix="zoorank-bench-service-"))
     data = write_dataset(tmp / "data" / "bench", per_class=args.per_class).parent
@@ -285,11 +306,20 @@ def main() -> None:
     env["REDIS_URL"] = redis.url
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    zoorank = str(Path(sys.executable).with_name("zoorank"))
     logs = open(tmp / "service.log", "wb")  # noqa: SIM115 - closed in finally
     procs = [
+        # this checkout's code (the ``zoorank`` script would import the installed copy's)
         subprocess.Popen(
-            [zoorank, "worker", "--device", "cpu", "--queues", "extract,score"],
+            [
+                sys.executable,
+                "-c",
+                "from service.cli import app; app()",
+                "worker",
+                "--device",
+                "cpu",
+                "--queues",
+                "extract,score",
+            ],
             env=env,
             cwd=REPO,
             stdout=logs,
@@ -319,11 +349,11 @@ def main() -> None:
     ]
     request = {
         "dataset": "data:bench",
-        "models": MODELS,
+        "models": models,
         "scorers": SCORERS,
         "sampling": {"max_per_class": 0},
     }
-    results: dict[str, Any] = {"images": num_images, "models": MODELS, "scorers": SCORERS}
+    results: dict[str, Any] = {"images": num_images, "models": models, "scorers": SCORERS}
     try:
         wait_ready(url, procs)
         with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=600) as http:
@@ -352,7 +382,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 rank(
                     str(data / "bench"),
-                    models=MODELS,
+                    models=models,
                     scorers=SCORERS,
                     max_per_class=0,
                     seed=repeat + 1,
@@ -409,7 +439,7 @@ def main() -> None:
         logs.close()
 
     cold, post, get = results["cold"], results["cached_post_ms"], results["cached_get_ms"]
-    print(f"service benchmark ({num_images} images, {len(MODELS)} models, {len(SCORERS)} scorers, CPU)")
+    print(f"service benchmark ({num_images} images, {len(models)} models, {len(SCORERS)} scorers, CPU)")
     print(
         f"  cold ranking: API {cold['api_s']:.2f} s vs in-process {cold['cli_s']:.2f} s -> overhead "
         f"{100 * cold['overhead']:+.1f} % (target < 10 %)"

@@ -72,7 +72,10 @@ Service (API, job engine, workers)
 * ``ZOORANK_MAX_HEADER_BYTES``: largest total of a request's header fields, names and values (32768).
 * ``ZOORANK_API_KEYS``: comma-separated SHA-256 hex digests of the accepted API keys (none: auth off).
 * ``ZOORANK_MODEL_CACHE_SIZE``: models a worker keeps loaded (LRU), 1..256 (4).
-* ``ZOORANK_EXTRACT_TIME_LIMIT_S``: time limit of one ``extract`` message (14400; CPU extraction is slow).
+* ``ZOORANK_EXTRACT_TIME_LIMIT_S``: time limit of one model's extraction (14400; CPU extraction is
+  slow); an ``extract`` message of a group of n models has n times this limit.
+* ``ZOORANK_EXTRACT_GROUP_SIZE``: most models in one ``extract`` message (models of a job that share a
+  preprocessing config go together, each image decoded once for all of them), 1..256 (16).
 * ``ZOORANK_SCORE_TIME_LIMIT_S``: time limit of one ``score`` or ``finalise`` message (3600).
 * ``ZOORANK_MAX_RETRIES``: retries of a message that failed unexpectedly, 0..20 (3).
 * ``ZOORANK_RETRY_BACKOFF_MS``: first retry delay; it doubles per retry (1000).
@@ -391,6 +394,11 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(default=4, ge=1, le=256, validation_alias=_env("ZOORANK_MODEL_CACHE_SIZE"))
     extract_time_limit_s: int = Field(
         default=4 * 3600, ge=1, le=7 * 86400, validation_alias=_env("ZOORANK_EXTRACT_TIME_LIMIT_S")
+    )
+    #: Most models one ``extract`` message carries: the uncached models of a job that share a
+    #: preprocessing config go together (each image decoded once for all), in groups of at most this many.
+    extract_group_size: int = Field(
+        default=16, ge=1, le=256, validation_alias=_env("ZOORANK_EXTRACT_GROUP_SIZE")
     )
     score_time_limit_s: int = Field(
         default=3600, ge=1, le=7 * 86400, validation_alias=_env("ZOORANK_SCORE_TIME_LIMIT_S")

@@ -102,14 +102,29 @@ ACTOR_QUEUES: dict[str, str] = {
 }
 
 
-def send(broker: Any, actor_name: str, *args: Any, delay_ms: int | None = None) -> None:
+def extract_time_limit_ms(settings: Settings, models: int) -> int | None:
+    """The time limit of an ``extract`` message of ``models`` models: ``extract_time_limit_s`` per model
+    (None for one model: the actor's own limit, which is that)."""
+    return None if models <= 1 else settings.extract_time_limit_s * 1000 * models
+
+
+def send(
+    broker: Any,
+    actor_name: str,
+    *args: Any,
+    delay_ms: int | None = None,
+    time_limit_ms: int | None = None,
+) -> None:
     """Enqueue one message for ``actor_name`` on its queue (after ``delay_ms`` when given).
+
+    ``time_limit_ms`` overrides the actor's time limit for this message (and its retries).
 
     Raises:
         KeyError: ``actor_name`` is not one of :data:`ACTOR_QUEUES`.
     """
+    options = {} if time_limit_ms is None else {"time_limit": time_limit_ms}
     message: Any = dramatiq.Message(
-        queue_name=ACTOR_QUEUES[actor_name], actor_name=actor_name, args=args, kwargs={}, options={}
+        queue_name=ACTOR_QUEUES[actor_name], actor_name=actor_name, args=args, kwargs={}, options=options
     )
     broker.enqueue(message, delay=delay_ms)
 
@@ -131,5 +146,7 @@ class Sender:
                 self._broker = make_broker(self._settings, client=self._client)
             return self._broker
 
-    def __call__(self, actor_name: str, *args: Any, delay_ms: int | None = None) -> None:
-        send(self.broker, actor_name, *args, delay_ms=delay_ms)
+    def __call__(
+        self, actor_name: str, *args: Any, delay_ms: int | None = None, time_limit_ms: int | None = None
+    ) -> None:
+        send(self.broker, actor_name, *args, delay_ms=delay_ms, time_limit_ms=time_limit_ms)

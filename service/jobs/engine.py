@@ -11,18 +11,21 @@ fingerprint (:func:`service.jobs.request.request_fingerprint`) and then:
 2. **single flight**: under a redis-py ``Lock`` on the fingerprint (token-checked release), a job still
    running for the same fingerprint (``fp:{fp}``) is returned instead of a new one, so N concurrent
    identical requests compute once;
-3. otherwise a new job is written and its parts are enqueued: one ``extract`` message per model (queue
-   ``extract``) unless the model is **warm** (its extraction record and every per-model score cell are
-   cached and its features are in the store: it needs no message at all), or one ``score`` message when
-   only some cells are missing. Adding one model to a cached ranking therefore extracts only that model.
+3. otherwise a new job is written and its parts are enqueued: the models that are not **warm** (their
+   extraction record and every per-model score cell cached and their features in the store: no message
+   at all) go to queue ``extract``, one message per group of models that share a preprocessing config
+   (at most ``extract_group_size``; the worker decodes each image once for the group), and a model
+   whose features are there but some cells are missing gets one ``score`` message. Adding one model to a
+   cached ranking therefore extracts only that model.
 
 The request fingerprint does not include the device: a ranking, record or cell computed from GPU
 features (bf16 autocast) answers a later request served by CPU workers and vice versa; the feature store
 keeps both feature sets apart (their keys differ), the caches treat them as the same answer.
 
-Workers (:mod:`service.jobs.handlers`) run ``extract`` -> ``score`` per model; the part that completes last
-enqueues ``finalise`` exactly once (fan-in guard in :class:`JobStore`), which runs the set-level scorers,
-assembles the ranking with :func:`service.pipeline.assemble.finalise`, stores it on the job and in the cache.
+Workers (:mod:`service.jobs.handlers`) run ``extract`` (per group) -> ``score`` (per model); the part that
+completes last enqueues ``finalise`` exactly once (fan-in guard in :class:`JobStore`), which runs the
+set-level scorers, assembles the ranking with :func:`service.pipeline.assemble.finalise`, stores it on the
+job and in the cache.
 
 After a Redis crash that lost a part's message, :meth:`JobEngine.reconcile` re-sends the parts of idle
 unfinished jobs that no message and no live worker account for; :class:`service.jobs.reconcile.Reconciler`
@@ -48,11 +51,12 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.exceptions import LockError
 
+from estimators.errors import ZoorankError
 from service.errors import (
     InvalidEventIdError,
     NotFoundError,
@@ -62,7 +66,7 @@ from service.errors import (
     UnavailableError,
 )
 from service.jobs import keys
-from service.jobs.broker import QUEUES, Sender
+from service.jobs.broker import QUEUES, Sender, extract_time_limit_ms
 from service.jobs.models import (
     ACTIVE_STATUSES,
     JobError,
@@ -87,7 +91,7 @@ from service.jobs.store import (
     parse_timestamp,
     replace_record,
 )
-from service.pipeline.extract import ExtractionRecord
+from service.pipeline.extract import ExtractionRecord, group_by_preprocessing
 from service.pipeline.sample import sample
 from service.pipeline.score import cells_from_dict, cells_to_dict, merge_cells
 from service.settings import Settings
@@ -98,6 +102,7 @@ if TYPE_CHECKING:
 
     from service.pipeline.plan import RankPlan
     from service.pipeline.sample import SampleSummary
+    from zoo._api import ZooEntry
 
 
 #: Largest part of a stream id Redis accepts (each of ``<ms>-<seq>`` is an unsigned 64-bit integer).
@@ -150,7 +155,10 @@ class JobEngine(JobStore):
         not be enqueued, then its message was acknowledged). Every part is idempotent, so a part re-sent
         while another copy runs costs at most a store lookup: models without an extraction record get
         ``extract``, models with one but not done get ``score``, a job whose parts are all done gets
-        ``finalise``.
+        ``finalise``. The models of one job that need ``extract`` go together as at submission
+        (:meth:`send_extracts`: one message per preprocessing group), so a stranded group is re-sent as one
+        message of its unfinished models; a model named by any queued or running part (a group message
+        among others) counts as accounted for.
 
         Returns:
             The ids of the jobs whose parts were re-sent.
@@ -163,6 +171,7 @@ class JobEngine(JobStore):
             for i in cast(list[Any], self.redis.zrevrangebylex(keys.jobs_index(), "+", "-", 0, limit))
         ]
         queued: set[tuple[str, ...]] | None = None  # read once, only when some job is idle
+        covered: set[tuple[str, str]] = set()
         for job_id in ids:
             state = self.state(job_id)
             if (
@@ -177,16 +186,23 @@ class JobEngine(JobStore):
                 continue
             if queued is None:
                 queued = self.queued_parts() | self.running_parts()
+                # a model is accounted for by any extract or score part naming it (a group's among others)
+                covered = {(p[1], m) for p in queued if p[0] in ("extract", "score") for m in p[2:]}
             records = self.records(job_id)
             done = {as_str(m) for m in cast(set[Any], self.redis.smembers(keys.job_done(job_id)))}
             pending = [m for m in self.models(job_id) if m not in done]
             sent = 0
+            stranded: list[str] = []
             for model_id in pending:
-                actor = "score" if model_id in records else "extract"
-                if ("extract", job_id, model_id) in queued or ("score", job_id, model_id) in queued:
+                if (job_id, model_id) in covered:
                     continue
-                self.send(actor, job_id, model_id)
-                sent += 1
+                if model_id in records:
+                    self.send("score", job_id, model_id)
+                    sent += 1
+                else:
+                    stranded.append(model_id)
+            if stranded:
+                sent += self._send_stranded(job_id, state, stranded)
             if not pending and ("finalise", job_id) not in queued:
                 self.send("finalise", job_id)
                 sent += 1
@@ -194,6 +210,35 @@ class JobEngine(JobStore):
                 self.emit(job_id, "status", {"status": state["status"], "reconciled": True})
                 touched.append(job_id)
         return touched
+
+    def _send_stranded(self, job_id: str, state: Mapping[str, str], model_ids: builtins.list[str]) -> int:
+        """Re-send ``extract`` for ``model_ids`` of the job, grouped as at submission; the messages sent."""
+        try:
+            plan = to_plan(RankingRequest.model_validate_json(state["plan_request"]), self.settings)
+            by_id = {e.id: e for e in plan.entries}
+            entries = [by_id[m] for m in model_ids]
+        except (ZoorankError, ValueError, KeyError):
+            # the plan no longer resolves (an entry left the zoo): one message per model, so that each
+            # worker records its model's own error
+            for model_id in model_ids:
+                self.send("extract", job_id, model_id)
+            return len(model_ids)
+        return self.send_extracts(job_id, entries)
+
+    def send_extracts(self, job_id: str, entries: Sequence[ZooEntry]) -> int:
+        """Send ``extract`` for ``entries``: one message per group that shares a preprocessing config
+        (:func:`~service.pipeline.extract.group_by_preprocessing`, at most ``extract_group_size`` models),
+        so that the worker decodes each image once for the whole group. A message of n models runs under
+        n times ``extract_time_limit_s``.
+
+        Returns:
+            The number of messages sent.
+        """
+        groups = group_by_preprocessing(entries, self.settings.extract_group_size)
+        for group in groups:
+            limit = extract_time_limit_ms(self.settings, len(group))
+            self.send("extract", job_id, *(e.id for e in group), time_limit_ms=limit)
+        return len(groups)
 
     def queued_parts(self) -> set[tuple[str, ...]]:
         """``(actor name, *args)`` of every message the broker holds, in every queue and its delay queue.
@@ -424,10 +469,12 @@ class JobEngine(JobStore):
         return job_id
 
     def _enqueue_parts(self, job_id: str, plan: RankPlan, summary: SampleSummary) -> None:
-        """One message per model that is not warm; finalise at once when every model is warm."""
+        """``extract`` for the models without features (:meth:`send_extracts`: one message per
+        preprocessing group), ``score`` for those missing cells; finalise at once when every model is warm."""
 
         store = FeatureStore(self.settings.store_dir)
         model_plans = [p for p in plan.scorers if p.spec.kind == "model"]
+        cold: builtins.list[ZooEntry] = []
         for entry in plan.entries:
             mkey = model_digest(entry_digest(entry), summary, self.settings)
             raw = self.redis.get(keys.model_record(mkey))
@@ -439,7 +486,7 @@ class JobEngine(JobStore):
                 and store.path_for(record.feature_key).is_file()
             )
             if not usable or record is None:
-                self.send("extract", job_id, entry.id)
+                cold.append(entry)
                 continue
             warm = replace_record(record, cached=True, seconds=0.0)
             self.redis.hset(keys.job_records(job_id), entry.id, json.dumps(warm.to_dict()))
@@ -463,6 +510,8 @@ class JobEngine(JobStore):
             )
             if self.complete_part(job_id, entry.id):
                 self.send("finalise", job_id)
+        if cold:
+            self.send_extracts(job_id, cold)
 
     # -- reading ----------------------------------------------------------------------------------
 

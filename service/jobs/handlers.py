@@ -2,11 +2,14 @@
 
 Actors (each message is small and idempotent; delivery is at least once):
 
-* ``extract(job_id, model_id)``, queue ``extract`` (the GPU queue): the model's features on the job's
-  sample, from the shared feature store or a forward pass (one extraction at a time per device; the
-  worker keeps recently used models loaded, LRU of ``model_cache_size``). Writes the
-  :class:`~service.pipeline.extract.ExtractionRecord` (never the arrays) to the job, then sends ``score``. A
-  model that cannot be used (weights missing, load failure) completes its part with that error.
+* ``extract(job_id, model_id, ...)``, queue ``extract`` (the GPU queue): the features of a group of the
+  job's models that share a preprocessing config (one model, or up to ``extract_group_size``) on the
+  job's sample, from the shared feature store or a forward pass; the group's uncached models share one
+  decode of each image (:func:`~service.pipeline.extract.extract_shared`, as in ``zoorank rank``). One
+  extraction at a time per device; the worker keeps recently used models loaded, LRU of
+  ``model_cache_size``. Per model, it writes the :class:`~service.pipeline.extract.ExtractionRecord`
+  (never the arrays) to the job and sends ``score``. A model that cannot be used (weights missing or
+  corrupt, load failure) completes its part with that error, and its group mates go on.
 * ``score(job_id, model_id)``, queue ``score`` (CPU): the per-model scorers on that model's features.
   Cells already in the cell cache (same model, dataset, sampling, scorer version and parameters) are
   reused, the others computed and cached; the model's cells go to the job. Then the fan-in.
@@ -45,7 +48,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
@@ -57,12 +60,18 @@ import torch
 from estimators.errors import ZoorankError
 from service.errors import JobCancelledError
 from service.jobs import keys
-from service.jobs.broker import ACTOR_QUEUES
+from service.jobs.broker import ACTOR_QUEUES, extract_time_limit_ms
 from service.jobs.models import JobError
 from service.jobs.request import RankingRequest, to_plan
-from service.jobs.store import JobStore, cell_digest, model_digest
+from service.jobs.store import JobStore, as_str, cell_digest, model_digest
 from service.pipeline.assemble import finalise
-from service.pipeline.extract import Extraction, ExtractionRecord, extract_model, load_extraction
+from service.pipeline.extract import (
+    Extraction,
+    ExtractionRecord,
+    extract_model,
+    extract_shared,
+    load_extraction,
+)
 from service.pipeline.sample import SampleSummary, resample
 from service.pipeline.schema import ErrorInfo
 from service.pipeline.score import cells_from_dict, cells_to_dict, merge_cells, score_model
@@ -282,11 +291,14 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _begin(rt: Runtime, job_id: str, part: str, defer: Callable[[int], None]) -> dict[str, str] | None:
+def _begin(
+    rt: Runtime, job_id: str, part: str | Sequence[str], defer: Callable[[int], None]
+) -> dict[str, str] | None:
     """Common start of every message: the job's state, or None when there is nothing (more) to do.
 
-    A queued job whose owner already runs ``max_concurrent_jobs_per_key`` jobs does not start: the
-    message is sent again with a delay (``defer(ms)``) and this delivery ends.
+    ``part`` names what the message runs (``extract:<model>`` for each model of an extract group): each
+    counts one attempt. A queued job whose owner already runs ``max_concurrent_jobs_per_key`` jobs does
+    not start: the message is sent again with a delay (``defer(ms)``) and this delivery ends.
     """
     jobs = rt.jobs
     state = jobs.state(job_id)
@@ -297,10 +309,11 @@ def _begin(rt: Runtime, job_id: str, part: str, defer: Callable[[int], None]) ->
     if not jobs.mark_running(job_id, state.get("owner", "")):
         defer(min(30_000, max(200, rt.settings.retry_backoff_ms * 2)))
         return None
-    key = keys.job_attempts(job_id, part)
     pipe = rt.redis.pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, rt.settings.job_deadline_s + rt.settings.job_ttl_s)
+    for name in [part] if isinstance(part, str) else part:
+        key = keys.job_attempts(job_id, name)
+        pipe.incr(key)
+        pipe.expire(key, rt.settings.job_deadline_s + rt.settings.job_ttl_s)
     pipe.execute()
     if jobs.cancelled(job_id):
         jobs.mark_cancelled(job_id)
@@ -372,67 +385,185 @@ def score_progress(
     return on_event
 
 
-def _run_extract(actors: Actors, job_id: str, model_id: str) -> None:
+#: Model statuses that say a model's extraction outcome was handed on (``score`` sent, or the part failed).
+_FORWARDED = frozenset({"extracted", "scoring", "done", "cached", "failed"})
+
+
+def _forwarded(rt: Runtime, job_id: str, model_id: str) -> bool:
+    raw = rt.redis.hget(keys.job_models(job_id), model_id)
+    return raw is not None and str(json.loads(as_str(raw)).get("status")) in _FORWARDED
+
+
+def _group_progress(
+    rt: Runtime, job_id: str, total: int, started: set[str]
+) -> Callable[[ProgressEvent], None]:
+    """Progress of a shared extraction, per model: ``extracting`` on this worker from the model's first
+    event (its extraction starts there, so its images/s is measured from there), then its images done."""
+    writers: dict[str, Callable[[ProgressEvent], None]] = {}
+
+    def on_event(event: ProgressEvent) -> None:
+        model_id = event.model_id
+        if model_id is None or event.stage not in ("load", "extract"):
+            return
+        if model_id not in started:
+            started.add(model_id)
+            rt.jobs.model_progress(job_id, model_id, status="extracting", worker=rt.worker_id, total=total)
+        if model_id not in writers:
+            writers[model_id] = _progress_writer(rt, job_id, model_id)
+        writers[model_id](event)
+
+    return on_event
+
+
+def _save_record(rt: Runtime, job_id: str, entry: ZooEntry, summary: SampleSummary, run: Extraction) -> bool:
+    """Write ``run``'s record on the job (first write wins) and, when usable, in the record cache.
+
+    Returns:
+        Whether this write was the first (a concurrent duplicate delivery loses and hands nothing on).
+    """
+    rec = run.record()
+    text = json.dumps(rec.to_dict())
+    won = bool(rt.redis.hsetnx(keys.job_records(job_id), entry.id, text))
+    rt.redis.hsetnx(keys.job(job_id), "device", rt.device)
+    if rec.error is None:
+        mkey = model_digest(entry_digest(entry), summary, rt.settings)
+        rt.redis.set(keys.model_record(mkey), text, ex=rt.settings.cache_ttl_s)
+    return won
+
+
+def _hand_on(actors: Actors, job_id: str, model_id: str, total: int) -> None:
+    """After a model's extraction record is written: ``score`` it, or complete its part with its error."""
+    jobs = actors.runtime.jobs
+    record = jobs.record(job_id, model_id)
+    assert record is not None
+    if record.error is not None or record.feature_key is None:
+        err = record.error
+        error = JobError(
+            code=err.code if err else "model-error",
+            message=err.message if err else "no features",
+            model=model_id,
+            part="extract",
+        )
+        jobs.model_progress(job_id, model_id, status="failed", error=error.model_dump())
+        jobs.record_error(job_id, error)
+        if jobs.complete_part(job_id, model_id):
+            actors.finalise.send(job_id)
+        return
+    jobs.model_progress(job_id, model_id, status="extracted", cached=record.cached, done=total, total=total)
+    actors.score.send(job_id, model_id)
+
+
+def _run_extract(actors: Actors, job_id: str, *model_ids: str) -> None:
+    """Extract a group of the job's models that share a preprocessing config (or one model).
+
+    The uncached models of the group go through one shared decode (``extract_shared``), the others
+    (features in the store, a model that cannot join the shared pass) one at a time (``extract_model``);
+    each model's record is written and handed on (``score``, or its part completed with its error) as
+    soon as it is there. A model's own failure stays its own: a typed model error (weights missing or
+    corrupt) is its record's error, and an untyped one is recorded on that model while its group mates
+    go on, then the message is retried for the models still without a record.
+
+    Redelivery does no double work: models whose part is done are skipped, models with a record are not
+    extracted again (and are handed on only if no delivery did so yet), and features in the store are
+    read, not recomputed.
+    """
 
     rt = actors.runtime
+    jobs = rt.jobs
+    todo = [m for m in model_ids if not jobs.is_done(job_id, m)]
+    if not todo:
+        return
+    limit = extract_time_limit_ms(rt.settings, len(model_ids))
+    options: dict[str, Any] = {} if limit is None else {"time_limit": limit}
     state = _begin(
         rt,
         job_id,
-        f"extract:{model_id}",
-        lambda ms: actors.extract.send_with_options(args=(job_id, model_id), delay=ms),
+        [f"extract:{m}" for m in todo],
+        lambda ms: actors.extract.send_with_options(args=(job_id, *model_ids), delay=ms, **options),
     )
-    if state is None or rt.jobs.is_done(job_id, model_id):
+    if state is None:
         return
-    jobs = rt.jobs
-    with _job_errors(rt, job_id, "extract", model_id):
-        record = jobs.record(job_id, model_id)
-        if record is None:
-            plan = rt.plan(job_id, state)
-            entry = _entry(plan, model_id)
-            summary = _summary(state)
-            smp = rt.sample(summary)
-            jobs.model_progress(
-                job_id, model_id, status="extracting", worker=rt.worker_id, total=len(smp.data)
-            )
-            with rt.device_lock.held():
-                run = extract_model(
-                    entry,
-                    smp,
-                    rt.settings,
-                    device=rt.device,
-                    store=rt.store,
-                    progress=_progress_writer(rt, job_id, model_id),
-                    cancel=lambda: jobs.cancelled(job_id),
-                    load=rt.models.load,
-                    on_compute=lambda: jobs.count("extractions"),
-                )
-            rec = run.record()
-            text = json.dumps(rec.to_dict())
-            rt.redis.hsetnx(keys.job_records(job_id), model_id, text)  # first write wins
-            rt.redis.hsetnx(keys.job(job_id), "device", rt.device)
-            if rec.error is None:
-                mkey = model_digest(entry_digest(entry), summary, rt.settings)
-                rt.redis.set(keys.model_record(mkey), text, ex=rt.settings.cache_ttl_s)
-            record = jobs.record(job_id, model_id)
-            assert record is not None
-        if record.error is not None or record.feature_key is None:
-            err = record.error
-            error = JobError(
-                code=err.code if err else "model-error",
-                message=err.message if err else "no features",
-                model=model_id,
-                part="extract",
-            )
-            jobs.model_progress(job_id, model_id, status="failed", error=error.model_dump())
-            jobs.record_error(job_id, error)
-            if jobs.complete_part(job_id, model_id):
-                actors.finalise.send(job_id)
-            return
+    failure: Exception | None = None
+    with _job_errors(rt, job_id, "extract", model_ids[0] if len(model_ids) == 1 else None):
         total = int(json.loads(state["sample"])["num_sampled"])
-        jobs.model_progress(
-            job_id, model_id, status="extracted", cached=record.cached, done=total, total=total
-        )
-        actors.score.send(job_id, model_id)
+        missing = [m for m in todo if jobs.record(job_id, m) is None]
+        for model_id in todo:
+            if model_id not in missing and not _forwarded(rt, job_id, model_id):
+                _hand_on(actors, job_id, model_id, total)  # a previous delivery stopped in between
+        if not missing:
+            return
+        plan = rt.plan(job_id, state)
+        entries = [_entry(plan, m) for m in missing]
+        summary = _summary(state)
+        smp = rt.sample(summary)
+        started: set[str] = set()
+        common: dict[str, Any] = {
+            "device": rt.device,
+            "store": rt.store,
+            "cancel": lambda: jobs.cancelled(job_id),
+            "load": rt.models.load,
+            "on_compute": lambda: jobs.count("extractions"),
+        }
+        with rt.device_lock.held():
+            shared: dict[str, Extraction] = {}
+            if len(entries) > 1:
+                try:
+                    shared = extract_shared(
+                        entries,
+                        smp,
+                        rt.settings,
+                        progress=_group_progress(rt, job_id, len(smp.data), started),
+                        **common,
+                    )
+                except (ZoorankError, JobCancelledError):
+                    raise
+                except Exception as exc:  # a model broke the shared pass: alone below, it fails alone
+                    jobs.record_error(
+                        job_id,
+                        JobError(
+                            code="worker-error",
+                            message=f"{type(exc).__name__}: {_first_line(exc)} "
+                            "(the group's models are extracted one at a time)",
+                            part="extract",
+                        ),
+                    )
+            for entry in entries:
+                run = shared.get(entry.id)
+                if run is None:
+                    if entry.id not in started:
+                        started.add(entry.id)
+                        jobs.model_progress(
+                            job_id, entry.id, status="extracting", worker=rt.worker_id, total=len(smp.data)
+                        )
+                    try:
+                        run = extract_model(
+                            entry,
+                            smp,
+                            rt.settings,
+                            progress=_progress_writer(rt, job_id, entry.id),
+                            **common,
+                        )
+                    except (ZoorankError, JobCancelledError):
+                        raise
+                    except Exception as exc:  # this model's own: recorded on it, retried after its mates
+                        if len(model_ids) == 1:
+                            raise
+                        jobs.record_error(
+                            job_id,
+                            JobError(
+                                code="worker-error",
+                                message=f"{type(exc).__name__}: {_first_line(exc)} "
+                                f"(retried up to {rt.settings.max_retries} times)",
+                                model=entry.id,
+                                part="extract",
+                            ),
+                        )
+                        failure = failure or exc
+                        continue
+                if _save_record(rt, job_id, entry, summary, run):
+                    _hand_on(actors, job_id, entry.id, total)
+    if failure is not None:
+        raise failure
 
 
 def _cell_of(cells: Cells, name: str) -> Cells:
@@ -566,6 +697,9 @@ def _run_dead_letter(actors: Actors, message: dict[str, Any], retry_info: dict[s
     job_id = str(args[0])
     model_id = str(args[1]) if len(args) > 1 else None
     part = str(message.get("actor_name", "?"))
+    if len(args) > 2:  # an extract group: the model whose failure exhausted the retries has no record
+        pending = [str(m) for m in args[1:] if rt.jobs.record(job_id, str(m)) is None]
+        model_id = pending[0] if len(pending) == 1 else None
     trace = str((message.get("options") or {}).get("traceback", "")).strip()
     code = "time-limit-exceeded" if "TimeLimitExceeded" in trace else "worker-error"
     last = trace.splitlines()[-1] if trace else "unknown error"
@@ -590,9 +724,9 @@ def declare_actors(
     actors = Actors(broker=broker, settings=settings, runtime_factory=runtime_factory)
     common = {"max_retries": settings.max_retries, "min_backoff": settings.retry_backoff_ms}
 
-    def extract(job_id: str, model_id: str) -> None:
-        with actors.runtime.running("extract", job_id, model_id):
-            _run_extract(actors, job_id, model_id)
+    def extract(job_id: str, *model_ids: str) -> None:
+        with actors.runtime.running("extract", job_id, *model_ids):
+            _run_extract(actors, job_id, *model_ids)
 
     def score(job_id: str, model_id: str) -> None:
         with actors.runtime.running("score", job_id, model_id):

@@ -222,6 +222,31 @@ def extract_model(
 SHARED_DECODE_BYTES = 1 << 30
 
 
+def preprocessing_group(entry: ZooEntry) -> str:
+    """The key of ``entry``'s preprocessing config: models with equal keys can share one decode."""
+    return repr(sorted(entry.preprocessing.to_dict().items()))
+
+
+def group_by_preprocessing(entries: Sequence[ZooEntry], max_size: int) -> list[list[ZooEntry]]:
+    """``entries`` in groups that share a preprocessing config, at most ``max_size`` models each.
+
+    Groups come in the order of their first model, and models keep their order within a group, so the
+    grouping of a given list is always the same. A model alone in its config is a group of one.
+
+    Raises:
+        ValueError: ``max_size`` < 1.
+    """
+    if max_size < 1:
+        raise ValueError(f"The 'max_size' parameter must be >= 1. Got {max_size!r} instead.")
+    groups: dict[str, list[list[ZooEntry]]] = {}
+    for entry in entries:
+        chunks = groups.setdefault(preprocessing_group(entry), [[]])
+        if len(chunks[-1]) == max_size:
+            chunks.append([])
+        chunks[-1].append(entry)
+    return [chunk for chunks in groups.values() for chunk in chunks]
+
+
 def extract_shared(
     entries: Sequence[ZooEntry],
     sample_: Sample,
@@ -231,6 +256,8 @@ def extract_shared(
     store: FeatureStore,
     progress: ProgressCallback = no_progress,
     cancel: CancelCheck | None = None,
+    load: ModelLoader | None = None,
+    on_compute: Callable[[], None] | None = None,
 ) -> dict[str, Extraction]:
     """Extract the uncached models that share a preprocessing config together, decoding each image once.
 
@@ -241,6 +268,10 @@ def extract_shared(
     model's own outcome. The features and the store entries are exactly those ``extract_model`` would
     produce (:func:`zoo.features.extract_features_many` runs the same batches).
 
+    Args:
+        load: builds a feature model (default ``zoo.models.load_model``; a worker passes its LRU).
+        on_compute: called once per model whose forward pass really runs here (e.g. to count them).
+
     Returns:
         model id -> :class:`Extraction` (``cached`` False) for every model extracted here.
 
@@ -249,12 +280,13 @@ def extract_shared(
         JobCancelledError: ``cancel()`` turned True between two batches.
     """
 
+    loader: ModelLoader = load if load is not None else load_model
     groups: dict[str, list[tuple[ZooEntry, FeatureKey]]] = {}
     for entry in entries:
         key = feature_key(entry, sample_, device)
         if key in store:
             continue
-        groups.setdefault(repr(sorted(entry.preprocessing.to_dict().items())), []).append((entry, key))
+        groups.setdefault(preprocessing_group(entry), []).append((entry, key))
     out: dict[str, Extraction] = {}
     for members in groups.values():
         if len(members) < 2:
@@ -264,7 +296,7 @@ def extract_shared(
             check_cancel(cancel)
             progress(ProgressEvent("load", entry.id, 0, len(sample_.data), "loading weights"))
             try:
-                loaded.append((entry, key, load_model(entry, device)))
+                loaded.append((entry, key, loader(entry, device)))
             except ZoorankError:
                 continue  # extract_model records this model's error
         chunks: list[list[tuple[ZooEntry, FeatureKey, Any]]] = [[]]
@@ -283,6 +315,9 @@ def extract_shared(
             # on a broken model, each model is extracted on its own by extract_model (recording errors)
             with contextlib.suppress(ModelLoadError):
                 out.update(_extract_chunk(chunk, sample_, settings, store, progress, cancel))
+                if on_compute is not None:
+                    for _ in chunk:
+                        on_compute()
             chunk.clear()  # release the models before the next chunk
     return out
 
@@ -345,5 +380,6 @@ def load_extraction(entry: ZooEntry, record: ExtractionRecord, store: FeatureSto
             raise FeatureStoreError(
                 f"features of {entry.id} ({record.feature_key[:12]}) vanished from the store", param="key"
             )
-        run.mean, run.std, _ = load_source_stats(entry)
+    # as extract_model does, with or without features: a failed model's row says whether it has a profile
+    run.mean, run.std, _ = load_source_stats(entry)
     return run

@@ -4,6 +4,8 @@
   extraction is running: cancel it, or SIGKILL its worker);
 * ``boomtest.cnn4``: its builder raises a plain ``RuntimeError`` (an unexpected, untyped failure: the
   message is retried, then dead-lettered).
+* ``corrupttest.cnn4``: the real weights file under a recorded SHA-256 it does not match (a corrupt or
+  substituted file: a typed ``weights-integrity`` error of that model alone).
 
 :func:`entries` only builds them; ``tests.support.zoo_plugin`` registers them (worker processes import it
 with ``--import``), and the test process adds them to the registry only for the tests that need them.
@@ -46,4 +48,10 @@ def entries() -> list[ZooEntry]:
     return [
         replace(base, id="slowtest.cnn4", builder=partial(_slow, base.builder), tags=("test",)),
         replace(base, id="boomtest.cnn4", builder=_boom, tags=("test",)),
+        replace(
+            base,
+            id="corrupttest.cnn4",
+            weights=replace(base.weights, sha256="0" * 64),
+            tags=("test",),
+        ),
     ]

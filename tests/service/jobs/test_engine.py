@@ -485,13 +485,13 @@ def test_a_worker_killed_mid_extraction_does_not_lose_the_job(
 
 def test_reconcile_resends_the_parts_a_lost_queue_dropped(idle_engine: JobEngine) -> None:
     view, _ = idle_engine.submit(request(seed=40, scorers=["logme"]))
-    assert idle_engine.queue_depths()["extract"] == len(MODELS)
+    assert idle_engine.queue_depths()["extract"] == 1  # the models share a preprocessing config: one group
     assert idle_engine.reconcile() == []  # active a moment ago: left alone
     # Redis restarted without its queue (reliability.md §B2): the job is queued, its messages gone
     idle_engine.redis.delete(keys.broker_queue("extract"), keys.broker_queue("extract") + ".msgs")
     assert idle_engine.queue_depths()["extract"] == 0
     assert idle_engine.reconcile(idle_s=0) == [view.id]
-    assert idle_engine.queue_depths()["extract"] == len(MODELS)
+    assert idle_engine.queue_depths()["extract"] == 1
     idle_engine.cancel(view.id)
     assert idle_engine.reconcile(idle_s=0) == []  # finished jobs are never resent
 

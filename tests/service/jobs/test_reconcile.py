@@ -14,6 +14,7 @@ from redis import Redis
 from service.jobs import keys
 from service.jobs.engine import JobEngine
 from service.jobs.reconcile import Reconciler
+from service.pipeline.extract import ExtractionRecord
 from service.settings import Settings
 from tests.service.jobs.test_engine import MODELS, request
 
@@ -46,7 +47,8 @@ def test_a_part_with_a_message_anywhere_is_left_alone(engine: JobEngine) -> None
     lose_messages(engine)
     assert engine.queued_parts() == set()
     assert engine.reconcile(idle_s=0) == [view.id]
-    assert engine.queued_parts() == {("extract", view.id, m) for m in MODELS}
+    # the models share a preprocessing config: one group message, as at submission
+    assert engine.queued_parts() == {("extract", view.id, *MODELS)}
     assert engine.reconcile(idle_s=0) == []  # re-sent once: the new messages account for the parts
 
 
@@ -79,3 +81,34 @@ def test_one_process_of_many_runs_each_turn(engine: JobEngine) -> None:
     assert turns[0] == [view.id] and turns[1:] == [None, None, None]
     assert engine.redis.get(keys.reconciler()) == b"p0"
     assert 0 < int(cast(int, engine.redis.pttl(keys.reconciler()))) <= 60_000
+
+
+def test_a_stranded_group_is_resent_as_one_message_of_its_unfinished_models(engine: JobEngine) -> None:
+    group = ["cnn4.fashion_mnist", "resnet8.glyphs", "mobilenet_tiny.emoji"]
+    view, _ = engine.submit(request(seed=84, models=[*group, "digit_cnn.mnist"], scorers=["logme"]))
+    assert engine.queued_parts() == {("extract", view.id, *group), ("extract", view.id, "digit_cnn.mnist")}
+    lose_messages(engine)
+    # the first model was extracted before the crash (its record is on the job), the others were not
+    record = ExtractionRecord(group[0], "0" * 64, False, 0.1, None, (), None, 8, False, False)
+    engine.redis.hset(keys.job_records(view.id), group[0], json.dumps(record.to_dict()))
+    assert engine.reconcile(idle_s=0) == [view.id]
+    assert engine.queued_parts() == {
+        ("score", view.id, group[0]),
+        ("extract", view.id, *group[1:]),
+        ("extract", view.id, "digit_cnn.mnist"),
+    }
+    limits = {
+        tuple(m["args"][1:]): m["options"].get("time_limit")
+        for m in map(json.loads, cast(list[bytes], engine.redis.hvals(keys.broker_messages("extract"))))
+    }
+    assert limits == {
+        tuple(group[1:]): 2 * engine.settings.extract_time_limit_s * 1000,
+        ("digit_cnn.mnist",): None,
+    }
+    assert engine.reconcile(idle_s=0) == []  # idempotent: the group message accounts for its models
+
+    # a live worker running the group accounts for every model it names
+    lose_messages(engine)
+    beat(engine, "live-worker", ["extract", view.id, *group[1:]])
+    assert engine.reconcile(idle_s=0) == [view.id]
+    assert engine.queued_parts() == {("score", view.id, group[0]), ("extract", view.id, "digit_cnn.mnist")}

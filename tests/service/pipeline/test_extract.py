@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
+import zoo
+from service.pipeline.extract import group_by_preprocessing, preprocessing_group
 from service.pipeline.run import rank
 from service.settings import Settings
 from tests.support.service import EntryFactory
@@ -92,3 +99,30 @@ def test_rank_refuses_a_missing_gpu_before_any_model(
             scorers=["logme"],
             settings=settings.with_overrides(device="cuda"),
         )
+
+
+@given(st.lists(st.integers(0, 3), max_size=24), st.integers(1, 5))
+def test_grouping_by_preprocessing_is_an_ordered_partition_into_the_fewest_groups(
+    configs: list[int], max_size: int
+) -> None:
+    """Model i gets preprocessing config ``configs[i]``: the groups hold every model once, one config per
+    group, in request order, at most ``max_size`` each, and no more groups than the size limit forces."""
+    base = zoo.get_entry("cnn4.glyphs")
+    entries = [
+        replace(base, id=f"m{i}", preprocessing=replace(base.preprocessing, input_size=16 + c))
+        for i, c in enumerate(configs)
+    ]
+    groups = group_by_preprocessing(entries, max_size)
+    assert sorted(e.id for g in groups for e in g) == sorted(e.id for e in entries)
+    for group in groups:
+        assert 1 <= len(group) <= max_size
+        assert len({preprocessing_group(e) for e in group}) == 1
+        order = [int(e.id[1:]) for e in group]
+        assert order == sorted(order)
+    assert len(groups) == sum(math.ceil(n / max_size) for n in Counter(configs).values())
+    assert group_by_preprocessing(entries, max_size) == groups  # the same list, the same grouping
+
+
+def test_grouping_refuses_a_size_below_one() -> None:
+    with pytest.raises(ValueError, match="max_size"):
+        group_by_preprocessing([], 0)
