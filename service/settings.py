@@ -76,6 +76,7 @@ Service (API, job engine, workers)
   slow); an ``extract`` message of a group of n models has n times this limit.
 * ``ZOORANK_EXTRACT_GROUP_SIZE``: most models in one ``extract`` message (models of a job that share a
   preprocessing config go together, each image decoded once for all of them), 1..256 (16).
+* ``ZOORANK_SHARED_DECODE_MIB``: most MiB of model parameters one shared decode keeps loaded (1024).
 * ``ZOORANK_SCORE_TIME_LIMIT_S``: time limit of one ``score`` or ``finalise`` message (3600).
 * ``ZOORANK_MAX_RETRIES``: retries of a message that failed unexpectedly, 0..20 (3).
 * ``ZOORANK_RETRY_BACKOFF_MS``: first retry delay; it doubles per retry (1000).
@@ -399,6 +400,11 @@ class Settings(BaseSettings):
     #: preprocessing config go together (each image decoded once for all), in groups of at most this many.
     extract_group_size: int = Field(
         default=16, ge=1, le=256, validation_alias=_env("ZOORANK_EXTRACT_GROUP_SIZE")
+    )
+    #: Most MiB of parameters of the models one shared decode keeps loaded (a larger group is extracted in
+    #: chunks, each decoding the images once).
+    shared_decode_mib: int = Field(
+        default=1024, ge=1, le=1 << 20, validation_alias=_env("ZOORANK_SHARED_DECODE_MIB")
     )
     score_time_limit_s: int = Field(
         default=3600, ge=1, le=7 * 86400, validation_alias=_env("ZOORANK_SCORE_TIME_LIMIT_S")

@@ -218,10 +218,6 @@ def extract_model(
     return run
 
 
-#: Most parameter bytes of the models one shared decode keeps loaded at once (larger groups are split).
-SHARED_DECODE_BYTES = 1 << 30
-
-
 def preprocessing_group(entry: ZooEntry) -> str:
     """The key of ``entry``'s preprocessing config: models with equal keys can share one decode."""
     return repr(sorted(entry.preprocessing.to_dict().items()))
@@ -262,8 +258,9 @@ def extract_shared(
     """Extract the uncached models that share a preprocessing config together, decoding each image once.
 
     Models whose features are already stored, and models alone in their preprocessing group, are left
-    out (``extract_model`` handles them). A group is split so that its loaded models hold at most
-    :data:`SHARED_DECODE_BYTES` of parameters. If a model of a group cannot be loaded or breaks the
+    out (``extract_model`` handles them). A group is split so that the models one decode holds loaded
+    have at most ``settings.shared_decode_mib`` MiB of parameters: a chunk is extracted (and let go)
+    before the model that would overflow it is added. If a model of a group cannot be loaded or breaks the
     feature contract, the group's models are left out as well, so that ``extract_model`` records each
     model's own outcome. The features and the store entries are exactly those ``extract_model`` would
     produce (:func:`zoo.features.extract_features_many` runs the same batches).
@@ -291,34 +288,48 @@ def extract_shared(
     for members in groups.values():
         if len(members) < 2:
             continue
-        loaded: list[tuple[ZooEntry, FeatureKey, Any]] = []
+        cap = settings.shared_decode_mib << 20
+        chunk: list[tuple[ZooEntry, FeatureKey, Any]] = []
+        size = 0
         for entry, key in members:
             check_cancel(cancel)
             progress(ProgressEvent("load", entry.id, 0, len(sample_.data), "loading weights"))
             try:
-                loaded.append((entry, key, loader(entry, device)))
+                model = loader(entry, device)
             except ZoorankError:
                 continue  # extract_model records this model's error
-        chunks: list[list[tuple[ZooEntry, FeatureKey, Any]]] = [[]]
-        size = 0
-        for item in loaded:
-            nbytes = sum(p.numel() * p.element_size() for p in item[2].parameters())
-            if chunks[-1] and size + nbytes > SHARED_DECODE_BYTES:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(item)
+            nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
+            if chunk and size + nbytes > cap:
+                out.update(_extract_loaded(chunk, sample_, settings, store, progress, cancel, on_compute))
+                chunk, size = [], 0
+            chunk.append((entry, key, model))
             size += nbytes
-        del loaded
-        for chunk in chunks:
-            if len(chunk) < 2:
-                continue  # a lone model gains nothing here; extract_model handles it
-            # on a broken model, each model is extracted on its own by extract_model (recording errors)
-            with contextlib.suppress(ModelLoadError):
-                out.update(_extract_chunk(chunk, sample_, settings, store, progress, cancel))
-                if on_compute is not None:
-                    for _ in chunk:
-                        on_compute()
-            chunk.clear()  # release the models before the next chunk
+        out.update(_extract_loaded(chunk, sample_, settings, store, progress, cancel, on_compute))
+    return out
+
+
+def _extract_loaded(
+    chunk: list[tuple[ZooEntry, FeatureKey, Any]],
+    sample_: Sample,
+    settings: Settings,
+    store: FeatureStore,
+    progress: ProgressCallback,
+    cancel: CancelCheck | None,
+    on_compute: Callable[[], None] | None,
+) -> dict[str, Extraction]:
+    """Extract a chunk of loaded models of one group together, then let the models go (clears ``chunk``).
+
+    A lone model gains nothing from a shared decode and is left to ``extract_model``, as is every model
+    of a chunk in which one model breaks the feature contract (each then records its own outcome).
+    """
+    out: dict[str, Extraction] = {}
+    if len(chunk) >= 2:
+        with contextlib.suppress(ModelLoadError):
+            out = _extract_chunk(chunk, sample_, settings, store, progress, cancel)
+            if on_compute is not None:
+                for _ in chunk:
+                    on_compute()
+    chunk.clear()
     return out
 
 

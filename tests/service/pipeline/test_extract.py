@@ -69,6 +69,21 @@ def test_models_sharing_preprocessing_are_decoded_once_with_identical_results(
     assert decoded == [] and all(m.cached for m in again.models)
 
 
+def test_a_group_over_the_parameter_cap_is_extracted_in_chunks_each_decoding_once(
+    dataset: Path, settings: Settings, tiny_entry: EntryFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four models of about 0.37 MiB of parameters each under a 1 MiB cap: two chunks of two, so each
+    image is decoded twice (once per chunk), and every model is still extracted and scored."""
+    capped = settings.with_overrides(shared_decode_mib=1)
+    # a first ranking checks the sample for corrupt images (remembered): only extraction decodes below
+    rank(str(dataset), models=[tiny_entry("chunk.warm")], scorers=["hscore"], settings=capped)
+    models = [tiny_entry(f"chunk.{i}", seed=i, dim=3000) for i in range(4)]
+    decoded = _count_decodes(monkeypatch)
+    ranking = rank(str(dataset), models=models, scorers=["hscore"], settings=capped)
+    assert set(Counter(decoded).values()) == {2} and len(set(decoded)) == ranking.dataset.num_samples
+    assert all(m.error is None and not m.cached for m in ranking.models)
+
+
 def test_a_broken_model_in_a_shared_group_is_recorded_alone(
     dataset: Path, settings: Settings, tiny_entry: EntryFactory
 ) -> None:
