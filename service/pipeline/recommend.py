@@ -30,9 +30,13 @@ From the resamples:
   clear winner".
 
 A team of the ensembles section is recommended the same way (:func:`recommend_team`): the candidate teams
-of one ensemble scorer are rescored on the same stratified draws (the scorer's per-member quantities
-recomputed from the resampled rows, :func:`estimators.teams.prepare_pool`), and :func:`standing` turns the
-rescored teams into ``p_best``, rank intervals and the confidence set with the models' rule.
+of one ensemble scorer are rescored on the same stratified draws, and :func:`standing` turns the rescored
+teams into ``p_best``, rank intervals and the confidence set with the models' rule. As for the models,
+cheapest first: ``per-sample``, a team objective whose score is a mean of per-sample terms
+(:meth:`estimators.teams.TeamObjective.per_sample`: ensemble EEP, mean LEEP) is rescored as the mean of the
+resampled terms, without rebuilding it (its empirical conditional stays the one fitted on all rows);
+``refit``, any other (OSBORN) is rebuilt from the resampled rows on every resample
+(:func:`estimators.teams.prepare_pool`) while that fits the budget.
 """
 
 from __future__ import annotations
@@ -407,10 +411,20 @@ def recommend_team(
     labels = np.asarray(labels)
     pool = [m for m in result.pool if m in members]
     fixed: str | None = None
+    how = "refit"
+    terms = None
     if not len(labels) or len(pool) < len(result.pool):
         fixed = "the pool's arrays are not at hand to rescore it"
     else:
         draws = bootstrap_rows(labels, resamples, seed)
+        try:
+            terms = _team_terms(result, members, pool, teams, labels)
+        except (ZoorankError, ValueError) as exc:
+            fixed = f"its objective could not be rebuilt on the sample ({exc})"
+    if terms is not None:
+        losses = -terms[:, draws].mean(axis=2).T  # (B, teams): the resampled means of the terms
+        how = "per-sample"
+    elif fixed is None:
         for b, idx in enumerate(draws):
             t0 = time.perf_counter()
             try:
@@ -451,12 +465,35 @@ def recommend_team(
             "name": METHOD,
             "resamples": resamples,
             "seed": seed,
-            "resampled": {} if fixed is not None else {result.scorer: "refit"},
+            "resampled": {} if fixed is not None else {result.scorer: how},
             "fixed": {} if fixed is None else {result.scorer: fixed},
             "seconds": round(time.perf_counter() - start, 4),
             "budget_seconds": round(budget_seconds, 4),
         },
     )
+
+
+def _team_terms(
+    result: EnsembleResult,
+    members: Mapping[str, Mapping[str, np.ndarray]],
+    pool: Sequence[str],
+    teams: Sequence[tuple[tuple[str, ...], float]],
+    labels: np.ndarray,
+) -> np.ndarray | None:
+    """``(len(teams), N)`` per-sample terms of every candidate team on all rows, or None when the
+    scorer's objective has none (then each resample rebuilds it)."""
+    idx = np.arange(len(labels))
+    needs = set(estimators.get_scorer(result.scorer).needs)
+    arrays = {m: {k: v for k, v in members[m].items() if k in needs} for m in pool}
+    objective, _, _ = prepare_pool(result.scorer, members=arrays, labels=labels[idx], **dict(result.params))
+    where = {m: i for i, m in enumerate(objective.names)}
+    rows = []
+    for team, _ in teams:
+        got = objective.per_sample(tuple(where[m] for m in team)) if all(m in where for m in team) else None
+        if got is None or np.shape(got) != (len(labels),) or not np.isfinite(got).all():
+            return None
+        rows.append(np.asarray(got, dtype=np.float64))
+    return np.stack(rows)
 
 
 def _rescore_teams(
@@ -469,8 +506,10 @@ def _rescore_teams(
 ) -> np.ndarray:
     """``(len(teams),)`` negated scores of the teams on the rows ``idx`` (``inf`` for a team with a member
     that is not eligible on them)."""
+    needs = set(estimators.get_scorer(result.scorer).needs)  # what it does not use, it need not validate
     arrays = {
-        m: {k: (np.asarray(v)[idx] if k in _ROW_INPUTS else v) for k, v in members[m].items()} for m in pool
+        m: {k: (np.asarray(v)[idx] if k in _ROW_INPUTS else v) for k, v in members[m].items() if k in needs}
+        for m in pool
     }
     objective, _, _ = prepare_pool(result.scorer, members=arrays, labels=labels[idx], **dict(result.params))
     where = {m: i for i, m in enumerate(objective.names)}

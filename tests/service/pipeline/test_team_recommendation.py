@@ -9,13 +9,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from estimators import select_team
 from service.cli.render import team_line
 from service.pipeline.ensembles import EnsembleOptions, build_section
 from service.pipeline.recommend import candidate_teams, recommend_team, standing
 from service.pipeline.schema import (
     RANKING_JSON_SCHEMA,
+    EnsembleResult,
     EnsembleSection,
     TeamRecommendation,
+    TeamResult,
 )
 from service.pipeline.types import ModelInputs
 from tests.support.schema import check_schema
@@ -65,7 +68,7 @@ def test_a_clear_winner_is_alone_in_its_set() -> None:
     # LEEP of a 0.8-skilled head is far above a 0.3-skilled one on 450 images: the team wins every resample
     assert rec.p_best(("a", "b")) == 1.0
     assert rec.margin is not None and rec.margin > 0
-    assert rec.method["resampled"] == {"mean_leep": "refit"} and rec.method["fixed"] == {}
+    assert rec.method["resampled"] == {"mean_leep": "per-sample"} and rec.method["fixed"] == {}
     assert rec.headline().startswith("recommended team: a + b  p_best 1.00; a clear winner at 95%")
 
 
@@ -116,15 +119,53 @@ def test_greedy_candidates_differ_in_the_last_pick_and_carry_its_scores() -> Non
     ]
 
 
+def _osborn_members(heads: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """OSBORN's inputs per member: the heads, random target features and a small random source profile."""
+    rng = np.random.default_rng(9)
+    return {
+        m: {
+            "features": rng.normal(size=(len(LABELS), 3)),
+            "source_probs": p,
+            "source_features": rng.normal(size=(40, 3)),
+            "source_predictions": rng.integers(0, p.shape[1], 40),
+        }
+        for m, p in heads.items()
+    }
+
+
+def _osborn_result(members: Mapping[str, Mapping[str, np.ndarray]]) -> EnsembleResult:
+    sel = select_team("osborn", members=members, labels=LABELS, k=2, mode="greedy")
+    return EnsembleResult(
+        scorer="osborn",
+        version="1",
+        params=dict(sel.params),
+        teams=tuple(TeamResult(t.members, t.score, dict(t.terms)) for t in sel.teams),
+        pool=sel.pool,
+        ineligible={},
+        members={},
+        steps=tuple(dict(st) for st in sel.steps),
+    )
+
+
+@pytest.mark.unit
+def test_a_scorer_without_per_sample_terms_is_refitted_on_each_resample() -> None:
+    rng = np.random.default_rng(10)
+    members = _osborn_members({m: _head(rng, s) for m, s in zip("abc", (0.9, 0.5, 0.2), strict=True)})
+    result = _osborn_result(members)
+    rec = recommend_team(result, members, LABELS, resamples=20, budget_seconds=1e9)
+    assert rec is not None
+    assert rec.method["resampled"] == {"osborn": "refit"} and rec.method["fixed"] == {}
+    assert rec.team == result.teams[0].members and len(rec.candidates) == 2
+    assert sum(c.p_best for c in rec.candidates) == pytest.approx(1.0, abs=1e-9)
+
+
 @pytest.mark.unit
 def test_over_the_budget_the_teams_are_held_fixed_and_it_is_said() -> None:
     rng = np.random.default_rng(5)
-    heads = {"a": _head(rng, 0.9), "b": _head(rng, 0.5), "c": _head(rng, 0.5)}
-    result = _section(heads).results[0]
-    members = {m: {"features": x.features, "source_probs": x.source_probs} for m, x in _inputs(heads).items()}
-    rec = recommend_team(result, members, LABELS, budget_seconds=0.0)  # type: ignore[arg-type]
+    members = _osborn_members({m: _head(rng, s) for m, s in zip("abc", (0.9, 0.5, 0.5), strict=True)})
+    rec = recommend_team(_osborn_result(members), members, LABELS, budget_seconds=0.0)
     assert rec is not None
-    assert rec.method["resampled"] == {} and "exceed the budget" in rec.method["fixed"]["mean_leep"]
+    assert rec.method["resampled"] == {} and "exceed the budget" in rec.method["fixed"]["osborn"]
     assert rec.clear and rec.p_best(rec.team) == 1.0  # fixed scores: the full-sample order every time
     assert "sample noise not measured" in rec.headline()
 
