@@ -391,9 +391,10 @@ def recommend_team(
             rows, source-profile arrays per model); only the scorer's pool is rescored.
         labels: ``(N,)`` target labels of the rows.
         resamples, level, seed: as :func:`recommend` (the same stratified draws for the same seed).
-        budget_seconds: most seconds the rescoring may take. The first resample is timed; when all of
-            them would exceed the budget, the teams are held at their full-sample scores and the method
-            says so (as a scorer held ``fixed`` in :func:`recommend`).
+        budget_seconds: most seconds the rescoring may take. The objective is rebuilt once on all rows
+            (for its per-sample terms, and as the measure of one refit); when a scorer without per-sample
+            terms would need more than the budget for all refits, the teams are held at their
+            full-sample scores and the method says so (as a scorer held ``fixed`` in :func:`recommend`).
 
     Returns:
         The recommendation, or None when the scorer selected no team.
@@ -417,29 +418,28 @@ def recommend_team(
         fixed = "the pool's arrays are not at hand to rescore it"
     else:
         draws = bootstrap_rows(labels, resamples, seed)
+        t0 = time.perf_counter()
         try:
             terms = _team_terms(result, members, pool, teams, labels)
         except (ZoorankError, ValueError) as exc:
             fixed = f"its objective could not be rebuilt on the sample ({exc})"
+        build = time.perf_counter() - t0  # what one rebuild costs: the estimate of one refit
+        if terms is None and fixed is None and build * resamples > budget_seconds - build:
+            fixed = (
+                f"rescoring its teams on {resamples} resamples would exceed the budget (the ranking's "
+                "own scoring time, in budget_seconds)"
+            )
     if terms is not None:
         losses = -terms[:, draws].mean(axis=2).T  # (B, teams): the resampled means of the terms
         how = "per-sample"
     elif fixed is None:
         for b, idx in enumerate(draws):
-            t0 = time.perf_counter()
             try:
                 losses[b] = _rescore_teams(result, members, pool, teams, labels, idx)
             except (ZoorankError, ValueError) as exc:
                 fixed = f"a rescoring on a resample failed ({exc})"
+                losses = np.tile(full, (resamples, 1))
                 break
-            if b == 0 and (time.perf_counter() - t0) * resamples > budget_seconds:
-                fixed = (
-                    f"rescoring its teams on {resamples} resamples would exceed the budget (the ranking's "
-                    "own scoring time, in budget_seconds)"
-                )
-                break
-        if fixed is not None:
-            losses = np.tile(full, (resamples, 1))
     p_best, low, high, in_set = standing(losses, level)
     names = [members_ for members_, _ in teams]
     runner = teams[1] if len(teams) > 1 else None
