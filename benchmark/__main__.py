@@ -4,6 +4,9 @@
   ``quality.md``, ``quality.json`` and the plots (:mod:`benchmark.quality`).
 * ``python -m benchmark baselines``: add the data-free baselines to the written report from the committed
   files alone (no scoring; :func:`benchmark.quality.refresh_baselines`).
+* ``python -m benchmark calibration``: grade the recommendation (coverage of its confidence set, set
+  size, reliability of ``p_best``) on every target and add it, with the default ensemble scorer's choice,
+  to the written report (:func:`benchmark.quality.refresh_calibration`; ``quality`` runs it as well).
 * ``python -m benchmark targets``: write the benchmark targets (:mod:`benchmark.targets`).
 
 The ground truth itself is built by ``python -m benchmark.groundtruth`` (``make groundtruth``): hours of
@@ -26,6 +29,7 @@ from benchmark.quality import (
     evaluate,
     readme_has_block,
     refresh_baselines,
+    refresh_calibration,
     summary_markdown,
     update_readme,
     write_report,
@@ -146,6 +150,34 @@ def baselines_command(
         raise typer.BadParameter(f"no quality.json in {results}: run `python -m benchmark quality` first")
     try:
         paths = refresh_baselines(results, readme)
+    except ZoorankError as exc:
+        raise _fail(exc) from None
+    for p in paths:
+        sys.stdout.write(f"{p}\n")
+
+
+@app.command("calibration")
+def calibration_command(
+    results: Annotated[
+        Path, typer.Option("--results", help="folder with groundtruth.json, probs/ and quality.json")
+    ] = DEFAULT_RESULTS,
+    readme: Annotated[
+        Path | None, typer.Option("--readme", help="also rewrite the summary block of this README")
+    ] = None,
+) -> None:
+    """Grade the recommendation on every target (full and 10-shot) against the fine-tune truth and add the
+    calibration section and the default ensemble scorer's choice to the written report. Rankings are
+    cached in calibration.json: a rerun ranks only the targets whose data, models or scorers changed."""
+
+    if readme is not None and not (readme.is_file() and readme_has_block(readme.read_text(encoding="utf-8"))):
+        raise typer.BadParameter(
+            f"{readme} needs exactly one block between {README_MARKERS[0]} and {README_MARKERS[1]}",
+            param_hint="--readme",
+        )
+    if not (results / "quality.json").is_file():
+        raise typer.BadParameter(f"no quality.json in {results}: run `python -m benchmark quality` first")
+    try:
+        paths = refresh_calibration(results, readme, log=_log)
     except ZoorankError as exc:
         raise _fail(exc) from None
     for p in paths:

@@ -51,6 +51,7 @@ import torch
 import estimators
 from benchmark import targets as tg
 from benchmark.aggregate_search import Candidate, aggregate, leave_one_target_out, search
+from benchmark.calibration import calibration_markdown, evaluate_calibration
 from benchmark.finetune import preprocess
 from benchmark.groundtruth import DEFAULT_RESULTS, SHOT_SUFFIX, default_models, load_results
 from benchmark.targets import SHOTS
@@ -60,7 +61,7 @@ from service.catalogue import RELIABILITY_FILE
 from service.pipeline.ensembles import member_arrays
 from service.pipeline.run import rank
 from service.pipeline.types import ModelInputs
-from service.settings import DEFAULT_SCORERS, Settings
+from service.settings import DEFAULT_ENSEMBLE_SCORER, DEFAULT_SCORERS, Settings
 from zoo._api import get_entry
 from zoo.atomic import write_text_atomic
 from zoo.datasets import SamplingSpec, stratified_indices
@@ -228,6 +229,10 @@ class QualityReport:
             the models it cannot score with the reason (:func:`baseline_values`).
         baseline_rows: one row per (baseline, target, truth) (:func:`baseline_rows`).
         baselines: the baselines against the default and every scorer (:func:`baseline_summary`).
+        calibration: the recommendation's coverage, set size and reliability on every target
+            (:func:`benchmark.calibration.evaluate_calibration`).
+        ensemble_selection: the ensemble scorers graded on the team truth and the one chosen as the
+            default (:func:`choose_ensemble_default`).
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -249,6 +254,8 @@ class QualityReport:
     baseline_not_scored: dict[str, dict[str, str]] = field(default_factory=dict)
     baseline_rows: list[dict[str, Any]] = field(default_factory=list)
     baselines: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    ensemble_selection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_models(self) -> int:
@@ -308,6 +315,8 @@ class QualityReport:
             "baseline_not_scored": self.baseline_not_scored,
             "baseline_rows": self.baseline_rows,
             "baselines": self.baselines,
+            "calibration": self.calibration,
+            "ensemble_selection": self.ensemble_selection,
         }
 
 
@@ -324,6 +333,7 @@ def evaluate(
     few_shot: bool = True,
     cached_only: bool = False,
     log: Callable[[str], None] | None = None,
+    calibration: bool = True,
 ) -> QualityReport:
     """Score every target at every size (cached) and compare with the stored truth.
 
@@ -341,6 +351,8 @@ def evaluate(
         cached_only: score nothing; report only what ``scores.json`` holds (the missing (target, size,
             scorer) cells are listed in ``report.missing`` and left out of the means).
         log: progress lines.
+        calibration: also grade the recommendation on every target and its 10-shot variant
+            (:func:`benchmark.calibration.evaluate_calibration`, cached in ``<results>/calibration.json``).
     """
 
     settings = settings or Settings.from_env()
@@ -439,6 +451,17 @@ def evaluate(
     if ensembles:
         ens_targets = [*names, *(f"{n}{SHOT_SUFFIX}" for n in names)] if few_shot else names
         evaluate_ensembles(report, results, ens_targets, root=root, log=log)
+        report.ensemble_selection = choose_ensemble_default(report)
+    if calibration:
+        report.calibration = evaluate_calibration(
+            results,
+            targets=names,
+            models=model_ids,
+            settings=settings,
+            targets_root=root,
+            cached_only=cached_only,
+            log=log,
+        )
     return report
 
 
@@ -685,6 +708,7 @@ def load_report(results: Path) -> QualityReport:
         missing=doc["missing"],
         few_rows=doc["few_rows"],
         models=doc["models"],
+        calibration=doc.get("calibration", {}),
     )
     cache = _scores_cache(results)
     for target in report.coverage:
@@ -693,6 +717,7 @@ def load_report(results: Path) -> QualityReport:
             if entry is not None and (name == target or any(r["target"] == name for r in report.few_rows)):
                 report.ranks[name] = entry["ranks"]
     report.selection = choose_default(report)
+    report.ensemble_selection = choose_ensemble_default(report)
     return report
 
 
@@ -703,6 +728,38 @@ def refresh_baselines(results: Path, readme: Path | None = None) -> list[Path]:
 
     report = load_report(results)
     add_baselines(report)
+    plots = [p for p in PLOTS if (results / p).is_file()]
+    targets = list(report.coverage)
+    write_text_atomic(results / "quality.md", render_markdown(report, targets, plots))
+    write_text_atomic(results / "quality.json", json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n")
+    paths = [results / "quality.md", results / "quality.json"]
+    if readme is not None:
+        found = re.search(r"`make bench-quality`, (\d{4}-\d{2}-\d{2})", readme.read_text(encoding="utf-8"))
+        date = found.group(1) if found else datetime.date.today().isoformat()
+        update_readme(readme, summary_markdown(report, date))
+        paths.append(readme)
+    return paths
+
+
+def refresh_calibration(
+    results: Path,
+    readme: Path | None = None,
+    *,
+    settings: Settings | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Add the calibration of the recommendation and the default ensemble scorer's choice to the committed
+    report: :func:`load_report`, :func:`add_baselines`, :func:`choose_ensemble_default`, then
+    :func:`benchmark.calibration.evaluate_calibration` (ranks only the targets whose cached recommendation
+    is stale), and rewrite ``quality.md``, ``quality.json`` and the README block as
+    :func:`refresh_baselines` does."""
+
+    report = load_report(results)
+    add_baselines(report)
+    report.ensemble_selection = choose_ensemble_default(report)
+    report.calibration = evaluate_calibration(
+        results, targets=list(report.coverage), models=report.models, settings=settings, log=log
+    )
     plots = [p for p in PLOTS if (results / p).is_file()]
     targets = list(report.coverage)
     write_text_atomic(results / "quality.md", render_markdown(report, targets, plots))
@@ -817,6 +874,91 @@ def evaluate_ensembles(
             row: dict[str, Any] = {"scorer": name, "target": target, "teams": len(scores)}
             row.update(metrics(scores, truth))
             report.ensemble_rows.append(row)
+
+
+def choose_ensemble_default(report: QualityReport) -> dict[str, Any]:
+    """Grade every ensemble scorer on the team truth and choose the default one (the ensembles section's
+    recommended team is that scorer's, :data:`service.settings.DEFAULT_ENSEMBLE_SCORER`).
+
+    Rule: the highest mean τ_w over the targets every graded scorer has a row for (each full target and
+    10-shot variant equally weighted), then the higher worst target, then the name.
+
+    Returns:
+        ``{"targets", "scorers": {name: {"mean", "worst", "best", "full", "few", "rel1", "per_target"}},
+        "chosen", "current", "agrees"}`` (``current``: the setting's default; ``agrees``: whether it is
+        the chosen one); empty without graded rows.
+    """
+
+    rows = [r for r in report.ensemble_rows if r.get("tau_w") is not None]
+    names = list(dict.fromkeys(r["scorer"] for r in rows))
+    if not names:
+        return {}
+    per: dict[str, dict[str, float]] = {n: {} for n in names}
+    for r in rows:
+        per[r["scorer"]][r["target"]] = float(r["tau_w"])
+    targets = [t for t in dict.fromkeys(r["target"] for r in rows) if all(t in per[n] for n in names)]
+    if not targets:
+        return {}
+    full = [t for t in targets if not t.endswith(SHOT_SUFFIX)]
+    few = [t for t in targets if t.endswith(SHOT_SUFFIX)]
+    described: dict[str, dict[str, Any]] = {}
+    means: dict[str, tuple[float, float]] = {}
+    for n in names:
+        values = [per[n][t] for t in targets]
+        means[n] = (float(np.mean(values)), min(values))
+        rel1 = [r["rel1"] for r in rows if r["scorer"] == n and r["target"] in targets]
+        described[n] = {
+            "mean": float(np.mean(values)),
+            "worst": min(values),
+            "best": max(values),
+            "full": _mean([per[n][t] for t in full]),
+            "few": _mean([per[n][t] for t in few]),
+            "rel1": _mean(rel1),
+            "per_target": {t: per[n][t] for t in targets},
+        }
+    chosen = min(names, key=lambda n: (-means[n][0], -means[n][1], n))
+    return {
+        "truth": "finetune (accuracy of the team's averaged fine-tuned probabilities)",
+        "targets": targets,
+        "scorers": described,
+        "chosen": chosen,
+        "current": DEFAULT_ENSEMBLE_SCORER,
+        "agrees": chosen == DEFAULT_ENSEMBLE_SCORER,
+    }
+
+
+def _ensemble_selection_markdown(sel: Mapping[str, Any]) -> list[str]:
+    """The default ensemble scorer's choice, for ``quality.md``."""
+    if not sel:
+        return []
+    order = sorted(sel["scorers"], key=lambda n: -sel["scorers"][n]["mean"])
+    lines = [
+        "",
+        f"### The default ensemble scorer (team truth, {len(sel['targets'])} targets)",
+        "",
+        "Chosen by the highest mean tau_w over every 3-team (then the higher worst target); the ensembles "
+        "section recommends this scorer's team.",
+        "",
+        "| ensemble scorer | mean tau_w | worst | best | full targets | 10-shot | rel@1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in order:
+        d = sel["scorers"][n]
+        mark = " (chosen)" if n == sel["chosen"] else ""
+        lines.append(
+            f"| {n}{mark} | {_fmt(d['mean'])} | {_fmt(d['worst'])} | {_fmt(d['best'])} | {_fmt(d['full'])} | "
+            f"{_fmt(d['few'])} | {_fmt(d['rel1'])} |"
+        )
+    lines += [
+        "",
+        f"The setting's default (`DEFAULT_ENSEMBLE_SCORER`) is `{sel['current']}`"
+        + (
+            ", the chosen one."
+            if sel["agrees"]
+            else f"; this run chooses `{sel['chosen']}`: update the setting."
+        ),
+    ]
+    return lines
 
 
 # --------------------------------------------------------------------------- report
@@ -1210,7 +1352,9 @@ def render_markdown(report: QualityReport, targets: Sequence[str], plots: Sequen
                 f"| {t} | {status} | {r['scorer']} | {r['teams']} | {_fmt(r.get('tau_w'))} | "
                 f"{_fmt(r.get('kendall'))} | {_fmt(r.get('rel1'))} | {_fmt(r.get('rel3'))} |"
             )
+    lines += _ensemble_selection_markdown(report.ensemble_selection)
     lines += [""]
+    lines += calibration_markdown(report.calibration)
     for p in plots:
         lines += [f"![{p}]({p})", ""]
     return "\n".join(lines)
@@ -1317,7 +1461,47 @@ def summary_markdown(report: QualityReport, date: str) -> str:
             f"{_fmt(default.get('rel1_per_target', {}).get(t))} | "
             f"{_fmt(previous.get('rel1_per_target', {}).get(t))} | {_fmt(hi[1])} |"
         )
+    lines += _ensemble_summary(report.ensemble_selection)
+    lines += _calibration_summary(report.calibration)
     return "\n".join(lines)
+
+
+def _ensemble_summary(sel: Mapping[str, Any]) -> list[str]:
+    """The README's sentence on the ensemble scorers and the default one (empty without a selection)."""
+    if not sel:
+        return []
+    order = sorted(sel["scorers"], key=lambda n: -sel["scorers"][n]["mean"])
+    figures = "; ".join(
+        f"{n} {_fmt(sel['scorers'][n]['mean'])} ({_fmt(sel['scorers'][n]['worst'])} to "
+        f"{_fmt(sel['scorers'][n]['best'])})"
+        for n in order
+    )
+    return [
+        "",
+        "Ensembles (team truth: test accuracy of the averaged fine-tuned probabilities of every 3-team of "
+        f"the fine-tuned models, {len(sel['targets'])} targets), mean τ_w (worst to best target): "
+        f"{figures}. The ensembles section recommends the team of **{sel['chosen']}**, with its `p_best` "
+        "and confidence set as for a model.",
+    ]
+
+
+def _calibration_summary(cal: Mapping[str, Any]) -> list[str]:
+    """The README's sentence on the recommendation's calibration (empty without graded targets)."""
+    s = cal.get("summary") or {}
+    if not s.get("targets"):
+        return []
+    verdict = "met" if s["goals"]["met"] else "not met"
+    return [
+        "",
+        f"Calibration of the recommendation ({', '.join(cal['scorers'])}, {s['targets']} targets, "
+        f"fine-tune truth): the {cal['level']:.0%} confidence set holds the truly best model on "
+        f"{_fmt(s['coverage'], 2)} of the targets ({_fmt(s['coverage_tolerant'], 2)} counting models within "
+        f"the truth's test-set noise as co-best) with {_fmt(s['mean_set_size'], 2)} models on average; the "
+        f"recommended model is the truly best on {_fmt(s['hit_rate'], 2)} "
+        f"({_fmt(s['hit_rate_tolerant'], 2)} within noise). Goal (coverage >= {s['goals']['coverage']} with "
+        f"a mean set size <= {s['goals']['set_size']:g}): **{verdict}**; the reliability table is in "
+        "`quality.md`.",
+    ]
 
 
 def readme_has_block(text: str) -> bool:

@@ -127,6 +127,17 @@ class EepObjective(TeamObjective):
             return float(np.log(self.eeps[idx].mean(axis=0)).mean())
         return float(self.leep[idx].mean())
 
+    def per_sample(self, team: Sequence[int]) -> np.ndarray:
+        """``(N,)``: log of the members' mean EEP (``ens_eep``) or the mean of their log EEP
+        (``mean_leep``) per target sample; the mean over samples is :meth:`team_score`. The empirical
+        conditional inside each EEP is the one fitted on all N samples."""
+        idx = list(team)
+        if self.log_of_mean:
+            out: np.ndarray = np.log(self.eeps[idx].mean(axis=0))
+            return out
+        mean_log: np.ndarray = self.log_eeps[idx].mean(axis=0)
+        return mean_log
+
     def breakdown(self, team: Sequence[int]) -> dict[str, Any]:
         return {
             "member_leep": {self.names[i]: float(self.leep[i]) for i in team},

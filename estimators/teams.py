@@ -89,6 +89,13 @@ class TeamObjective(ABC):
         base = self.team_score(team) if len(team) else 0.0
         return self.team_score((*team, v)) - base
 
+    def per_sample(self, team: Sequence[int]) -> np.ndarray | None:
+        """``(N,)`` per-target-sample terms whose mean is ``team_score(team)``, or None when the score is
+        not such a mean (OSBORN's transport terms are not). A team recommendation resamples these terms
+        instead of rebuilding the objective on every resample."""
+        del team
+        return None
+
     def scores_all(self, teams: Sequence[tuple[int, ...]]) -> np.ndarray:
         """``(len(teams),)`` scores of many teams (objectives may vectorise or standardise across them)."""
         return np.array([self.team_score(t) for t in teams], dtype=np.float64)

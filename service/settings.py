@@ -39,6 +39,8 @@ Locations and the pipeline
 * ``ZOORANK_CORRUPT_THRESHOLD``: largest tolerated fraction of undecodable images, in [0, 1] (0.01).
 * ``ZOORANK_MAX_IMAGE_PIXELS``: largest image, width x height, that is decoded (40000000).
 * ``ZOORANK_SCORERS``: default scorers, comma-separated (:data:`DEFAULT_SCORERS`).
+* ``ZOORANK_ENSEMBLE_SCORER``: the ensemble scorer whose teams the ensembles section recommends
+  (:data:`DEFAULT_ENSEMBLE_SCORER`).
 * ``ZOORANK_MAX_PER_CLASS``: default per-class sample cap, 0 = no cap (100).
 * ``ZOORANK_SEED``: default sampling seed, 0 <= seed < 2**32 (0).
 * ``ZOORANK_ZOO_MANIFEST``: a TOML file of extra zoo entries (:mod:`zoo.manifest`), loaded by the CLI, the
@@ -123,6 +125,7 @@ from zoo.datasets.remote import check_root_url
 from zoo.home import default_home
 
 __all__ = [
+    "DEFAULT_ENSEMBLE_SCORER",
     "DEFAULT_SCORERS",
     "LimitExceededError",
     "Settings",
@@ -139,6 +142,11 @@ __all__ = [
 #: H-score (mean tau_w 0.660 over 12 targets against the fine-tune truth; the default it replaced,
 #: probe_cv + hscore, 0.663, but probe_cv's iterative cross-validation does not finish in 900 s there).
 DEFAULT_SCORERS: tuple[str, ...] = ("ridge_loo", "hscore")
+#: The ensemble scorer whose teams the ensembles section recommends, chosen on the offline benchmark's team
+#: truth (``benchmark.quality.choose_ensemble_default``: the highest mean tau_w over every 3-team of the
+#: fine-tuned models, 12 targets): mean_leep 0.574 (per target 0.24-0.81), ens_eep 0.568 (0.21-0.82),
+#: OSBORN 0.099 (-0.17-0.39).
+DEFAULT_ENSEMBLE_SCORER = "mean_leep"
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -276,6 +284,7 @@ class Settings(BaseSettings):
         corrupt_image_threshold: largest tolerated fraction of images that fail to decode.
         max_image_pixels: images with more pixels are refused before decoding (decompression bombs).
         default_scorers, default_max_per_class, seed: defaults of a ranking request.
+        default_ensemble_scorer: whose teams the ensembles section recommends.
         redis_url ... session_secret: the service's settings (module docstring).
     """
 
@@ -316,6 +325,9 @@ class Settings(BaseSettings):
     )
     default_scorers: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_SCORERS, validation_alias=_env("ZOORANK_SCORERS")
+    )
+    default_ensemble_scorer: str = Field(
+        default=DEFAULT_ENSEMBLE_SCORER, min_length=1, validation_alias=_env("ZOORANK_ENSEMBLE_SCORER")
     )
     default_max_per_class: Annotated[int | None, NoDecode] = Field(
         default=100, validation_alias=_env("ZOORANK_MAX_PER_CLASS")

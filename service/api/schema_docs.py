@@ -140,6 +140,26 @@ DESCRIPTIONS: dict[str, str] = {
     "Ranking/ensembles/results/*/seconds": "Wall time of the search.",
     "Ranking/ensembles/results/*/error": "Why this scorer selected no team, or null.",
     "Ranking/ensembles/results/*/info": "Pool-level diagnostics.",
+    "Ranking/ensembles/recommendation": (
+        "The recommended team and how sure the target sample lets us be (1.3), as for a model; absent "
+        "when no scorer selected a team."
+    ),
+    "Ranking/ensembles/recommendation/scorer": "The ensemble scorer whose teams are recommended.",
+    "Ranking/ensembles/recommendation/team": "Model ids of the recommended team.",
+    "Ranking/ensembles/recommendation/runner_up": "The best other candidate team, or null.",
+    "Ranking/ensembles/recommendation/margin": "Score difference to the runner-up (scorer units), or null.",
+    "Ranking/ensembles/recommendation/confidence_set": (
+        "The teams that cannot be separated from the recommended one at `level`."
+    ),
+    "Ranking/ensembles/recommendation/clear": "True when the set holds the recommended team alone.",
+    "Ranking/ensembles/recommendation/level": "Confidence level of the set (e.g. 0.95).",
+    "Ranking/ensembles/recommendation/candidates": "Per candidate team: score, `p_best`, rank interval.",
+    "Ranking/ensembles/recommendation/candidates/*/members": "Model ids of the team.",
+    "Ranking/ensembles/recommendation/candidates/*/score": "Its score on the whole sample.",
+    "Ranking/ensembles/recommendation/candidates/*/p_best": "Share of resamples in which this team is first.",
+    "Ranking/ensembles/recommendation/candidates/*/rank_low": "Lower end of its rank interval.",
+    "Ranking/ensembles/recommendation/candidates/*/rank_high": "Upper end of its rank interval.",
+    "Ranking/ensembles/recommendation/method": "The method and its parameters (resamples, seed, budget).",
     # the job
     "JobView/id": "Job id (time-sortable).",
     "JobView/name": "The request's run name (a label of the job, not part of its fingerprint), or null.",

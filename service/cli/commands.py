@@ -39,7 +39,7 @@ from rich.text import Text
 
 from estimators.errors import InvalidParameterError, ZoorankError
 from service.catalogue import describe_dataset, model_rows, scorer_rows
-from service.cli.render import recommendation_line, render_table, render_tables
+from service.cli.render import recommendation_line, render_table, render_tables, team_line
 from service.errors import SettingsError
 from service.jobs.worker import run_worker
 from service.pipeline.aggregate import saturation_notes
@@ -721,11 +721,14 @@ def ensemble_command(
         if fmt is ListFormat.json:
             doc = {"dataset": ranking.dataset.to_dict(), "ensembles": section.to_dict()}
             _emit(json.dumps(doc, indent=2, allow_nan=False), output)
-        elif output is None:
-            for table in render_tables(section):
-                _print_table(table, None)
         else:
-            _emit("".join(_table_text(t) for t in render_tables(section)), output)
+            tables = render_tables(section)
+            line = team_line(section)
+            if output is None:
+                for i, table in enumerate(tables):
+                    _print_table(table, None, footer=line if i == len(tables) - 1 else None)
+            else:
+                _emit("".join(_table_text(t) for t in tables) + ("" if line is None else line + "\n"), output)
         if not quiet:
             for result in section.results:
                 for model_id, why in result.ineligible.items():

@@ -82,6 +82,13 @@ def recommendation_line(ranking: Ranking) -> str | None:
     return None if rec is None else printable(rec.headline())
 
 
+def team_line(section: EnsembleSection) -> str | None:
+    """The line under the ensembles tables: the recommended team, its ``p_best`` and the teams it cannot
+    be separated from, in the model recommendation's words (None when no scorer selected a team)."""
+    rec = section.recommendation
+    return None if rec is None else printable(f"{rec.headline()} [by {rec.scorer}]")
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"

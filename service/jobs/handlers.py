@@ -685,6 +685,7 @@ def _run_finalise(actors: Actors, job_id: str) -> None:
             device=device,
             ensemble=plan.ensemble,
             cancel=lambda: jobs.cancelled(job_id),
+            ensemble_scorer=rt.settings.default_ensemble_scorer,
         )
         jobs.succeed(job_id, ranking.to_json())
 

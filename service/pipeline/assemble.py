@@ -35,6 +35,7 @@ from service.pipeline.types import (
     check_cancel,
     no_progress,
 )
+from service.settings import DEFAULT_ENSEMBLE_SCORER
 from zoo.features import EXTRACTOR_VERSION
 
 if TYPE_CHECKING:
@@ -196,6 +197,7 @@ def finalise(
     ensemble: EnsembleOptions | None = None,
     progress: ProgressCallback = no_progress,
     cancel: CancelCheck | None = None,
+    ensemble_scorer: str = DEFAULT_ENSEMBLE_SCORER,
 ) -> Ranking:
     """Set-level scorers over all models, then :func:`assemble` (and the ensemble section when asked).
 
@@ -203,6 +205,8 @@ def finalise(
         runs: one :class:`Extraction` per model in request order (features in memory or memory-mapped
             from the store).
         model_cells: model id -> its per-model cells (from :func:`score_model` or the cell cache).
+        ensemble_scorer: whose teams the ensembles section recommends
+            (``Settings.default_ensemble_scorer``).
     """
     keys, labels, inputs = common_inputs(runs)
     _, rows = aligned_rows({r.entry.id: r.features for r in runs if r.features is not None})
@@ -233,7 +237,14 @@ def finalise(
     if ensemble is not None and inputs:
         entries = {r.entry.id: r.entry for r in runs}
         ranking = attach_section(
-            ranking, inputs, labels, ensemble, entries=entries, progress=progress, cancel=cancel
+            ranking,
+            inputs,
+            labels,
+            ensemble,
+            entries=entries,
+            progress=progress,
+            cancel=cancel,
+            recommend_by=ensemble_scorer,
         )
     if ranking.ensembles is None:  # a team selection stands on its own section (``zoorank ensemble``)
         check_ranked(ranking)

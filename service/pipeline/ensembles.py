@@ -12,6 +12,12 @@ for OSBORN with the reason, a model without a source head as ineligible for ever
 stay in the pool of the scorers they can serve (the ImageNet entries have heads, so ``ens_eep`` and
 ``mean_leep`` use them). A scorer that cannot select a team (fewer eligible models than k) records its
 error in its result; the ranking itself never fails because of its ensembles section.
+
+The section recommends a team as the ranking recommends a model
+(:func:`service.pipeline.recommend.recommend_team`): the teams of one ensemble scorer, the default ensemble
+scorer (``Settings.default_ensemble_scorer``, chosen on the benchmark's team truth) when it ran and selected
+a team, else the first requested scorer that did, with ``p_best`` and a confidence set from the same
+stratified bootstrap of the target sample.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import estimators
 from estimators.errors import InvalidParameterError, ZoorankError
 from service.errors import JobCancelledError
+from service.pipeline.recommend import recommend_team
 from service.pipeline.schema import EnsembleResult, EnsembleSection, ErrorInfo, TeamResult
 from service.pipeline.types import ProgressEvent
+from service.settings import DEFAULT_ENSEMBLE_SCORER
 from zoo.errors import ZooError
 from zoo.models import load_source_profile
 
@@ -242,8 +250,11 @@ def build_section(
     entries: Mapping[str, ZooEntry] | None = None,
     progress: Callable[[Any], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    recommend_by: str = DEFAULT_ENSEMBLE_SCORER,
+    seed: int = 0,
+    extra_budget_seconds: float = 0.0,
 ) -> EnsembleSection:
-    """Run every requested ensemble scorer's team search over the ranked models.
+    """Run every requested ensemble scorer's team search over the ranked models, and recommend a team.
 
     Args:
         inputs: model id -> its scorer inputs on the common rows (``features`` ``(N, D_m)``,
@@ -253,10 +264,15 @@ def build_section(
         entries: model id -> zoo entry, to load source profiles the inputs do not carry.
         progress: receives a ``score`` :class:`~service.pipeline.types.ProgressEvent` before each scorer.
         cancel: polled before each scorer; True raises ``service.errors.JobCancelledError``.
+        recommend_by: the ensemble scorer whose teams are recommended when it ran and selected a team
+            (else the first scorer that did).
+        seed: seeds the recommendation's resamples (the ranking's sampling seed).
+        extra_budget_seconds: the team recommendation's rescoring may take the section's own search time
+            plus this.
 
     Returns:
         The section: one :class:`~service.pipeline.schema.EnsembleResult` per scorer, in
-        ``options.scorers`` order.
+        ``options.scorers`` order, and the team recommendation.
     """
 
     need_profiles = any(
@@ -271,7 +287,20 @@ def build_section(
         if progress is not None:
             progress(ProgressEvent("score", None, i, len(options.scorers), f"ensemble {name}"))
         results.append(_run_scorer(name, members, labels, options, notes))
-    return EnsembleSection(k=options.k, mode=options.mode, results=tuple(results))
+    selected = [r for r in results if r.teams]
+    chosen = next((r for r in selected if r.scorer == recommend_by), selected[0] if selected else None)
+    recommendation = None
+    if chosen is not None:
+        recommendation = recommend_team(
+            chosen,
+            members,
+            labels,
+            seed=seed,
+            budget_seconds=sum(r.seconds for r in results) + extra_budget_seconds,
+        )
+    return EnsembleSection(
+        k=options.k, mode=options.mode, results=tuple(results), recommendation=recommendation
+    )
 
 
 def attach_section(
@@ -283,10 +312,31 @@ def attach_section(
     entries: Mapping[str, ZooEntry] | None = None,
     progress: Callable[[Any], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    recommend_by: str = DEFAULT_ENSEMBLE_SCORER,
 ) -> Ranking:
-    """``ranking`` with its ``ensembles`` section (:func:`service.pipeline.assemble.finalise` calls it)."""
+    """``ranking`` with its ``ensembles`` section (:func:`service.pipeline.assemble.finalise` calls it).
+
+    The team recommendation's rescoring may take what is left of the ranking's scoring time after the
+    model recommendation (its method's ``budget_seconds`` minus its ``seconds``) plus the section's own
+    search time, so the certainty of models and teams together adds at most the ranking's scoring time
+    (its scorers and its team searches). Its resamples use the ranking's sampling seed.
+    """
     chosen = options if isinstance(options, EnsembleOptions) else EnsembleOptions.model_validate(options)
-    section = build_section(inputs, labels, chosen, entries=entries, progress=progress, cancel=cancel)
+    rec = ranking.recommendation
+    left = 0.0
+    if rec is not None:
+        left = max(0.0, float(rec.method.get("budget_seconds", 0.0)) - float(rec.method.get("seconds", 0.0)))
+    section = build_section(
+        inputs,
+        labels,
+        chosen,
+        entries=entries,
+        progress=progress,
+        cancel=cancel,
+        recommend_by=recommend_by,
+        seed=int(ranking.dataset.sampling.seed),
+        extra_budget_seconds=left,
+    )
     return dataclasses.replace(ranking, ensembles=section)
 
 

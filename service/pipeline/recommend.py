@@ -28,6 +28,15 @@ From the resamples:
   good as it (aggregate rank lower or equal) in more than ``1 - level`` of the resamples, i.e. that a
   one-sided paired test at ``1 - level`` cannot separate from it. More than one model in the set is "no
   clear winner".
+
+A team of the ensembles section is recommended the same way (:func:`recommend_team`): the candidate teams
+of one ensemble scorer are rescored on the same stratified draws, and :func:`standing` turns the rescored
+teams into ``p_best``, rank intervals and the confidence set with the models' rule. As for the models,
+cheapest first: ``per-sample``, a team objective whose score is a mean of per-sample terms
+(:meth:`estimators.teams.TeamObjective.per_sample`: ensemble EEP, mean LEEP) is rescored as the mean of the
+resampled terms, without rebuilding it (its empirical conditional stays the one fitted on all rows);
+``refit``, any other (OSBORN) is rebuilt from the resampled rows on every resample
+(:func:`estimators.teams.prepare_pool`) while that fits the budget.
 """
 
 from __future__ import annotations
@@ -42,11 +51,28 @@ import numpy as np
 import estimators
 from estimators._api import PER_SAMPLE
 from estimators.errors import ZoorankError
+from estimators.teams import prepare_pool
 from service.pipeline.aggregate import aggregate
-from service.pipeline.schema import Candidate, Ranking, Recommendation
+from service.pipeline.schema import (
+    Candidate,
+    EnsembleResult,
+    Ranking,
+    Recommendation,
+    TeamCandidate,
+    TeamRecommendation,
+)
 from service.pipeline.types import Cells, ModelInputs, ScorerPlan
 
-__all__ = ["DEFAULT_LEVEL", "DEFAULT_RESAMPLES", "METHOD", "bootstrap_rows", "recommend"]
+__all__ = [
+    "DEFAULT_LEVEL",
+    "DEFAULT_RESAMPLES",
+    "METHOD",
+    "bootstrap_rows",
+    "candidate_teams",
+    "recommend",
+    "recommend_team",
+    "standing",
+]
 
 #: Resamples of the bootstrap: 200 puts the standard error of a ``p_best`` near 0.5 at 0.035.
 DEFAULT_RESAMPLES = 200
@@ -141,6 +167,37 @@ def _cost(plan: ScorerPlan, scored: Sequence[str], cells: Mapping[str, Cells]) -
 
 def _quantile(values: np.ndarray, q: float, method: str) -> int:
     return int(np.quantile(values, q, method=method))  # type: ignore[call-overload]
+
+
+def standing(losses: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each candidate's standing over the resamples: ``p_best``, rank interval, confidence-set membership.
+
+    The one rule behind both the model and the team recommendation.
+
+    Args:
+        losses: ``(B, n)`` per resample and candidate, lower is better (a model's aggregate rank, a team's
+            negated score; ``inf`` for a candidate that has no value on a resample). Column 0 is the
+            recommended candidate (the first on the full sample).
+        level: the confidence level.
+
+    Returns:
+        ``(p_best, rank_low, rank_high, in_set)``, each ``(n,)``: the fraction of resamples in which the
+        candidate is first (a tie for first shares the resample's credit, so they sum to 1); the central
+        ``level`` interval of its position (1 + candidates strictly better); and whether it is in the
+        confidence set (column 0 always; any other when it is at least as good as column 0 in more than
+        ``1 - level`` of the resamples).
+    """
+    resamples, n = losses.shape
+    alpha = 1.0 - level
+    positions = 1 + (losses[:, None, :] < losses[:, :, None] - _TIE).sum(axis=2)  # (B, n)
+    best = losses <= losses.min(axis=1, keepdims=True) + _TIE
+    p_best = (best / best.sum(axis=1, keepdims=True)).sum(axis=0) / resamples
+    low = np.array([_quantile(positions[:, j], alpha / 2, "lower") for j in range(n)], dtype=np.int64)
+    high = np.array([_quantile(positions[:, j], 1 - alpha / 2, "higher") for j in range(n)], dtype=np.int64)
+    as_good = (losses <= losses[:, [0]] + _TIE).mean(axis=0)
+    in_set = as_good > alpha
+    in_set[0] = True
+    return p_best, low, high, in_set
 
 
 def recommend(
@@ -243,9 +300,7 @@ def recommend(
 
     # re-rank every resample with the ranking's own rule
     names = [p.name for p in plans]
-    positions = np.empty((resamples, len(ranked)))
     aggs = np.empty((resamples, len(ranked)))
-    wins = np.zeros(len(ranked))
     for b in range(resamples):
         replicate: dict[str, Cells] = {m: Cells() for m in ranked}
         for name in names:
@@ -260,21 +315,11 @@ def recommend(
         agg = aggregate(replicate, names)
         a = np.array([agg[m][1] if agg[m][1] is not None else math.inf for m in ranked])
         aggs[b] = a
-        positions[b] = 1 + (a[None, :] < a[:, None] - _TIE).sum(axis=1)
-        best = a <= a.min() + _TIE
-        wins[best] += 1.0 / best.sum()
-    p_best = wins / resamples
-    alpha = 1.0 - level
+    p_best, low, high, in_set = standing(aggs, level)
     top = ranked[0]
-    as_good = (aggs <= aggs[:, [0]] + _TIE).mean(axis=0)  # per model: resamples at least as good as top
-    conf = tuple([top] + [m for j, m in enumerate(ranked) if j > 0 and as_good[j] > alpha])
+    conf = tuple(m for j, m in enumerate(ranked) if in_set[j])
     candidates = tuple(
-        Candidate(
-            id=m,
-            p_best=float(p_best[j]),
-            rank_low=_quantile(positions[:, j], alpha / 2, "lower"),
-            rank_high=_quantile(positions[:, j], 1 - alpha / 2, "higher"),
-        )
+        Candidate(id=m, p_best=float(p_best[j]), rank_low=int(low[j]), rank_high=int(high[j]))
         for j, m in enumerate(ranked)
     )
     runner = ranked[1] if len(ranked) > 1 else None
@@ -303,3 +348,176 @@ def recommend(
 
 def _is_set(plans: Sequence[ScorerPlan], name: str) -> bool:
     return any(p.name == name and p.spec.kind == "set" for p in plans)
+
+
+def candidate_teams(result: EnsembleResult) -> list[tuple[tuple[str, ...], float]]:
+    """The teams a team recommendation weighs, with their full-sample scores, the selected team first.
+
+    Exhaustive search: the teams it reported (best first). Greedy search: the selected team and every
+    team that differs from it in the last pick only (the first k-1 picks with another candidate of the
+    last round); the last round's gains give their scores without rescoring (score of the first k-1
+    picks plus the candidate's gain), and none beats the selected team, whose pick had the largest gain.
+    """
+    if not result.teams:
+        return []
+    chosen = result.teams[0]
+    if not result.steps:
+        return [(t.members, t.score) for t in result.teams]
+    last = result.steps[-1]
+    base = chosen.score - float(last["gain"])
+    head = chosen.members[:-1]
+    others = sorted(
+        ((m, float(g)) for m, g in dict(last["gains"]).items() if m != last["pick"]),
+        key=lambda t: (-t[1], t[0]),
+    )
+    return [(chosen.members, chosen.score), *(((*head, m), base + g) for m, g in others)]
+
+
+def recommend_team(
+    result: EnsembleResult,
+    members: Mapping[str, Mapping[str, np.ndarray]],
+    labels: np.ndarray,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+    budget_seconds: float,
+) -> TeamRecommendation | None:
+    """The recommended team of one ensemble scorer, its runner-up, the confidence set and ``p_best``.
+
+    Args:
+        result: the scorer's search (:class:`~service.pipeline.schema.EnsembleResult`).
+        members: model id -> the arrays the search used (``features`` and ``source_probs`` on the target
+            rows, source-profile arrays per model); only the scorer's pool is rescored.
+        labels: ``(N,)`` target labels of the rows.
+        resamples, level, seed: as :func:`recommend` (the same stratified draws for the same seed).
+        budget_seconds: most seconds the rescoring may take. The objective is rebuilt once on all rows
+            (for its per-sample terms, and as the measure of one refit); when a scorer without per-sample
+            terms would need more than the budget for all refits, the teams are held at their
+            full-sample scores and the method says so (as a scorer held ``fixed`` in :func:`recommend`).
+
+    Returns:
+        The recommendation, or None when the scorer selected no team.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    start = time.perf_counter()
+    teams = candidate_teams(result)
+    if not teams:
+        return None
+    full = np.array([-score for _, score in teams])
+    losses = np.tile(full, (resamples, 1))
+    labels = np.asarray(labels)
+    pool = [m for m in result.pool if m in members]
+    fixed: str | None = None
+    how = "refit"
+    terms = None
+    if not len(labels) or len(pool) < len(result.pool):
+        fixed = "the pool's arrays are not at hand to rescore it"
+    else:
+        draws = bootstrap_rows(labels, resamples, seed)
+        t0 = time.perf_counter()
+        try:
+            terms = _team_terms(result, members, pool, teams, labels)
+        except (ZoorankError, ValueError) as exc:
+            fixed = f"its objective could not be rebuilt on the sample ({exc})"
+        build = time.perf_counter() - t0  # what one rebuild costs: the estimate of one refit
+        if terms is None and fixed is None and build * resamples > budget_seconds - build:
+            fixed = (
+                f"rescoring its teams on {resamples} resamples would exceed the budget (the ranking's "
+                "own scoring time, in budget_seconds)"
+            )
+    if terms is not None:
+        losses = -terms[:, draws].mean(axis=2).T  # (B, teams): the resampled means of the terms
+        how = "per-sample"
+    elif fixed is None:
+        for b, idx in enumerate(draws):
+            try:
+                losses[b] = _rescore_teams(result, members, pool, teams, labels, idx)
+            except (ZoorankError, ValueError) as exc:
+                fixed = f"a rescoring on a resample failed ({exc})"
+                losses = np.tile(full, (resamples, 1))
+                break
+    p_best, low, high, in_set = standing(losses, level)
+    names = [members_ for members_, _ in teams]
+    runner = teams[1] if len(teams) > 1 else None
+    return TeamRecommendation(
+        scorer=result.scorer,
+        team=names[0],
+        runner_up=None if runner is None else runner[0],
+        margin=None if runner is None else float(teams[0][1] - runner[1]),
+        confidence_set=tuple(t for j, t in enumerate(names) if in_set[j]),
+        clear=int(in_set.sum()) == 1,
+        level=level,
+        candidates=tuple(
+            TeamCandidate(
+                members=t,
+                score=float(score),
+                p_best=float(p_best[j]),
+                rank_low=int(low[j]),
+                rank_high=int(high[j]),
+            )
+            for j, (t, score) in enumerate(teams)
+        ),
+        method={
+            "name": METHOD,
+            "resamples": resamples,
+            "seed": seed,
+            "resampled": {} if fixed is not None else {result.scorer: how},
+            "fixed": {} if fixed is None else {result.scorer: fixed},
+            "seconds": round(time.perf_counter() - start, 4),
+            "budget_seconds": round(budget_seconds, 4),
+        },
+    )
+
+
+def _team_terms(
+    result: EnsembleResult,
+    members: Mapping[str, Mapping[str, np.ndarray]],
+    pool: Sequence[str],
+    teams: Sequence[tuple[tuple[str, ...], float]],
+    labels: np.ndarray,
+) -> np.ndarray | None:
+    """``(len(teams), N)`` per-sample terms of every candidate team on all rows, or None when the
+    scorer's objective has none (then each resample rebuilds it)."""
+    idx = np.arange(len(labels))
+    needs = set(estimators.get_scorer(result.scorer).needs)
+    arrays = {m: {k: v for k, v in members[m].items() if k in needs} for m in pool}
+    objective, _, _ = prepare_pool(result.scorer, members=arrays, labels=labels[idx], **dict(result.params))
+    where = {m: i for i, m in enumerate(objective.names)}
+    rows = []
+    for team, _ in teams:
+        got = objective.per_sample(tuple(where[m] for m in team)) if all(m in where for m in team) else None
+        if got is None or np.shape(got) != (len(labels),) or not np.isfinite(got).all():
+            return None
+        rows.append(np.asarray(got, dtype=np.float64))
+    return np.stack(rows)
+
+
+def _rescore_teams(
+    result: EnsembleResult,
+    members: Mapping[str, Mapping[str, np.ndarray]],
+    pool: Sequence[str],
+    teams: Sequence[tuple[tuple[str, ...], float]],
+    labels: np.ndarray,
+    idx: np.ndarray,
+) -> np.ndarray:
+    """``(len(teams),)`` negated scores of the teams on the rows ``idx`` (``inf`` for a team with a member
+    that is not eligible on them)."""
+    needs = set(estimators.get_scorer(result.scorer).needs)  # what it does not use, it need not validate
+    arrays = {
+        m: {k: (np.asarray(v)[idx] if k in _ROW_INPUTS else v) for k, v in members[m].items() if k in needs}
+        for m in pool
+    }
+    objective, _, _ = prepare_pool(result.scorer, members=arrays, labels=labels[idx], **dict(result.params))
+    where = {m: i for i, m in enumerate(objective.names)}
+    valid = [j for j, (t, _) in enumerate(teams) if all(m in where for m in t)]
+    out = np.full(len(teams), math.inf)
+    if valid:
+        scores = objective.scores_all([tuple(where[m] for m in teams[j][0]) for j in valid])
+        if not np.isfinite(scores).all():
+            raise ValueError(f"{result.scorer} gave a non-finite team score on a resample")
+        out[valid] = -scores
+    return out

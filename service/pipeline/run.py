@@ -97,6 +97,7 @@ def run_in_process(
             ensemble=request.ensemble,
             progress=progress,
             cancel=cancel,
+            ensemble_scorer=settings.default_ensemble_scorer,
         )
     progress(ProgressEvent("done", None, n, n))
     return ranking

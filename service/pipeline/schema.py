@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 #: Error code recorded for a scorer whose inputs the model cannot supply (e.g. LEEP for a headless model).
 NOT_APPLICABLE = "not-applicable"
@@ -431,23 +431,31 @@ class EnsembleSection:
     Attributes:
         k: team size; mode: ``greedy`` or ``exhaustive``.
         results: one per ensemble scorer, in request order.
+        recommendation: the recommended team and its certainty (1.3); None when no scorer selected a
+            team or the document predates 1.3 (then the key is absent from :meth:`to_dict`).
     """
 
     k: int
     mode: str
     results: tuple[EnsembleResult, ...]
+    recommendation: TeamRecommendation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"k": self.k, "mode": self.mode, "results": [r.to_dict() for r in self.results]}
+        out = {"k": self.k, "mode": self.mode, "results": [r.to_dict() for r in self.results]}
+        if self.recommendation is not None:
+            out["recommendation"] = self.recommendation.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EnsembleSection:
         """Inverse of :meth:`to_dict`."""
+        rec = data.get("recommendation")
         return cls(
             k=int(data["k"]),
             mode=str(data["mode"]),
             results=tuple(EnsembleResult.from_dict(r) for r in data["results"]),
+            recommendation=None if rec is None else TeamRecommendation.from_dict(rec),
         )
 
 
@@ -522,15 +530,8 @@ class Recommendation:
         ...     Candidate("b", 0.39, 1, 2)), {}).headline()
         'recommended: a  p_best 0.61; cannot be separated from: b (no clear winner at 95%)'
         """
-        line = f"recommended: {self.model}  p_best {self.p_best(self.model):.2f}"
         others = [m for m in self.confidence_set if m != self.model]
-        if not self.method.get("resampled", True):
-            line += " (sample noise not measured: no scorer could be rescored within the budget)"
-        if others:
-            return (
-                f"{line}; cannot be separated from: {', '.join(others)} (no clear winner at {self.level:.0%})"
-            )
-        return f"{line}; a clear winner at {self.level:.0%}"
+        return verdict("recommended", self.model, self.p_best(self.model), others, self.level, self.method)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -556,6 +557,147 @@ class Recommendation:
             clear=bool(data["clear"]),
             level=float(data["level"]),
             candidates=tuple(Candidate.from_dict(c) for c in data["candidates"]),
+            method=dict(data.get("method", {})),
+        )
+
+
+def verdict(
+    what: str, chosen: str, p_best: float, others: Sequence[str], level: float, method: Mapping[str, Any]
+) -> str:
+    """The one wording of a recommendation's line, for a model and for a team alike.
+
+    Args:
+        what: ``recommended`` or ``recommended team``; chosen: the model or team label.
+        p_best: the chosen one's ``p_best``; others: the rest of its confidence set.
+        level: the confidence level; method: the recommendation's method (an empty ``resampled`` says
+            the sample noise was not measured).
+    """
+    line = f"{what}: {chosen}  p_best {p_best:.2f}"
+    if not method.get("resampled", True):
+        line += " (sample noise not measured: no scorer could be rescored within the budget)"
+    if others:
+        return f"{line}; cannot be separated from: {', '.join(others)} (no clear winner at {level:.0%})"
+    return f"{line}; a clear winner at {level:.0%}"
+
+
+def team_label(members: Sequence[str]) -> str:
+    """A team as the recommendation's line names it: ``a + b + c``."""
+    return " + ".join(members)
+
+
+@dataclass(frozen=True)
+class TeamCandidate:
+    """One candidate team's standing under resampling (schema 1.3).
+
+    Attributes:
+        members: the team's model ids (as the scorer's search reported them).
+        score: its score on the full sample (the ensemble scorer's, higher is better).
+        p_best, rank_low, rank_high: as :class:`Candidate`'s, over the candidate teams.
+    """
+
+    members: tuple[str, ...]
+    score: float
+    p_best: float
+    rank_low: int
+    rank_high: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "members": list(self.members),
+            "score": self.score,
+            "p_best": self.p_best,
+            "rank_low": self.rank_low,
+            "rank_high": self.rank_high,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TeamCandidate:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            members=tuple(str(m) for m in data["members"]),
+            score=float(data["score"]),
+            p_best=float(data["p_best"]),
+            rank_low=int(data["rank_low"]),
+            rank_high=int(data["rank_high"]),
+        )
+
+
+@dataclass(frozen=True)
+class TeamRecommendation:
+    """The ensembles section's ``recommendation`` (schema 1.3): which team to build, and how sure that is.
+
+    Computed as the model recommendation is (:func:`service.pipeline.recommend.recommend_team`): the
+    target sample is resampled and the candidate teams rescored with the ensemble scorer ``scorer``.
+
+    Attributes:
+        scorer: the ensemble scorer whose teams are recommended (the default ensemble scorer when it ran).
+        team: the recommended team (the scorer's selected team).
+        runner_up: the best other candidate team, or None when there is none.
+        margin: the recommended team's full-sample score minus the runner-up's (the scorer's units).
+        confidence_set: the teams that cannot be separated from the recommended one at ``level``
+            (recommended first).
+        clear: True when the set holds the recommended team alone; False is "no clear winner".
+        level: the confidence level.
+        candidates: every candidate team, best first: the search's reported teams (exhaustive) or the
+            selected team and every alternative of its last greedy pick (greedy).
+        method: as :attr:`Recommendation.method` (``resampled`` / ``fixed`` name the scorer).
+    """
+
+    scorer: str
+    team: tuple[str, ...]
+    runner_up: tuple[str, ...] | None
+    margin: float | None
+    confidence_set: tuple[tuple[str, ...], ...]
+    clear: bool
+    level: float
+    candidates: tuple[TeamCandidate, ...]
+    method: Mapping[str, Any]
+
+    def p_best(self, members: Sequence[str]) -> float:
+        """``p_best`` of a candidate team (0.0 for a team that is not one)."""
+        return next((c.p_best for c in self.candidates if c.members == tuple(members)), 0.0)
+
+    def headline(self) -> str:
+        """The team's line, in the model recommendation's words.
+
+        >>> ab, ac = TeamCandidate(("a", "b"), -1.0, 0.7, 1, 2), TeamCandidate(("a", "c"), -1.1, 0.3, 1, 2)
+        >>> TeamRecommendation("mean_leep", ("a", "b"), ("a", "c"), 0.1, (("a", "b"), ("a", "c")), False,
+        ...     0.95, (ab, ac), {}).headline()
+        'recommended team: a + b  p_best 0.70; cannot be separated from: a + c (no clear winner at 95%)'
+        """
+        others = [team_label(t) for t in self.confidence_set if t != self.team]
+        return verdict(
+            "recommended team", team_label(self.team), self.p_best(self.team), others, self.level, self.method
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "scorer": self.scorer,
+            "team": list(self.team),
+            "runner_up": None if self.runner_up is None else list(self.runner_up),
+            "margin": self.margin,
+            "confidence_set": [list(t) for t in self.confidence_set],
+            "clear": self.clear,
+            "level": self.level,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "method": _jsonable(dict(self.method)),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TeamRecommendation:
+        """Inverse of :meth:`to_dict`."""
+        runner = data.get("runner_up")
+        return cls(
+            scorer=str(data["scorer"]),
+            team=tuple(str(m) for m in data["team"]),
+            runner_up=None if runner is None else tuple(str(m) for m in runner),
+            margin=_opt_float(data.get("margin")),
+            confidence_set=tuple(tuple(str(m) for m in t) for t in data["confidence_set"]),
+            clear=bool(data["clear"]),
+            level=float(data["level"]),
+            candidates=tuple(TeamCandidate.from_dict(c) for c in data["candidates"]),
             method=dict(data.get("method", {})),
         )
 
@@ -819,3 +961,32 @@ RECOMMENDATION_JSON_SCHEMA: dict[str, Any] = _obj(
     }
 )
 RANKING_JSON_SCHEMA["properties"]["recommendation"] = RECOMMENDATION_JSON_SCHEMA
+
+_MEMBERS = {"type": "array", "items": _STR, "minItems": 1}
+#: The ensembles section's optional ``recommendation`` (1.3): not required, so 1.1 and 1.2 sections and
+#: sections in which no scorer selected a team stay valid.
+TEAM_RECOMMENDATION_JSON_SCHEMA: dict[str, Any] = _obj(
+    {
+        "scorer": _STR,
+        "team": _MEMBERS,
+        "runner_up": {"oneOf": [_MEMBERS, {"type": "null"}]},
+        "margin": {"type": ["number", "null"]},
+        "confidence_set": {"type": "array", "items": _MEMBERS, "minItems": 1},
+        "clear": {"type": "boolean"},
+        "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "candidates": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "members": _MEMBERS,
+                    "score": _NUM,
+                    "p_best": {"type": "number", "minimum": 0, "maximum": 1},
+                    "rank_low": _INT,
+                    "rank_high": _INT,
+                }
+            ),
+        },
+        "method": {"type": "object"},
+    }
+)
+ENSEMBLES_JSON_SCHEMA["properties"]["recommendation"] = TEAM_RECOMMENDATION_JSON_SCHEMA

@@ -24,7 +24,7 @@ from estimators.evaluation import kendall_tau
 from service.catalogue import scorer_reliability
 from service.jobs.models import JobView
 from service.pipeline.aggregate import SATURATED_LEGEND, SATURATED_MARK
-from service.pipeline.schema import ModelResult, Ranking, Recommendation
+from service.pipeline.schema import ModelResult, Ranking, Recommendation, TeamRecommendation
 from service.ui import charts
 
 __all__ = [
@@ -169,6 +169,17 @@ class RankingView:
         """The models the recommended one cannot be separated from (empty for a clear winner)."""
         rec = self.recommendation
         return [] if rec is None else [m for m in rec.confidence_set if m != rec.model]
+
+    @property
+    def team_recommendation(self) -> TeamRecommendation | None:
+        """The ensembles section's recommended team (None without a section or before schema 1.3)."""
+        return None if self.ranking.ensembles is None else self.ranking.ensembles.recommendation
+
+    @property
+    def team_unclear_with(self) -> list[tuple[str, ...]]:
+        """The teams the recommended one cannot be separated from (empty for a clear winner)."""
+        rec = self.team_recommendation
+        return [] if rec is None else [t for t in rec.confidence_set if t != rec.team]
 
     @property
     def saturated_mark(self) -> str:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import estimators
 from estimators.errors import InvalidInputError
+from estimators.teams import prepare_pool
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -117,3 +118,18 @@ def test_jensen_ens_eep_at_least_mean_leep(seed: int, sizes: list[int], n: int) 
     ens, mean = _ens("ens_eep", heads, labels), _ens("mean_leep", heads, labels)
     assert mean <= ens + 1e-12
     assert ens <= 0.0
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", ["ens_eep", "mean_leep"])
+def test_eep_per_sample_terms_average_to_the_team_score(name: str) -> None:
+    """The team recommendation resamples these terms: their mean must be the team's score (within float64
+    summation rounding over 120 samples)."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1, 2], 40)
+    members = {m: {"source_probs": rng.dirichlet(np.ones(5), size=len(labels))} for m in "abcd"}
+    objective, _, _ = prepare_pool(name, members=members, labels=labels)
+    for team in [(0,), (0, 1), (1, 2, 3)]:
+        terms = objective.per_sample(team)
+        assert terms is not None and terms.shape == (len(labels),)
+        assert float(terms.mean()) == pytest.approx(objective.team_score(team), abs=1e-12)

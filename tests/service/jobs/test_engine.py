@@ -582,6 +582,9 @@ def test_a_job_with_ensemble_options_carries_the_ensembles_section(
     assert json.loads(engine.ranking_json(plain.id)).get("ensembles") is None
     section = json.loads(engine.ranking_json(teams.id))["ensembles"]
     assert section["k"] == 2 and [r["scorer"] for r in section["results"]] == ["mean_leep"]
+    # the worker's finalise recommends the default ensemble scorer's team (schema 1.3)
+    assert section["recommendation"]["scorer"] == "mean_leep"
+    assert section["recommendation"]["team"] == section["results"][0]["teams"][0]["members"]
 
 
 def test_sigterm_finishes_the_running_part_and_the_job_completes_elsewhere(

@@ -160,6 +160,9 @@ def test_cli_ensemble(ranked: tuple[Ranking, Settings, Path]) -> None:
     )
     assert table.exit_code == 0, table.output
     assert "ens_eep" in table.stdout and "LEEP" in table.stdout
+    # the team recommendation's line, in the model recommendation's words, by the one scorer that ran
+    assert "recommended team: " in table.stdout and "[by ens_eep]" in table.stdout
+    assert doc["ensembles"]["recommendation"]["scorer"] == "mean_leep"  # the default ensemble scorer
     # every scorer failing (k larger than the eligible pool) is exit status 1 with a one-line error
     failed = CliRunner().invoke(
         app, ["ensemble", str(data), "--k", "2", "-m", NO_PROFILE, "--scorers", "osborn", "-q"], env=env

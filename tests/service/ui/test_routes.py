@@ -414,6 +414,45 @@ def test_ensembles_section_is_shown(client: TestClient) -> None:
     assert "fewer eligible models than k" in ensembles and "not-applicable" in ensembles
 
 
+def test_the_recommended_team_opens_the_ensembles_section(client: TestClient) -> None:
+    from dataclasses import replace
+
+    from service.pipeline.schema import (
+        EnsembleResult,
+        EnsembleSection,
+        TeamCandidate,
+        TeamRecommendation,
+        TeamResult,
+    )
+
+    csrf = log_in(client)
+    job_id = submit(client, csrf, seed="15")
+    ranking = make_ranking({"m1": {"a": 3.0, "b": 1.0, "c": 2.0}, "m2": {"a": 1.0, "b": 2.0, "c": 1.0}})
+    team = TeamResult(members=("m1", "m2"), score=-0.5)
+    rec = TeamRecommendation(
+        scorer="mean_leep", team=("m1", "m2"), runner_up=("m1", "m3"), margin=0.01,
+        confidence_set=(("m1", "m2"), ("m1", "m3")), clear=False, level=0.95,
+        candidates=(TeamCandidate(("m1", "m2"), -0.5, 0.62, 1, 2),
+                    TeamCandidate(("m1", "m3"), -0.51, 0.38, 1, 2)),
+        method={"name": "stratified-paired-bootstrap", "resamples": 200, "seed": 0,
+                "resampled": {"mean_leep": "refit"}, "fixed": {}},
+    )  # fmt: skip
+    section = EnsembleSection(
+        k=2,
+        mode="greedy",
+        results=(EnsembleResult("mean_leep", "1", {}, (team,), ("m1", "m2", "m3"), {}, {}),),
+        recommendation=rec,
+    )
+    engine = client.app.state.zoorank.engine  # type: ignore[attr-defined]
+    assert engine.succeed(job_id, replace(ranking, ensembles=section).to_json())
+    page = client.get(f"/ui/rankings/{job_id}").text
+    box = page[page.index('id="team-recommendation"') : page.index('id="provenance"')]
+    assert "Recommended team <strong><code>m1</code> + <code>m2</code></strong>" in box
+    assert "by mean_leep" in box and "p_best 0.62" in box
+    assert "<strong>No clear winner</strong> at 95%: it cannot be separated from" in box
+    assert 'id="team-runner-up">Runner-up <code>m1</code> + <code>m3</code> (p_best 0.38)' in box
+
+
 def test_a_revoked_key_ends_its_sessions(
     client: TestClient, data_root: Path, redis_server: RedisServer
 ) -> None:

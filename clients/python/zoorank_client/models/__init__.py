@@ -38,6 +38,9 @@ from .ranking_dataset_class_counts import RankingDatasetClassCounts
 from .ranking_dataset_sampling import RankingDatasetSampling
 from .ranking_ensembles import RankingEnsembles
 from .ranking_ensembles_mode import RankingEnsemblesMode
+from .ranking_ensembles_recommendation import RankingEnsemblesRecommendation
+from .ranking_ensembles_recommendation_candidates_item import RankingEnsemblesRecommendationCandidatesItem
+from .ranking_ensembles_recommendation_method import RankingEnsemblesRecommendationMethod
 from .ranking_ensembles_results_item import RankingEnsemblesResultsItem
 from .ranking_ensembles_results_item_error_type_0 import RankingEnsemblesResultsItemErrorType0
 from .ranking_ensembles_results_item_ineligible import RankingEnsemblesResultsItemIneligible
@@ -118,6 +121,9 @@ __all__ = (
     "RankingDatasetSampling",
     "RankingEnsembles",
     "RankingEnsemblesMode",
+    "RankingEnsemblesRecommendation",
+    "RankingEnsemblesRecommendationCandidatesItem",
+    "RankingEnsemblesRecommendationMethod",
     "RankingEnsemblesResultsItem",
     "RankingEnsemblesResultsItemErrorType0",
     "RankingEnsemblesResultsItemIneligible",

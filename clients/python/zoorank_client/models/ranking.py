@@ -36,7 +36,7 @@ class Ranking:
             models (list[RankingModelsItem]): One row per model, sorted by aggregate_rank (nulls last), then id: the first
                 is the pick.
             provenance (RankingProvenance): What produced the ranking.
-            schema_version (Literal['1.2']): `major.minor`: additions bump the minor part; read any 1.x as 1.x.
+            schema_version (Literal['1.3']): `major.minor`: additions bump the minor part; read any 1.x as 1.x.
             scorers (list[RankingScorersItem]): The scorers run, in request order.
             ensembles (RankingEnsembles | Unset): Teams of models, when the request asked for them.
             recommendation (RankingRecommendation | Unset): The model to fine-tune and how sure that is (schema 1.2): from
@@ -46,7 +46,7 @@ class Ranking:
     dataset: RankingDataset
     models: list[RankingModelsItem]
     provenance: RankingProvenance
-    schema_version: Literal['1.2']
+    schema_version: Literal['1.3']
     scorers: list[RankingScorersItem]
     ensembles: RankingEnsembles | Unset = UNSET
     recommendation: RankingRecommendation | Unset = UNSET
@@ -138,9 +138,9 @@ class Ranking:
 
 
 
-        schema_version = cast(Literal['1.2'] , d.pop("schema_version"))
-        if schema_version != '1.2':
-            raise ValueError(f"schema_version must match const '1.2', got '{schema_version}'")
+        schema_version = cast(Literal['1.3'] , d.pop("schema_version"))
+        if schema_version != '1.3':
+            raise ValueError(f"schema_version must match const '1.3', got '{schema_version}'")
 
         scorers = []
         _scorers = d.pop("scorers")

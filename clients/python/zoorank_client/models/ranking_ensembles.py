@@ -9,9 +9,11 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 from ..models.ranking_ensembles_mode import RankingEnsemblesMode
+from ..types import UNSET, Unset
 from typing import cast
 
 if TYPE_CHECKING:
+  from ..models.ranking_ensembles_recommendation import RankingEnsemblesRecommendation
   from ..models.ranking_ensembles_results_item import RankingEnsemblesResultsItem
 
 
@@ -30,17 +32,21 @@ class RankingEnsembles:
             k (int): Team size.
             mode (RankingEnsemblesMode): `greedy` or `exhaustive`.
             results (list[RankingEnsemblesResultsItem]): One per ensemble scorer, in request order.
+            recommendation (RankingEnsemblesRecommendation | Unset): The recommended team and how sure the target sample
+                lets us be (1.3), as for a model; absent when no scorer selected a team.
      """
 
     k: int
     mode: RankingEnsemblesMode
     results: list[RankingEnsemblesResultsItem]
+    recommendation: RankingEnsemblesRecommendation | Unset = UNSET
 
 
 
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.ranking_ensembles_recommendation import RankingEnsemblesRecommendation # noqa: PLC0415
         from ..models.ranking_ensembles_results_item import RankingEnsemblesResultsItem # noqa: PLC0415
         k = self.k
 
@@ -53,6 +59,10 @@ class RankingEnsembles:
 
 
 
+        recommendation: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.recommendation, Unset):
+            recommendation = self.recommendation.to_dict()
+
 
         field_dict: dict[str, Any] = {}
 
@@ -61,6 +71,8 @@ class RankingEnsembles:
             "mode": mode,
             "results": results,
         })
+        if recommendation is not UNSET:
+            field_dict["recommendation"] = recommendation
 
         return field_dict
 
@@ -68,6 +80,7 @@ class RankingEnsembles:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.ranking_ensembles_recommendation import RankingEnsemblesRecommendation # noqa: PLC0415
         from ..models.ranking_ensembles_results_item import RankingEnsemblesResultsItem # noqa: PLC0415
         d = dict(src_dict)
         k = d.pop("k")
@@ -87,10 +100,21 @@ class RankingEnsembles:
             results.append(results_item)
 
 
+        _recommendation = d.pop("recommendation", UNSET)
+        recommendation: RankingEnsemblesRecommendation | Unset
+        if isinstance(_recommendation,  Unset):
+            recommendation = UNSET
+        else:
+            recommendation = RankingEnsemblesRecommendation.from_dict(_recommendation)
+
+
+
+
         ranking_ensembles = cls(
             k=k,
             mode=mode,
             results=results,
+            recommendation=recommendation,
         )
 
         return ranking_ensembles
