@@ -173,7 +173,9 @@ def request_fingerprint(plan: RankPlan, summary: SampleSummary, settings: Settin
         "scorers": plan.scorers_dict(),
         "sampling": dict(summary.sampling),
         "decode": decode_policy(settings),
-        "ensemble": None if plan.ensemble is None else _dump(plan.ensemble),
+        "ensemble": None
+        if plan.ensemble is None
+        else {**_dump(plan.ensemble), "recommend_by": settings.default_ensemble_scorer},
     }
     return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
 

@@ -225,3 +225,23 @@ def test_request_model_bounds() -> None:
     assert RankingRequest(dataset="data:x", sampling=Sampling(seed=2**32 - 1)).sampling is not None
     with pytest.raises(ValueError):
         Sampling(max_per_class=-1)
+
+
+def test_the_ensemble_scorer_that_recommends_the_team_is_part_of_the_fingerprint(tmp_path: Path) -> None:
+    """A cached ranking must not answer with the team recommended by another ensemble scorer than the
+    service's setting (bug: a changed ``ZOORANK_ENSEMBLE_SCORER`` kept serving the old recommendation)."""
+    root = tmp_path / "data"
+    write_image_folder(root / "shapes", per_class=3, size=8)
+
+    def fp(ensemble: dict[str, Any] | None, scorer: str) -> str:
+        s = Settings(home=tmp_path / "h", data_roots={"data": root}, default_ensemble_scorer=scorer)
+        fields: dict[str, Any] = {"dataset": "data:shapes", "models": ["cnn4.glyphs", "resnet8.glyphs"]}
+        if ensemble is not None:
+            fields["ensemble"] = ensemble
+        plan = to_plan(RankingRequest.model_validate(fields), s)
+        return request_fingerprint(
+            plan, sampling.sample(plan.dataset_ref, plan.spec, s, base=None).summary(), s
+        )
+
+    assert fp({"k": 2}, "mean_leep") != fp({"k": 2}, "ens_eep")
+    assert fp(None, "mean_leep") == fp(None, "ens_eep")  # no ensembles section: nothing to recommend
