@@ -6,7 +6,7 @@ bounded). :func:`to_plan` validates it against the zoo, the scorer registry and 
 
 ``sha256(canonical JSON of {dataset reference and content fingerprint, sorted (model id, model digest),
 scorers in order with version and full parameters, effective sampling, decode policy, extractor and schema
-versions, ensemble options})``
+versions, ensemble options, the budget when one is given})``
 
 so that an identical request (whatever the spelling: defaults written out or left out, models in another
 order) maps to the same job and cached ranking, and any change that can change a number (a weights file,
@@ -82,6 +82,8 @@ class Sampling(BaseModel):
         max_per_class: per-class cap, 0 = no cap.
         max_samples: overall cap (at most ``ZOORANK_MAX_IMAGES``).
         seed: sampling seed, 0 <= seed < 2**32.
+        budget: rank in budget mode (``service.pipeline.budget``): forward at most this fraction, in
+            (0, 1], of the images x models a full ranking forwards; omitted: a full ranking.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,6 +92,7 @@ class Sampling(BaseModel):
     max_per_class: int | None = Field(default=None, ge=0, le=10_000_000, strict=True)
     max_samples: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
     seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT, strict=True)
+    budget: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
 
 
 class RankingRequest(BaseModel):
@@ -158,6 +161,7 @@ def to_plan(request: RankingRequest, settings: Settings, *, models: list[str] | 
         scorer_params=request.scorer_params(),
         base=None,
         ensemble=request.ensemble,
+        budget=sampling.budget,
     )
 
 
@@ -175,6 +179,8 @@ def request_fingerprint(plan: RankPlan, summary: SampleSummary, settings: Settin
         "decode": decode_policy(settings),
         "ensemble": None if plan.ensemble is None else _dump(plan.ensemble),
     }
+    if plan.budget is not None:  # absent from full rankings, so their fingerprints stay as they were
+        doc["budget"] = plan.budget
     return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
 
 
