@@ -196,6 +196,7 @@ def finalise(
     ensemble: EnsembleOptions | None = None,
     progress: ProgressCallback = no_progress,
     cancel: CancelCheck | None = None,
+    recommend_seconds: float | None = None,
 ) -> Ranking:
     """Set-level scorers over all models, then :func:`assemble` (and the ensemble section when asked).
 
@@ -203,6 +204,8 @@ def finalise(
         runs: one :class:`Extraction` per model in request order (features in memory or memory-mapped
             from the store).
         model_cells: model id -> its per-model cells (from :func:`score_model` or the cell cache).
+        recommend_seconds: the recommendation's refit budget (``budget_seconds`` of
+            :func:`~service.pipeline.recommend.recommend`); None: the ranking's own scoring time.
     """
     keys, labels, inputs = common_inputs(runs)
     _, rows = aligned_rows({r.entry.id: r.features for r in runs if r.features is not None})
@@ -227,7 +230,14 @@ def finalise(
     ranking = replace(
         ranking,
         recommendation=recommend(
-            ranking, cells, plans, inputs, labels, rows=rows, seed=int(summary.sampling["seed"])
+            ranking,
+            cells,
+            plans,
+            inputs,
+            labels,
+            rows=rows,
+            seed=int(summary.sampling["seed"]),
+            budget_seconds=recommend_seconds,
         ),
     )
     if ensemble is not None and inputs:

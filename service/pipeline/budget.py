@@ -15,7 +15,8 @@ A full ranking forwards every sampled image through every model: its **extractio
    most half the budget; each later round doubles ``f`` (up to the whole sample) for the models kept.
 3. A round keeps the **confidence set** of its recommendation (:mod:`service.pipeline.recommend`: the
    models that a stratified paired bootstrap of that round's sample cannot separate from the best at
-   the level of the recommendation, 95 %) and drops the others. A round that cannot judge every model
+   the level of the recommendation, 95 %; every scorer is resampled, whatever the refits take, so the
+   drops never depend on the machine's speed) and drops the others. A round that cannot judge every model
    drops nothing: when a model has no aggregate rank, when a scorer failed on some model, or when a
    scorer's sample noise could not be measured (held fixed by the bootstrap).
 4. It stops after the whole sample, when one model is left, or when the next round would exceed the
@@ -504,6 +505,9 @@ def budget_rank(
                 device=device,
                 progress=progress,
                 cancel=cancel,
+                # a round that may drop models resamples every scorer, however long that takes, so that
+                # which models go on never depends on how fast this machine scored
+                recommend_seconds=None if whole else math.inf,
             )
         except NoModelScoredError:
             if whole:
