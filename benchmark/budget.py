@@ -140,7 +140,12 @@ def evaluate_budget(
                     "cost_ratio": section.cost_ratio,
                     "stopped": section.stopped,
                     "rounds": [
-                        {"num_samples": r.num_samples, "models": len(r.models), "dropped": len(r.dropped)}
+                        {
+                            "num_samples": r.num_samples,
+                            "models": len(r.models),
+                            "dropped": len(r.dropped),
+                            "note": r.note,
+                        }
                         for r in section.rounds
                     ],
                 }

@@ -338,6 +338,9 @@ def _extract_round(
             progress=progress,
             cancel=cancel,
         )
+        if on_compute is not None:
+            for _ in shared:  # each a forward pass (extract_model counts its own)
+                on_compute()
         for m in todo:
             run = shared.get(m.entry.id) or extract_model(
                 m.entry,
