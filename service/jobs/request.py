@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from estimators.errors import InvalidParameterError
 from service.pipeline.ensembles import EnsembleOptions
@@ -93,6 +93,14 @@ class Sampling(BaseModel):
     max_samples: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
     seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT, strict=True)
     budget: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_is_a_number(cls, value: Any) -> Any:
+        """JSON ``true`` or ``"0.5"`` is not a fraction here (lax pydantic would read them as numbers)."""
+        if isinstance(value, bool | str):
+            raise ValueError("budget must be a number in (0, 1]")
+        return value
 
 
 class RankingRequest(BaseModel):

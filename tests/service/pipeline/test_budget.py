@@ -229,9 +229,10 @@ def test_a_budget_ranking_after_a_full_one_forwards_nothing(
         str(colours), models=list(entries.values()), scorers=SCORERS, scorer_params=PARAMS, seed=0, settings=s
     )
     assert full.budget is None and "budget" not in full.to_dict()
-    ranking, forwarded = _budget(colours, entries, s, 0.7)
+    ranking, forwarded = _budget(colours, entries, s, 0.8)
     assert forwarded == 0  # every increment is a slice of the stored whole-sample features
     assert ranking.budget is not None and ranking.budget.cost > 0  # counted as if forwarded
+    assert ranking.budget.stopped == "full-sample"
     # the last round is the whole sample: the survivors' scores are the full ranking's
     by_id = {m.id: m for m in full.models}
     for m in ranking.models[:2]:
