@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from estimators.errors import InvalidParameterError
 from service.pipeline.budget import MIN_PER_CLASS, budget_rank, nested_order, per_class_need, plan_schedule
+from service.pipeline.ensembles import EnsembleOptions
 from service.pipeline.plan import plan
 from service.pipeline.run import rank
 from service.pipeline.schema import RANKING_JSON_SCHEMA, Ranking
@@ -255,8 +256,6 @@ def test_a_small_budget_stops_where_it_runs_out(
 def test_rank_refuses_a_budget_with_ensembles(
     colours: Path, entries: dict[str, ZooEntry], tmp_path: Path
 ) -> None:
-    from service.pipeline.ensembles import EnsembleOptions
-
     with pytest.raises(InvalidParameterError) as exc:
         rank(
             str(colours),
