@@ -49,14 +49,14 @@ def _variants(names: Sequence[str]) -> list[tuple[str, str, str]]:
     return [(n, n, "train") for n in names] + [(f"{n}{SHOT_SUFFIX}", n, f"train{tg.SHOTS}") for n in names]
 
 
-def _full_top(
+def _full_aggregates(
     row: str,
     digest: str,
     models: Sequence[str],
     scorers: Sequence[str],
     results: Path,
-) -> str | None:
-    """The full ranking's first model from ``scores.json`` when it holds exactly this ranking, else None."""
+) -> dict[str, float] | None:
+    """The full ranking's aggregate ranks from ``scores.json`` when it holds exactly this ranking."""
     path = results / "scores.json"
     if not path.is_file():
         return None
@@ -70,10 +70,12 @@ def _full_top(
         vals = [float(ranks[s]) for s in scorers if s in ranks]
         if vals:
             agg[model] = sum(vals) / len(vals)
-    if not agg:
-        return None
-    # the ranking's order: aggregate rank, then id (service.pipeline.aggregate.sort_results)
-    return str(min(agg, key=lambda m: (agg[m], m)))
+    return agg or None
+
+
+def _order(agg: Mapping[str, float]) -> list[str]:
+    """The ranking's order: aggregate rank, then id (``service.pipeline.aggregate.sort_results``)."""
+    return sorted(agg, key=lambda m: (agg[m], m))
 
 
 def evaluate_budget(
@@ -104,18 +106,20 @@ def evaluate_budget(
         tg.prepare_target(target, root)
         digest = json.loads((root / target / "digests.json").read_text())[split]
         key = {"digest": digest, "models": sorted(model_ids), "versions": versions, "budget": budget}
+        agg = _full_aggregates(row_name, digest, model_ids, scorers, results)
         done = previous.get(row_name)
         if done is not None and done.get("key") == key:
-            rows.append(done)
+            rows.append(_standing(done, agg))
             continue
         ref = str((root / target / f"{split}.npz").resolve())
-        full_top = _full_top(row_name, digest, model_ids, scorers, results)
         full_source = "scores.json"
-        if full_top is None:
+        if agg is None:
             if log is not None:
                 log(f"{row_name}: full ranking")
             full = rank(ref, models=model_ids, scorers=scorers, max_per_class=0, seed=0, settings=local)
-            full_top, full_source = full.models[0].id, "ranked"
+            agg = {m.id: m.aggregate_rank for m in full.models if m.aggregate_rank is not None}
+            full_source = "ranked"
+        full_top = _order(agg)[0]
         if log is not None:
             log(f"{row_name}: budget {budget:g} ranking")
         start = time.perf_counter()
@@ -151,6 +155,7 @@ def evaluate_budget(
                 }
             )
         row["seconds"] = round(time.perf_counter() - start, 1)
+        row = _standing(row, agg)
         rows.append(row)
         previous[row_name] = row
         _save(results, previous)
@@ -163,6 +168,18 @@ def evaluate_budget(
         "rows": rows,
         "summary": _summary(rows),
     }
+
+
+def _standing(row: Mapping[str, Any], agg: Mapping[str, float] | None) -> dict[str, Any]:
+    """``row`` with where the budget's pick stands in the full ranking: its position and its aggregate
+    rank beside the full ranking's first (a disagreement on a near tie differs by half a rank)."""
+    out = dict(row)
+    pick = str(row.get("budget_top", ""))
+    if agg is not None and pick in agg:
+        order = _order(agg)
+        out["full_position"] = order.index(pick) + 1
+        out["full_aggregates"] = [agg[order[0]], agg[pick]]
+    return out
 
 
 def _summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -229,18 +246,25 @@ def render_markdown(report: Mapping[str, Any], date: str) -> str:
         )
     lines += [
         "",
-        "| target | full ranking recommends | budget ranking recommends | same | cost | stopped | rounds "
-        "(images: models, dropped) |",
-        "|---|---|---|---|---:|---|---|",
+        "The budget's pick in the full ranking: its position there, and its aggregate rank beside the full "
+        "ranking's first (mean of the default scorers' ranks among all models).",
+        "",
+        "| target | full ranking recommends | budget ranking recommends | same | pick in full ranking "
+        "| cost | stopped | rounds (images: models, dropped) |",
+        "|---|---|---|---|---|---:|---|---|",
     ]
     for r in report["rows"]:
         if r.get("refused"):
-            lines.append(f"| {r['name']} | {r['full_top']} | refused: {r['refused']} | no | | | |")
+            lines.append(f"| {r['name']} | {r['full_top']} | refused: {r['refused']} | no | | | | |")
             continue
         rounds = "; ".join(f"{x['num_samples']}: {x['models']}, -{x['dropped']}" for x in r["rounds"])
+        standing = ""
+        if "full_position" in r:
+            top, pick = r["full_aggregates"]
+            standing = f"#{r['full_position']} ({pick:g} vs {top:g})"
         lines.append(
             f"| {r['name']} | {r['full_top']} | {r['budget_top']} | {'yes' if r['agree'] else 'no'} | "
-            f"{_pct(r['cost_ratio'])} | {r['stopped']} | {rounds} |"
+            f"{standing} | {_pct(r['cost_ratio'])} | {r['stopped']} | {rounds} |"
         )
     return "\n".join(lines) + "\n"
 
