@@ -8,6 +8,8 @@
   size, reliability of ``p_best``) on every target and add it, with the default ensemble scorer's choice,
   to the written report (:func:`benchmark.quality.refresh_calibration`; ``quality`` runs it as well).
 * ``python -m benchmark targets``: write the benchmark targets (:mod:`benchmark.targets`).
+* ``python -m benchmark budget``: budget mode against the full ranking, ``budget.md`` and ``budget.json``
+  (:mod:`benchmark.budget`).
 
 The ground truth itself is built by ``python -m benchmark.groundtruth`` (``make groundtruth``): hours of
 CPU, resumable, so it is not a subcommand one waits for.
@@ -23,6 +25,7 @@ from typing import Annotated
 import typer
 
 from benchmark import targets as tg
+from benchmark.budget import DEFAULT_BUDGET, evaluate_budget, write_budget_report
 from benchmark.groundtruth import DEFAULT_RESULTS
 from benchmark.quality import (
     README_MARKERS,
@@ -196,6 +199,33 @@ def targets_command(
             sys.stdout.write(f"{name} {digests['train'][:12]}\n")
     except ZoorankError as exc:
         raise _fail(exc) from None
+
+
+@app.command("budget")
+def budget_command(
+    results: Annotated[
+        Path, typer.Option("--results", help="folder with scores.json; budget.md and budget.json go here")
+    ] = DEFAULT_RESULTS,
+    targets: Annotated[
+        list[str] | None, typer.Option("--targets", "-t", help="targets (default: all)")
+    ] = None,
+    budget: Annotated[
+        float, typer.Option("--budget", min=0.0, max=1.0, help="share of the full extraction cost")
+    ] = DEFAULT_BUDGET,
+) -> None:
+    """Rank every target in full and in budget mode; write budget.md and budget.json."""
+
+    names = _names(targets) or list(tg.TARGETS)
+    unknown = [t for t in names if t not in tg.TARGETS]
+    if unknown:
+        raise typer.BadParameter(f"unknown targets {unknown}; valid: {', '.join(tg.TARGETS)}")
+    try:
+        report = evaluate_budget(results, targets=names, budget=budget, log=_log)
+        paths = write_budget_report(report, results, datetime.date.today().isoformat())
+    except ZoorankError as exc:
+        raise _fail(exc) from None
+    for p in paths:
+        sys.stdout.write(f"{p}\n")
 
 
 if __name__ == "__main__":

@@ -168,6 +168,7 @@ _BODY_FIELDS = {
     "max_samples": "/sampling/max_samples",
     "max_per_class": "/sampling/max_per_class",
     "seed": "/sampling/seed",
+    "sampling.budget": "/sampling/budget",
 }
 
 

@@ -39,6 +39,11 @@ DESCRIPTIONS: dict[str, str] = {
         "At most this many images in all (omitted: no overall cap beyond the server limit)."
     ),
     "Sampling/seed": "Seed of the stratified draw: the same dataset, caps and seed give the same sample.",
+    "Sampling/budget": (
+        "Budget mode: forward at most this fraction, in (0, 1], of the images x models a full ranking "
+        "forwards. Rounds rank nested stratified samples, doubling in size, and drop the models the "
+        "round's confidence set separates from the best; omitted: a full ranking."
+    ),
     "EnsembleOptions/k": "Team size.",
     "EnsembleOptions/mode": "`greedy` (one team, built a member at a time) or `exhaustive` (every k-subset).",
     "EnsembleOptions/top": "Teams reported by an exhaustive search.",
@@ -119,6 +124,33 @@ DESCRIPTIONS: dict[str, str] = {
     "Ranking/recommendation/candidates/*/rank_low": "Lower end of its rank interval over the resamples.",
     "Ranking/recommendation/candidates/*/rank_high": "Upper end of the model's rank interval.",
     "Ranking/recommendation/method": "The method and its parameters (resamples, seed, refitted scorers).",
+    "Ranking/models/*/dropped": (
+        "Budget rankings (schema 1.3): the round that dropped this model; its scores are from that round."
+    ),
+    "Ranking/models/*/dropped/round": "The round (0 = the first, smallest sample).",
+    "Ranking/models/*/dropped/num_samples": "Images of that round's sample.",
+    "Ranking/models/*/dropped/ranks": _PAIRING + "the model's rank among that round's models.",
+    "Ranking/models/*/dropped/aggregate_rank": "Its aggregate rank among that round's models.",
+    "Ranking/budget": (
+        "Budget rankings (schema 1.3): how the sample grew, round by round, and what it cost."
+    ),
+    "Ranking/budget/budget": "The request's budget: a fraction of `full_cost`.",
+    "Ranking/budget/full_cost": "Images x models a full ranking forwards.",
+    "Ranking/budget/cost": "Images x models this ranking forwarded (at most budget x full_cost).",
+    "Ranking/budget/cost_ratio": "`cost / full_cost`.",
+    "Ranking/budget/stopped": (
+        "Why the rounds ended: `full-sample`, `one-model-left` or `budget-spent` (the last round grew "
+        "the sample as far as the budget allowed)."
+    ),
+    "Ranking/budget/level": "Confidence level of the sets that decided the drops.",
+    "Ranking/budget/rounds": "The rounds, smallest sample first.",
+    "Ranking/budget/rounds/*/round": "Round number, from 0.",
+    "Ranking/budget/rounds/*/num_samples": "Images of the round's sample (each holds the previous one).",
+    "Ranking/budget/rounds/*/models": "The models ranked in this round.",
+    "Ranking/budget/rounds/*/kept": "The models that went on (the confidence set, and any not judged).",
+    "Ranking/budget/rounds/*/dropped": "The models dropped here.",
+    "Ranking/budget/rounds/*/cost": "Images x models forwarded for this round (its new images only).",
+    "Ranking/budget/rounds/*/note": "Why nothing could be dropped here, when that was so.",
     "Ranking/ensembles": "Teams of models, when the request asked for them.",
     "Ranking/ensembles/k": "Team size.",
     "Ranking/ensembles/mode": "`greedy` or `exhaustive`.",
@@ -176,12 +208,21 @@ DESCRIPTIONS: dict[str, str] = {
     "JobView/ranking_url": "The same as a path.",
     "JobView/request": "The request as submitted.",
     "JobView/stage": "Where the job is: queued, extract, score, finalise, done.",
-    "ModelProgress/status": "queued, extracting, extracted, scoring, done, cached, failed.",
+    "ModelProgress/status": "queued, extracting, extracted, scoring, done, cached, failed, dropped.",
 }
 
 ENUMS: dict[str, list[str]] = {
     "JobView/stage": ["queued", "extract", "score", "finalise", "done"],
-    "ModelProgress/status": ["queued", "extracting", "extracted", "scoring", "done", "cached", "failed"],
+    "ModelProgress/status": [
+        "queued",
+        "extracting",
+        "extracted",
+        "scoring",
+        "done",
+        "cached",
+        "failed",
+        "dropped",
+    ],
 }
 
 EXAMPLES: dict[str, list[dict[str, Any]]] = {

@@ -39,7 +39,7 @@ from rich.text import Text
 
 from estimators.errors import InvalidParameterError, ZoorankError
 from service.catalogue import describe_dataset, model_rows, scorer_rows
-from service.cli.render import recommendation_line, render_table, render_tables, team_line
+from service.cli.render import budget_line, recommendation_line, render_table, render_tables, team_line
 from service.errors import SettingsError
 from service.jobs.worker import run_worker
 from service.pipeline.aggregate import saturation_notes
@@ -557,6 +557,15 @@ def rank_command(
     seed: Annotated[
         int | None, typer.Option("--seed", min=0, max=SEED_LIMIT - 1, metavar="N", help="sampling seed")
     ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            metavar="FRACTION",
+            help="budget mode: forward at most this fraction, in (0, 1], of the images x models a full "
+            "ranking forwards (rounds on growing nested samples drop the models separated from the best)",
+        ),
+    ] = None,
     fmt: Annotated[RankFormat, typer.Option("--format", "-f", help="table, json or csv")] = RankFormat.table,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", metavar="FILE", help="write the result to this file")
@@ -598,6 +607,7 @@ def rank_command(
                 progress=None if quiet else _ProgressView(bars),
                 scorer_params=params,
                 base=Path.cwd(),
+                budget=budget,
             )
         if fmt is RankFormat.json:
             _emit(ranking.to_json(), output)
@@ -608,6 +618,9 @@ def rank_command(
         if not quiet:
             for note in saturation_notes(ranking):
                 _stderr().print(f"note: {note}", soft_wrap=True)
+            rounds = budget_line(ranking)
+            if rounds is not None:
+                _stderr().print(Text(rounds), soft_wrap=True)
             _stderr().print(f"ranked {len(ranking.models)} models in {time.perf_counter() - started:.1f} s")
 
 

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from service.pipeline.aggregate import SATURATED_LEGEND, SATURATED_MARK
-from service.pipeline.schema import EnsembleSection, Ranking
+from service.pipeline.schema import EnsembleSection, ModelResult, Ranking
 from service.text import format_score, printable
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ def render_table(ranking: Ranking) -> Table:
         caption += f"; {SATURATED_MARK} = {SATURATED_LEGEND}"
     if any(not s.higher_is_better for s in ranking.scorers):
         caption += "; ↓ = lower score is better"
+    if any(m.dropped is not None for m in ranking.models):
+        caption += "; dropped: left at a smaller sample of the budget (scores and ranks there)"
     table = Table(
         title=Text(f"zoorank: {printable(ds.reference)}"),
         caption=Text(caption),
@@ -57,12 +59,14 @@ def render_table(ranking: Ranking) -> Table:
         row: list[Text] = [
             Text(str(pos)),
             Text(printable(m.id)),
-            Text("-" if m.aggregate_rank is None else f"{m.aggregate_rank:.2f}"),
+            _agg_cell(m),
         ]
+        ranks = m.ranks if m.dropped is None else m.dropped.ranks
         for name in names:
             if name in m.scores:
                 mark = SATURATED_MARK if name in m.saturated else ""
-                row.append(Text(f"{format_score(m.scores[name])}{mark} ({_fmt_rank(m.ranks[name])})"))
+                rank = f" ({_fmt_rank(ranks[name])})" if name in ranks else ""
+                row.append(Text(f"{format_score(m.scores[name])}{mark}{rank}"))
             elif name in m.errors:
                 row.append(Text(m.errors[name].code, style="dim"))
             elif m.error is not None:
@@ -73,6 +77,27 @@ def render_table(ranking: Ranking) -> Table:
         row.append(Text("-" if m.weights_sha256 is None else m.weights_sha256[:12]))
         table.add_row(*row)
     return table
+
+
+def _agg_cell(m: ModelResult) -> Text:
+    if m.dropped is not None:
+        return Text(f"dropped at {m.dropped.num_samples}", style="dim")
+    return Text("-" if m.aggregate_rank is None else f"{m.aggregate_rank:.2f}")
+
+
+def budget_line(ranking: Ranking) -> str | None:
+    """How a budget ranking grew its sample (None for a full ranking): rounds, drops, cost."""
+    section = ranking.budget
+    if section is None:
+        return None
+    n = len(section.rounds)
+    sizes = ", ".join(str(r.num_samples) for r in section.rounds)
+    dropped = sum(len(r.dropped) for r in section.rounds)
+    return (
+        f"budget {section.budget:g}: {n} round{'s' if n != 1 else ''} ({sizes} images), {dropped} model"
+        f"{'s' if dropped != 1 else ''} dropped, cost {100 * section.cost_ratio:.1f} % of a full ranking "
+        f"({section.stopped.replace('-', ' ')})"
+    )
 
 
 def recommendation_line(ranking: Ranking) -> str | None:

@@ -99,6 +99,7 @@ ACTOR_QUEUES: dict[str, str] = {
     "score": QUEUE_SCORE,
     "finalise": QUEUE_SCORE,
     "dead_letter": QUEUE_SCORE,
+    "budget": QUEUE_EXTRACT,  # extracts as it goes: on the queue of the workers that hold a device
 }
 
 

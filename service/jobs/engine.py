@@ -17,6 +17,9 @@ fingerprint (:func:`service.jobs.request.request_fingerprint`) and then:
    (at most ``extract_group_size``; the worker decodes each image once for the group), and a model
    whose features are there but some cells are missing gets one ``score`` message. Adding one model to a
    cached ranking therefore extracts only that model.
+   A budget request (``sampling.budget``) is one ``budget`` message instead: its rounds depend on each
+   other, so one worker runs them all (:func:`service.pipeline.budget.budget_rank`), reusing the feature
+   store, with a ``progress`` event per round.
 
 The request fingerprint does not include the device: a ranking, record or cell computed from GPU
 features (bf16 autocast) answers a later request served by CPU workers and vice versa; the feature store
@@ -54,6 +57,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 from redis.exceptions import LockError
 
 from estimators.errors import ZoorankError
@@ -91,6 +95,7 @@ from service.jobs.store import (
     parse_timestamp,
     replace_record,
 )
+from service.pipeline.budget import per_class_need, plan_schedule
 from service.pipeline.extract import ExtractionRecord, group_by_preprocessing
 from service.pipeline.sample import sample
 from service.pipeline.score import cells_from_dict, cells_to_dict, merge_cells
@@ -130,6 +135,16 @@ def check_event_id(value: str | None) -> str | None:
             param="Last-Event-ID",
         )
     return value
+
+
+def is_budget_job(state: Mapping[str, str]) -> bool:
+    """Whether a job's request has a budget (its one ``budget`` message runs it all)."""
+    try:
+        request = json.loads(state.get("request") or "{}")
+    except ValueError:
+        return False
+    sampling = request.get("sampling") if isinstance(request, dict) else None
+    return isinstance(sampling, dict) and sampling.get("budget") is not None
 
 
 class JobEngine(JobStore):
@@ -188,6 +203,12 @@ class JobEngine(JobStore):
                 queued = self.queued_parts() | self.running_parts()
                 # a model is accounted for by any extract or score part naming it (a group's among others)
                 covered = {(p[1], m) for p in queued if p[0] in ("extract", "score") for m in p[2:]}
+            if is_budget_job(state):  # one message runs the whole job
+                if ("budget", job_id) not in queued:
+                    self.send("budget", job_id)
+                    self.emit(job_id, "status", {"status": state["status"], "reconciled": True})
+                    touched.append(job_id)
+                continue
             records = self.records(job_id)
             done = {as_str(m) for m in cast(set[Any], self.redis.smembers(keys.job_done(job_id)))}
             pending = [m for m in self.models(job_id) if m not in done]
@@ -318,7 +339,16 @@ class JobEngine(JobStore):
         """
 
         plan = to_plan(request, self.settings)
-        summary = sample(plan.dataset_ref, plan.spec, self.settings, base=None).summary()
+        smp = sample(plan.dataset_ref, plan.spec, self.settings, base=None)
+        if plan.budget is not None:  # a budget too small for this sample is refused now, not in a worker
+            plan_schedule(
+                np.asarray(smp.data.labels),
+                int(smp.spec.seed),
+                len(plan.entries),
+                plan.budget,
+                floor=per_class_need(plan.scorers),
+            )
+        summary = smp.summary()
         fp = request_fingerprint(plan, summary, self.settings)
         hit = self._from_cache(fp, request, owner)
         if hit is not None:
@@ -353,7 +383,10 @@ class JobEngine(JobStore):
         finally:
             with contextlib.suppress(LockError):  # expired meanwhile: another holder may own it now
                 lock.release()
-        self._enqueue_parts(job_id, plan, summary)
+        if plan.budget is not None:
+            self.send("budget", job_id)
+        else:
+            self._enqueue_parts(job_id, plan, summary)
         return self.get(job_id), False
 
     def _from_cache(self, fp: str, request: RankingRequest, owner: str | None) -> JobView | None:
@@ -553,7 +586,7 @@ class JobEngine(JobStore):
             )
         status = JobStatus(state["status"])
         extracted = sum(1 for p in progress if p.status not in ("queued", "extracting"))
-        scored = sum(1 for p in progress if p.status in ("done", "cached", "failed"))
+        scored = sum(1 for p in progress if p.status in ("done", "cached", "failed", "dropped"))
         finalised = 1 if status == JobStatus.succeeded else 0
         # A job is running once a worker has taken any of its parts. The hash's ``queued`` can trail that:
         # it is read before the models' progress, a part's progress can outlive a lost write (Redis

@@ -15,6 +15,10 @@ Actors (each message is small and idempotent; delivery is at least once):
   reused, the others computed and cached; the model's cells go to the job. Then the fan-in.
 * ``finalise(job_id)``, queue ``score``: set-level scorers (``etran``, ``ncti``), aggregation, the
   ensemble section when asked, the ranking stored on the job and in the cache.
+* ``budget(job_id)``, queue ``extract``: a budget job (``sampling.budget``) in one message: every round of
+  :func:`service.pipeline.budget.budget_rank` (forward passes under the device lock, increments through
+  the feature store), a ``progress`` event per round (``stage: budget``, the round's record), dropped
+  models marked ``dropped``; then the ranking stored on the job and in the cache.
 * ``dead_letter(message, retry_info)``, queue ``score``: a message that failed ``max_retries`` times
   (Dramatiq's ``on_retry_exhausted``) fails its job with code ``worker-error`` or
   ``time-limit-exceeded``, so dead letters are visible on the job.
@@ -65,6 +69,7 @@ from service.jobs.models import JobError
 from service.jobs.request import RankingRequest, to_plan
 from service.jobs.store import JobStore, as_str, cell_digest, model_digest
 from service.pipeline.assemble import finalise
+from service.pipeline.budget import budget_rank
 from service.pipeline.extract import (
     Extraction,
     ExtractionRecord,
@@ -73,7 +78,7 @@ from service.pipeline.extract import (
     load_extraction,
 )
 from service.pipeline.sample import SampleSummary, resample
-from service.pipeline.schema import ErrorInfo
+from service.pipeline.schema import BudgetRound, ErrorInfo
 from service.pipeline.score import cells_from_dict, cells_to_dict, merge_cells, score_model
 from service.pipeline.types import Cells
 from service.settings import Settings
@@ -259,6 +264,7 @@ class Actors:
     score: Any = None
     finalise: Any = None
     dead_letter: Any = None
+    budget: Any = None
     runtime_factory: Callable[[], Runtime] | None = None
     _runtime: Runtime | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -690,6 +696,63 @@ def _run_finalise(actors: Actors, job_id: str) -> None:
         jobs.succeed(job_id, ranking.to_json())
 
 
+def _budget_progress(rt: Runtime, job_id: str) -> Callable[[ProgressEvent], None]:
+    """Per-model progress of a budget job: extraction (throttled like ``extract``'s) and scoring."""
+    writers: dict[str, Callable[[ProgressEvent], None]] = {}
+
+    def write(event: ProgressEvent) -> None:
+        if event.model_id is None:
+            return
+        if event.stage == "extract":
+            if event.model_id not in writers:
+                writers[event.model_id] = _progress_writer(rt, job_id, event.model_id)
+            writers[event.model_id](event)
+        elif event.stage == "score" and event.done == 0:
+            rt.jobs.model_progress(job_id, event.model_id, status="scoring", worker=rt.worker_id)
+
+    return write
+
+
+def _run_budget(actors: Actors, job_id: str) -> None:
+    """A budget job (``sampling.budget``): every round in this one message, then the ranking stored.
+
+    Redelivery runs it again from the start; the increments already extracted come from the store.
+    """
+    rt = actors.runtime
+    state = _begin(rt, job_id, "budget", lambda ms: actors.budget.send_with_options(args=(job_id,), delay=ms))
+    if state is None:
+        return
+    jobs = rt.jobs
+    with _job_errors(rt, job_id, "budget", None):
+        plan = rt.plan(job_id, state)
+        smp = rt.sample(_summary(state))
+
+        def on_round(rnd: BudgetRound) -> None:
+            jobs.emit(job_id, "progress", {"stage": "budget", "worker": rt.worker_id, **rnd.to_dict()})
+            for m in rnd.dropped:
+                jobs.model_progress(job_id, m, status="dropped", done=rnd.num_samples, total=len(smp.data))
+
+        ranking = budget_rank(
+            plan,
+            rt.settings,
+            smp=smp,
+            device=rt.device,
+            progress=_budget_progress(rt, job_id),
+            cancel=lambda: jobs.cancelled(job_id),
+            load=rt.models.load,
+            on_compute=lambda: jobs.count("extractions"),
+            hold=rt.device_lock.held,
+            on_round=on_round,
+        )
+        rt.redis.hsetnx(keys.job(job_id), "device", rt.device)
+        for row in ranking.models:
+            if row.dropped is None:
+                done = ranking.dataset.num_samples
+                status = "failed" if row.error is not None else "done"
+                jobs.model_progress(job_id, row.id, status=status, done=done, total=len(smp.data))
+        jobs.succeed(job_id, ranking.to_json())
+
+
 def _run_dead_letter(actors: Actors, message: dict[str, Any], retry_info: dict[str, Any]) -> None:
     rt = actors.runtime
     args = list(message.get("args") or [])
@@ -717,7 +780,7 @@ def _run_dead_letter(actors: Actors, message: dict[str, Any], retry_info: dict[s
 def declare_actors(
     broker: Any, settings: Settings, *, runtime_factory: Callable[[], Runtime] | None = None
 ) -> Actors:
-    """Declare ``extract``, ``score``, ``finalise`` and ``dead_letter`` on ``broker``.
+    """Declare ``extract``, ``score``, ``finalise``, ``dead_letter`` and ``budget`` on ``broker``.
 
     The API side declares them to send messages with the right queue and options; a worker declares
     them to run them. ``runtime_factory`` builds the worker state (default: :class:`Runtime`).
@@ -739,6 +802,10 @@ def declare_actors(
 
     def dead_letter(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
         _run_dead_letter(actors, message, retry_info)
+
+    def budget(job_id: str) -> None:
+        with actors.runtime.running("budget", job_id):
+            _run_budget(actors, job_id)
 
     def declare(fn: Callable[..., None], name: str, **options: Any) -> Any:
         return dramatiq.actor(actor_name=name, queue_name=ACTOR_QUEUES[name], broker=broker, **options)(fn)
@@ -762,6 +829,13 @@ def declare_actors(
         finalise,
         "finalise",
         time_limit=settings.score_time_limit_s * 1000,
+        on_retry_exhausted="dead_letter",
+        **common,
+    )
+    actors.budget = declare(
+        budget,
+        "budget",
+        time_limit=(settings.extract_time_limit_s + settings.score_time_limit_s) * 1000,
         on_retry_exhausted="dead_letter",
         **common,
     )

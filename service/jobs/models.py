@@ -70,7 +70,8 @@ class ModelProgress(BaseModel):
     Attributes:
         id: zoo entry id.
         status: ``queued``, ``extracting``, ``extracted``, ``scoring``, ``done`` (scored), ``cached``
-            (everything came from the caches), ``failed`` (the model is unusable; see ``error``).
+            (everything came from the caches), ``failed`` (the model is unusable; see ``error``),
+            ``dropped`` (a budget job's round separated it from the best; see the ranking's ``budget``).
         done, total: images through the model during extraction (both equal when features were reused).
         cached: features came from the feature store.
         error: why the model is unusable, if it is.

@@ -6,7 +6,7 @@ bounded). :func:`to_plan` validates it against the zoo, the scorer registry and 
 
 ``sha256(canonical JSON of {dataset reference and content fingerprint, sorted (model id, model digest),
 scorers in order with version and full parameters, effective sampling, decode policy, extractor and schema
-versions, ensemble options})``
+versions, ensemble options, the budget when one is given})``
 
 so that an identical request (whatever the spelling: defaults written out or left out, models in another
 order) maps to the same job and cached ranking, and any change that can change a number (a weights file,
@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from estimators.errors import InvalidParameterError
 from service.pipeline.ensembles import EnsembleOptions
@@ -82,6 +82,8 @@ class Sampling(BaseModel):
         max_per_class: per-class cap, 0 = no cap.
         max_samples: overall cap (at most ``ZOORANK_MAX_IMAGES``).
         seed: sampling seed, 0 <= seed < 2**32.
+        budget: rank in budget mode (``service.pipeline.budget``): forward at most this fraction, in
+            (0, 1], of the images x models a full ranking forwards; omitted: a full ranking.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,6 +92,15 @@ class Sampling(BaseModel):
     max_per_class: int | None = Field(default=None, ge=0, le=10_000_000, strict=True)
     max_samples: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
     seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT, strict=True)
+    budget: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_is_a_number(cls, value: Any) -> Any:
+        """JSON ``true`` or ``"0.5"`` is not a fraction here (lax pydantic would read them as numbers)."""
+        if isinstance(value, bool | str):
+            raise ValueError("budget must be a number in (0, 1]")
+        return value
 
 
 class RankingRequest(BaseModel):
@@ -158,13 +169,14 @@ def to_plan(request: RankingRequest, settings: Settings, *, models: list[str] | 
         scorer_params=request.scorer_params(),
         base=None,
         ensemble=request.ensemble,
+        budget=sampling.budget,
     )
 
 
 def request_fingerprint(plan: RankPlan, summary: SampleSummary, settings: Settings) -> str:
     """Hex SHA-256 identifying everything that determines the ranking of ``plan`` on ``summary``."""
 
-    doc = {
+    doc: dict[str, Any] = {
         "version": FINGERPRINT_VERSION,
         "schema": SCHEMA_VERSION,
         "extractor": EXTRACTOR_VERSION,
@@ -177,6 +189,8 @@ def request_fingerprint(plan: RankPlan, summary: SampleSummary, settings: Settin
         if plan.ensemble is None
         else {**_dump(plan.ensemble), "recommend_by": settings.default_ensemble_scorer},
     }
+    if plan.budget is not None:  # absent from full rankings, so their fingerprints stay as they were
+        doc["budget"] = plan.budget
     return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
 
 

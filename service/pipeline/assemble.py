@@ -198,6 +198,7 @@ def finalise(
     progress: ProgressCallback = no_progress,
     cancel: CancelCheck | None = None,
     ensemble_scorer: str = DEFAULT_ENSEMBLE_SCORER,
+    recommend_seconds: float | None = None,
 ) -> Ranking:
     """Set-level scorers over all models, then :func:`assemble` (and the ensemble section when asked).
 
@@ -207,6 +208,8 @@ def finalise(
         model_cells: model id -> its per-model cells (from :func:`score_model` or the cell cache).
         ensemble_scorer: whose teams the ensembles section recommends
             (``Settings.default_ensemble_scorer``).
+        recommend_seconds: the recommendation's refit budget (``budget_seconds`` of
+            :func:`~service.pipeline.recommend.recommend`); None: the ranking's own scoring time.
     """
     keys, labels, inputs = common_inputs(runs)
     _, rows = aligned_rows({r.entry.id: r.features for r in runs if r.features is not None})
@@ -231,7 +234,14 @@ def finalise(
     ranking = replace(
         ranking,
         recommendation=recommend(
-            ranking, cells, plans, inputs, labels, rows=rows, seed=int(summary.sampling["seed"])
+            ranking,
+            cells,
+            plans,
+            inputs,
+            labels,
+            rows=rows,
+            seed=int(summary.sampling["seed"]),
+            budget_seconds=recommend_seconds,
         ),
     )
     if ensemble is not None and inputs:

@@ -145,7 +145,11 @@ def feature_key(entry: ZooEntry, sample_: Sample, device: str) -> FeatureKey:
         model=entry_digest(entry),
         preprocessing=entry.preprocessing.to_dict(),
         dataset=sample_.digest,
-        sampling=sample_.spec.to_dict(),
+        sampling=(
+            sample_.spec.to_dict()
+            if sample_.part is None
+            else {**sample_.spec.to_dict(), "part": dict(sample_.part)}
+        ),
         extractor=extractor_config(sample_.data, device),
     )
 

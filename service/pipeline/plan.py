@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from estimators.errors import InvalidParameterError
 from service.errors import WeightsMissingError
 from service.pipeline.ensembles import EnsembleOptions
 from service.settings import LimitExceededError, Settings
@@ -122,6 +123,19 @@ def load_source_stats(entry: ZooEntry) -> tuple[np.ndarray | None, np.ndarray | 
     return profile.mean.double().numpy(), profile.std.double().numpy(), None
 
 
+def check_budget(budget: float) -> None:
+    """Refuse a budget outside ``(0, 1]`` (a share of the full ranking's extraction cost).
+
+    Raises:
+        InvalidParameterError: naming ``sampling.budget``.
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0.0 < budget <= 1.0:
+        raise InvalidParameterError(
+            f"budget must be a fraction of the full ranking's extraction cost in (0, 1], got {budget!r}",
+            param="sampling.budget",
+        )
+
+
 @dataclass(frozen=True)
 class RankPlan:
     """A validated ranking request: what to rank, how to sample, which scorers with which parameters.
@@ -133,6 +147,8 @@ class RankPlan:
         spec: the requested sampling (before the per-job image cap, applied by :func:`sample`).
         base: directory bare relative references resolve against (CLI), None for the API.
         ensemble: the request's ensemble options (``service.pipeline.ensembles.EnsembleOptions``), or None.
+        budget: a budget ranking's share of the full ranking's extraction cost, in (0, 1]
+            (``service.pipeline.budget``), or None for a full ranking.
     """
 
     dataset_ref: str
@@ -141,6 +157,7 @@ class RankPlan:
     spec: SamplingSpec
     base: Path | None = None
     ensemble: EnsembleOptions | None = None
+    budget: float | None = None
 
     @property
     def model_ids(self) -> list[str]:
@@ -172,15 +189,25 @@ def plan(
     scorer_params: Mapping[str, Mapping[str, Any]] | None = None,
     base: Path | None = None,
     ensemble: EnsembleOptions | None = None,
+    budget: float | None = None,
 ) -> RankPlan:
     """Validate a request before any image is read (see ``service.pipeline.run.rank`` for the arguments).
 
     Raises:
-        UnknownScorerError, InvalidParameterError: bad scorer names or parameters.
+        UnknownScorerError, InvalidParameterError: bad scorer names or parameters; a budget outside
+            (0, 1], or a budget with ensemble options (``sampling.budget``).
         UnknownModelError, LimitExceededError: bad model ids, or too many models or images.
         WeightsMissingError: named models whose weights cannot be had (:func:`check_weights`).
     """
 
+    if budget is not None:
+        check_budget(budget)
+        if ensemble is not None:
+            raise InvalidParameterError(
+                "a budget ranking drops models on the way, so it cannot select teams from all of them; "
+                "leave out either the budget or the ensemble options",
+                param="sampling.budget",
+            )
     plans = plan_scorers(scorers if scorers is not None else settings.default_scorers, scorer_params)
     entries = resolve_models(models, settings)
     if models is not None:
@@ -203,4 +230,5 @@ def plan(
         spec=spec,
         base=base,
         ensemble=ensemble,
+        budget=None if budget is None else float(budget),
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from service.pipeline.assemble import finalise
+from service.pipeline.budget import budget_rank
 from service.pipeline.ensembles import EnsembleOptions
 from service.pipeline.extract import Extraction, extract_model, extract_shared
 from service.pipeline.plan import RankPlan
@@ -55,6 +56,11 @@ def run_in_process(
         DeviceUnavailableError: ``settings.device`` names a device this machine lacks.
     """
 
+    if request.budget is not None:  # successive halving over the sample: service.pipeline.budget
+        with _torch_threads(settings):
+            ranking = budget_rank(request, settings, progress=progress, cancel=cancel)
+        progress(ProgressEvent("done", None, len(request.entries), len(request.entries)))
+        return ranking
     progress(ProgressEvent("dataset", None, 0, 0, "reading and fingerprinting"))
     smp = sample(request.dataset_ref, request.spec, settings, base=request.base)
     progress(
@@ -116,6 +122,7 @@ def rank(
     scorer_params: Mapping[str, Mapping[str, Any]] | None = None,
     base: Path | None = None,
     ensemble: EnsembleOptions | None = None,
+    budget: float | None = None,
 ) -> Ranking:
     """Rank zoo models for a labelled dataset.
 
@@ -136,6 +143,8 @@ def rank(
         base: directory bare relative references resolve against (the CLI passes the working
             directory; None accepts only root-named and absolute references).
         ensemble: ``service.pipeline.ensembles.EnsembleOptions`` for the ranking's ensembles section, or None.
+        budget: rank in budget mode (``service.pipeline.budget``): forward at most this fraction, in
+            (0, 1], of the images x models a full ranking forwards; None ranks in full.
 
     Returns:
         The ranking, models sorted by aggregate rank (see the module docstring).
@@ -160,5 +169,6 @@ def rank(
         scorer_params=scorer_params,
         base=base,
         ensemble=ensemble,
+        budget=budget,
     )
     return run_in_process(request, settings, progress=progress if progress is not None else no_progress)

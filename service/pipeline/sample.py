@@ -129,13 +129,19 @@ class SampleSummary:
 
 @dataclass(frozen=True)
 class Sample:
-    """The dataset and its sample. ``data`` is what every model sees; ``digest`` the content fingerprint."""
+    """The dataset and its sample. ``data`` is what every model sees; ``digest`` the content fingerprint.
+
+    ``part`` is None for a whole sample; for a part of one (a budget round's new images,
+    ``service.pipeline.budget``) it identifies which part ``data`` holds, and is part of its features'
+    store key.
+    """
 
     full: Dataset
     digest: str
     spec: SamplingSpec
     data: Dataset
     reference: str
+    part: Mapping[str, Any] | None = None
 
     def summary(self) -> SampleSummary:
         """The JSON-ready record of this sample."""

@@ -19,6 +19,10 @@ Conventions (also in the README's "Output schema" section):
   models share the scorer's best score within a relative tolerance (e.g. H-score at exactly C-1 or SFDA
   at 1.0 when there are fewer samples than feature dimensions), so the scorer cannot order them. Such
   cells share one rank; their order is no verdict (1.1; ``service.pipeline.aggregate.saturated_top``).
+* A budget ranking (1.3, ``sampling.budget``; ``service.pipeline.budget``) ranks the models that survive
+  every round on the last round's sample; the models dropped in an earlier round follow them, each with
+  ``dropped`` (the round, its sample size, its ranks there) and its scores at that size, with a null
+  ``aggregate_rank``; the ``budget`` section lists the rounds. ``models[0]`` is the recommended model.
 """
 
 from __future__ import annotations
@@ -166,6 +170,42 @@ class DatasetInfo:
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """Where a budget ranking (1.3) dropped a model: it was separated from the best at that round.
+
+    Attributes:
+        round: the round (0 = the first, smallest sample).
+        num_samples: images of that round's sample.
+        ranks: scorer -> the model's rank among that round's models.
+        aggregate_rank: its aggregate rank among that round's models.
+    """
+
+    round: int
+    num_samples: int
+    ranks: Mapping[str, float] = field(default_factory=dict)
+    aggregate_rank: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "round": self.round,
+            "num_samples": self.num_samples,
+            "ranks": dict(self.ranks),
+            "aggregate_rank": self.aggregate_rank,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Dropped:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            round=int(data["round"]),
+            num_samples=int(data["num_samples"]),
+            ranks={str(k): float(v) for k, v in data["ranks"].items()},
+            aggregate_rank=_opt_float(data["aggregate_rank"]),
+        )
+
+
+@dataclass(frozen=True)
 class ModelResult:
     """One model's row of the ranking.
 
@@ -186,6 +226,9 @@ class ModelResult:
         notes: anything else worth knowing (e.g. a source profile that could not be read).
         saturated: scorers whose score here is part of a saturated tie at the top (see the module
             docstring), in scorer order; those ranks are shared and carry no ordering.
+        dropped: in a budget ranking (1.3), the round that dropped this model (its ``scores`` are from
+            that round's sample; ``ranks`` and ``aggregate_rank`` are then empty and null); None for a
+            model ranked on the last round (then the key is absent from :meth:`to_dict`).
     """
 
     id: str
@@ -203,10 +246,11 @@ class ModelResult:
     info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     saturated: tuple[str, ...] = ()
+    dropped: Dropped | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
+        out = {
             "id": self.id,
             "scores": dict(self.scores),
             "ranks": dict(self.ranks),
@@ -223,6 +267,9 @@ class ModelResult:
             "notes": list(self.notes),
             "saturated": list(self.saturated),
         }
+        if self.dropped is not None:
+            out["dropped"] = self.dropped.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelResult:
@@ -244,6 +291,7 @@ class ModelResult:
             info={str(k): dict(v) for k, v in data["info"].items()},
             notes=tuple(str(n) for n in data["notes"]),
             saturated=tuple(str(n) for n in data.get("saturated", ())),  # absent before 1.1
+            dropped=None if data.get("dropped") is None else Dropped.from_dict(data["dropped"]),
         )
 
 
@@ -703,6 +751,108 @@ class TeamRecommendation:
 
 
 @dataclass(frozen=True)
+class BudgetRound:
+    """One round of a budget ranking (1.3).
+
+    Attributes:
+        round: 0 for the first (smallest) sample, then one per growth of the sample.
+        num_samples: images of the round's sample (nested: every round's sample holds the previous one).
+        models: the models ranked in the round (the survivors of the previous round), in request order.
+        kept: the models that go on: the round's confidence set of the recommendation, and every model
+            it could not judge (no aggregate rank, or a scorer that could not be resampled).
+        dropped: the models that leave here (separated from the best at ``level``).
+        cost: images x models forwarded for this round (its new images times the models that needed
+            features for them), counted whether or not the feature store already held them.
+        note: why nothing could be dropped here, when that was so (else empty).
+    """
+
+    round: int
+    num_samples: int
+    models: tuple[str, ...]
+    kept: tuple[str, ...]
+    dropped: tuple[str, ...]
+    cost: int
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "round": self.round,
+            "num_samples": self.num_samples,
+            "models": list(self.models),
+            "kept": list(self.kept),
+            "dropped": list(self.dropped),
+            "cost": self.cost,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BudgetRound:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            round=int(data["round"]),
+            num_samples=int(data["num_samples"]),
+            models=tuple(str(m) for m in data["models"]),
+            kept=tuple(str(m) for m in data["kept"]),
+            dropped=tuple(str(m) for m in data["dropped"]),
+            cost=int(data["cost"]),
+            note=str(data.get("note", "")),
+        )
+
+
+@dataclass(frozen=True)
+class BudgetSection:
+    """The ``budget`` section (1.3): how a budget ranking grew its sample (``service.pipeline.budget``).
+
+    Attributes:
+        budget: the request's budget, a fraction of ``full_cost``.
+        full_cost: images x models a full ranking forwards (the sample's images times the models).
+        cost: images x models this ranking forwarded, over all rounds (at most ``budget * full_cost``).
+        stopped: why the rounds ended: ``full-sample`` (the last round ranked the whole sample),
+            ``one-model-left`` (every other model was dropped) or ``budget-spent`` (the next round did
+            not fit the budget; the last round grew the sample as far as it allowed).
+        level: the confidence level of the sets that decided the drops.
+        rounds: the rounds, smallest sample first.
+    """
+
+    budget: float
+    full_cost: int
+    cost: int
+    stopped: str
+    level: float
+    rounds: tuple[BudgetRound, ...]
+
+    @property
+    def cost_ratio(self) -> float:
+        """``cost / full_cost`` (0.0 when the full cost is 0)."""
+        return self.cost / self.full_cost if self.full_cost else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "budget": self.budget,
+            "full_cost": self.full_cost,
+            "cost": self.cost,
+            "cost_ratio": round(self.cost_ratio, 6),
+            "stopped": self.stopped,
+            "level": self.level,
+            "rounds": [r.to_dict() for r in self.rounds],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BudgetSection:
+        """Inverse of :meth:`to_dict` (``cost_ratio`` is derived)."""
+        return cls(
+            budget=float(data["budget"]),
+            full_cost=int(data["full_cost"]),
+            cost=int(data["cost"]),
+            stopped=str(data["stopped"]),
+            level=float(data["level"]),
+            rounds=tuple(BudgetRound.from_dict(r) for r in data["rounds"]),
+        )
+
+
+@dataclass(frozen=True)
 class Ranking:
     """A complete ranking: the dataset, one row per model (best first), the scorers, the provenance.
 
@@ -716,6 +866,7 @@ class Ranking:
             absent from :meth:`to_dict`).
         recommendation: the recommended model and its certainty (1.2); None when no model was ranked or
             the document predates 1.2 (then the key is absent from :meth:`to_dict`).
+        budget: the rounds of a budget ranking (1.3); None for a full ranking (then the key is absent).
     """
 
     dataset: DatasetInfo
@@ -725,6 +876,7 @@ class Ranking:
     schema_version: str = SCHEMA_VERSION
     ensembles: EnsembleSection | None = None
     recommendation: Recommendation | None = None
+    budget: BudgetSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the documented wire format; see :data:`RANKING_JSON_SCHEMA`)."""
@@ -739,6 +891,8 @@ class Ranking:
             out["ensembles"] = self.ensembles.to_dict()
         if self.recommendation is not None:
             out["recommendation"] = self.recommendation.to_dict()
+        if self.budget is not None:
+            out["budget"] = self.budget.to_dict()
         return out
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -760,6 +914,7 @@ class Ranking:
                 if data.get("recommendation") is None
                 else Recommendation.from_dict(data["recommendation"])
             ),
+            budget=None if data.get("budget") is None else BudgetSection.from_dict(data["budget"]),
         )
 
     def scorer_names(self) -> list[str]:
@@ -990,3 +1145,42 @@ TEAM_RECOMMENDATION_JSON_SCHEMA: dict[str, Any] = _obj(
     }
 )
 ENSEMBLES_JSON_SCHEMA["properties"]["recommendation"] = TEAM_RECOMMENDATION_JSON_SCHEMA
+#: A dropped model's round (1.3, budget rankings): optional on a model row, so every other row and every
+#: earlier document stay valid.
+DROPPED_JSON_SCHEMA: dict[str, Any] = _obj(
+    {
+        "round": {"type": "integer", "minimum": 0},
+        "num_samples": _INT,
+        "ranks": {"type": "object", "additionalProperties": _NUM},
+        "aggregate_rank": {"type": ["number", "null"]},
+    }
+)
+RANKING_JSON_SCHEMA["properties"]["models"]["items"]["properties"]["dropped"] = DROPPED_JSON_SCHEMA
+_IDS = {"type": "array", "items": _STR}
+#: The optional ``budget`` section (1.3): absent from full rankings and earlier documents.
+BUDGET_JSON_SCHEMA: dict[str, Any] = _obj(
+    {
+        "budget": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "full_cost": {"type": "integer", "minimum": 0},
+        "cost": {"type": "integer", "minimum": 0},
+        "cost_ratio": {"type": "number", "minimum": 0, "maximum": 1},
+        "stopped": {"enum": ["full-sample", "one-model-left", "budget-spent"]},
+        "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "rounds": {
+            "type": "array",
+            "minItems": 1,
+            "items": _obj(
+                {
+                    "round": {"type": "integer", "minimum": 0},
+                    "num_samples": _INT,
+                    "models": _IDS,
+                    "kept": _IDS,
+                    "dropped": _IDS,
+                    "cost": {"type": "integer", "minimum": 0},
+                    "note": _STR,
+                }
+            ),
+        },
+    }
+)
+RANKING_JSON_SCHEMA["properties"]["budget"] = BUDGET_JSON_SCHEMA

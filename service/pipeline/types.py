@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from zoo._api import ZooEntry
 
 
-Stage = Literal["dataset", "load", "extract", "cached", "score", "model-done", "done"]
+Stage = Literal["dataset", "load", "extract", "cached", "score", "model-done", "done", "round"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class ProgressEvent:
     Attributes:
         stage: ``dataset`` (reading/sampling), ``load`` (model weights), ``extract`` (``done`` of
             ``total`` images through the model), ``cached`` (features reused), ``score`` (``done`` of
-            ``total`` scorers), ``model-done``, ``done`` (whole ranking).
+            ``total`` scorers), ``model-done``, ``done`` (whole ranking), ``round`` (a budget ranking's
+            round ``done`` begins; ``service.pipeline.budget``).
         model_id: the model concerned, or None for dataset-level stages.
         done, total: progress within the stage (``total`` 0 when unknown).
         message: a short human-readable note.

@@ -359,6 +359,7 @@ def _form_values(source: Mapping[str, Any] | FormData | None, settings: Any) -> 
         or ("" if submitted else str(settings.default_max_per_class or 0)),
         "max_samples": get("max_samples"),
         "seed": get("seed") or ("" if submitted else str(settings.seed)),
+        "budget": get("budget"),
         "ensemble": get("ensemble") == "on",
         "ensemble_k": get("ensemble_k") or "3",
         "name": get("name"),
@@ -538,6 +539,18 @@ def _int_field(values: Mapping[str, Any], name: str) -> int | None:
         ) from None
 
 
+def _float_field(values: Mapping[str, Any], name: str) -> float | None:
+    text = str(values.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValidationError.from_exception_data(
+            "form", [{"type": "float_parsing", "loc": (name,), "input": text}]
+        ) from None
+
+
 @router.post("/rankings", name="submit_ranking")
 def submit_ranking(request: Request, user: User, form: Form) -> Response:
     """Submit the form as a :class:`~service.jobs.request.RankingRequest`; on success, go to the job page,
@@ -550,6 +563,7 @@ def submit_ranking(request: Request, user: User, form: Form) -> Response:
             max_per_class=_int_field(values, "max_per_class"),
             max_samples=_int_field(values, "max_samples"),
             seed=_int_field(values, "seed"),
+            budget=_float_field(values, "budget"),
         )
         ensemble = EnsembleOptions(k=_int_field(values, "ensemble_k") or 3) if values["ensemble"] else None
         body = RankingRequest(

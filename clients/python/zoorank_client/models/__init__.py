@@ -33,6 +33,9 @@ from .model_progress_status import ModelProgressStatus
 from .preprocessing_info import PreprocessingInfo
 from .problem import Problem
 from .ranking import Ranking
+from .ranking_budget import RankingBudget
+from .ranking_budget_rounds_item import RankingBudgetRoundsItem
+from .ranking_budget_stopped import RankingBudgetStopped
 from .ranking_dataset import RankingDataset
 from .ranking_dataset_class_counts import RankingDatasetClassCounts
 from .ranking_dataset_sampling import RankingDatasetSampling
@@ -53,6 +56,8 @@ from .ranking_ensembles_results_item_steps_item import RankingEnsemblesResultsIt
 from .ranking_ensembles_results_item_teams_item import RankingEnsemblesResultsItemTeamsItem
 from .ranking_ensembles_results_item_teams_item_terms import RankingEnsemblesResultsItemTeamsItemTerms
 from .ranking_models_item import RankingModelsItem
+from .ranking_models_item_dropped import RankingModelsItemDropped
+from .ranking_models_item_dropped_ranks import RankingModelsItemDroppedRanks
 from .ranking_models_item_error_type_0 import RankingModelsItemErrorType0
 from .ranking_models_item_errors import RankingModelsItemErrors
 from .ranking_models_item_errors_additional_property import RankingModelsItemErrorsAdditionalProperty
@@ -116,6 +121,9 @@ __all__ = (
     "PreprocessingInfo",
     "Problem",
     "Ranking",
+    "RankingBudget",
+    "RankingBudgetRoundsItem",
+    "RankingBudgetStopped",
     "RankingDataset",
     "RankingDatasetClassCounts",
     "RankingDatasetSampling",
@@ -136,6 +144,8 @@ __all__ = (
     "RankingEnsemblesResultsItemTeamsItem",
     "RankingEnsemblesResultsItemTeamsItemTerms",
     "RankingModelsItem",
+    "RankingModelsItemDropped",
+    "RankingModelsItemDroppedRanks",
     "RankingModelsItemErrors",
     "RankingModelsItemErrorsAdditionalProperty",
     "RankingModelsItemErrorType0",

@@ -3,6 +3,7 @@ from enum import StrEnum
 class ModelProgressStatus(StrEnum):
     CACHED = "cached"
     DONE = "done"
+    DROPPED = "dropped"
     EXTRACTED = "extracted"
     EXTRACTING = "extracting"
     FAILED = "failed"

@@ -13,6 +13,7 @@ from typing import cast
 from typing import Literal, cast
 
 if TYPE_CHECKING:
+  from ..models.ranking_budget import RankingBudget
   from ..models.ranking_dataset import RankingDataset
   from ..models.ranking_ensembles import RankingEnsembles
   from ..models.ranking_models_item import RankingModelsItem
@@ -38,6 +39,8 @@ class Ranking:
             provenance (RankingProvenance): What produced the ranking.
             schema_version (Literal['1.3']): `major.minor`: additions bump the minor part; read any 1.x as 1.x.
             scorers (list[RankingScorersItem]): The scorers run, in request order.
+            budget (RankingBudget | Unset): Budget rankings (schema 1.3): how the sample grew, round by round, and what it
+                cost.
             ensembles (RankingEnsembles | Unset): Teams of models, when the request asked for them.
             recommendation (RankingRecommendation | Unset): The model to fine-tune and how sure that is (schema 1.2): from
                 seeded, stratified resamples of the sampled images, re-ranked from the cached features.
@@ -48,6 +51,7 @@ class Ranking:
     provenance: RankingProvenance
     schema_version: Literal['1.3']
     scorers: list[RankingScorersItem]
+    budget: RankingBudget | Unset = UNSET
     ensembles: RankingEnsembles | Unset = UNSET
     recommendation: RankingRecommendation | Unset = UNSET
 
@@ -56,6 +60,7 @@ class Ranking:
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.ranking_budget import RankingBudget # noqa: PLC0415
         from ..models.ranking_dataset import RankingDataset # noqa: PLC0415
         from ..models.ranking_ensembles import RankingEnsembles # noqa: PLC0415
         from ..models.ranking_models_item import RankingModelsItem # noqa: PLC0415
@@ -82,6 +87,10 @@ class Ranking:
 
 
 
+        budget: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.budget, Unset):
+            budget = self.budget.to_dict()
+
         ensembles: dict[str, Any] | Unset = UNSET
         if not isinstance(self.ensembles, Unset):
             ensembles = self.ensembles.to_dict()
@@ -100,6 +109,8 @@ class Ranking:
             "schema_version": schema_version,
             "scorers": scorers,
         })
+        if budget is not UNSET:
+            field_dict["budget"] = budget
         if ensembles is not UNSET:
             field_dict["ensembles"] = ensembles
         if recommendation is not UNSET:
@@ -111,6 +122,7 @@ class Ranking:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.ranking_budget import RankingBudget # noqa: PLC0415
         from ..models.ranking_dataset import RankingDataset # noqa: PLC0415
         from ..models.ranking_ensembles import RankingEnsembles # noqa: PLC0415
         from ..models.ranking_models_item import RankingModelsItem # noqa: PLC0415
@@ -152,6 +164,16 @@ class Ranking:
             scorers.append(scorers_item)
 
 
+        _budget = d.pop("budget", UNSET)
+        budget: RankingBudget | Unset
+        if isinstance(_budget,  Unset):
+            budget = UNSET
+        else:
+            budget = RankingBudget.from_dict(_budget)
+
+
+
+
         _ensembles = d.pop("ensembles", UNSET)
         ensembles: RankingEnsembles | Unset
         if isinstance(_ensembles,  Unset):
@@ -178,6 +200,7 @@ class Ranking:
             provenance=provenance,
             schema_version=schema_version,
             scorers=scorers,
+            budget=budget,
             ensembles=ensembles,
             recommendation=recommendation,
         )

@@ -8,9 +8,11 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from ..types import UNSET, Unset
 from typing import cast
 
 if TYPE_CHECKING:
+  from ..models.ranking_models_item_dropped import RankingModelsItemDropped
   from ..models.ranking_models_item_error_type_0 import RankingModelsItemErrorType0
   from ..models.ranking_models_item_errors import RankingModelsItemErrors
   from ..models.ranking_models_item_info import RankingModelsItemInfo
@@ -45,6 +47,8 @@ class RankingModelsItem:
             scores (RankingModelsItemScores): scorer name -> finite score, for the scorers that scored this model.
             source_profile (bool): Whether a source feature profile was available (PED).
             weights_sha256 (None | str): Digest of the weights the features came from (null: random init).
+            dropped (RankingModelsItemDropped | Unset): Budget rankings (schema 1.3): the round that dropped this model; its
+                scores are from that round.
      """
 
     aggregate_rank: float | None
@@ -62,12 +66,14 @@ class RankingModelsItem:
     scores: RankingModelsItemScores
     source_profile: bool
     weights_sha256: None | str
+    dropped: RankingModelsItemDropped | Unset = UNSET
 
 
 
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.ranking_models_item_dropped import RankingModelsItemDropped # noqa: PLC0415
         from ..models.ranking_models_item_error_type_0 import RankingModelsItemErrorType0 # noqa: PLC0415
         from ..models.ranking_models_item_errors import RankingModelsItemErrors # noqa: PLC0415
         from ..models.ranking_models_item_info import RankingModelsItemInfo # noqa: PLC0415
@@ -114,6 +120,10 @@ class RankingModelsItem:
         weights_sha256: None | str
         weights_sha256 = self.weights_sha256
 
+        dropped: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.dropped, Unset):
+            dropped = self.dropped.to_dict()
+
 
         field_dict: dict[str, Any] = {}
 
@@ -134,6 +144,8 @@ class RankingModelsItem:
             "source_profile": source_profile,
             "weights_sha256": weights_sha256,
         })
+        if dropped is not UNSET:
+            field_dict["dropped"] = dropped
 
         return field_dict
 
@@ -141,6 +153,7 @@ class RankingModelsItem:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.ranking_models_item_dropped import RankingModelsItemDropped # noqa: PLC0415
         from ..models.ranking_models_item_error_type_0 import RankingModelsItemErrorType0 # noqa: PLC0415
         from ..models.ranking_models_item_errors import RankingModelsItemErrors # noqa: PLC0415
         from ..models.ranking_models_item_info import RankingModelsItemInfo # noqa: PLC0415
@@ -225,6 +238,16 @@ class RankingModelsItem:
         weights_sha256 = _parse_weights_sha256(d.pop("weights_sha256"))
 
 
+        _dropped = d.pop("dropped", UNSET)
+        dropped: RankingModelsItemDropped | Unset
+        if isinstance(_dropped,  Unset):
+            dropped = UNSET
+        else:
+            dropped = RankingModelsItemDropped.from_dict(_dropped)
+
+
+
+
         ranking_models_item = cls(
             aggregate_rank=aggregate_rank,
             cached=cached,
@@ -241,6 +264,7 @@ class RankingModelsItem:
             scores=scores,
             source_profile=source_profile,
             weights_sha256=weights_sha256,
+            dropped=dropped,
         )
 
         return ranking_models_item

@@ -28,14 +28,20 @@ class Sampling:
         max_per_class: per-class cap, 0 = no cap.
         max_samples: overall cap (at most ``ZOORANK_MAX_IMAGES``).
         seed: sampling seed, 0 <= seed < 2**32.
+        budget: rank in budget mode (``service.pipeline.budget``): forward at most this fraction, in
+            (0, 1], of the images x models a full ranking forwards; omitted: a full ranking.
 
         Attributes:
+            budget (float | None | Unset): Budget mode: forward at most this fraction, in (0, 1], of the images x models a
+                full ranking forwards. Rounds rank nested stratified samples, doubling in size, and drop the models the round's
+                confidence set separates from the best; omitted: a full ranking.
             max_per_class (int | None | Unset): At most this many images per class (0: no cap; omitted: the server default).
             max_samples (int | None | Unset): At most this many images in all (omitted: no overall cap beyond the server
                 limit).
             seed (int | None | Unset): Seed of the stratified draw: the same dataset, caps and seed give the same sample.
      """
 
+    budget: float | None | Unset = UNSET
     max_per_class: int | None | Unset = UNSET
     max_samples: int | None | Unset = UNSET
     seed: int | None | Unset = UNSET
@@ -45,6 +51,12 @@ class Sampling:
 
 
     def to_dict(self) -> dict[str, Any]:
+        budget: float | None | Unset
+        if isinstance(self.budget, Unset):
+            budget = UNSET
+        else:
+            budget = self.budget
+
         max_per_class: int | None | Unset
         if isinstance(self.max_per_class, Unset):
             max_per_class = UNSET
@@ -68,6 +80,8 @@ class Sampling:
 
         field_dict.update({
         })
+        if budget is not UNSET:
+            field_dict["budget"] = budget
         if max_per_class is not UNSET:
             field_dict["max_per_class"] = max_per_class
         if max_samples is not UNSET:
@@ -82,6 +96,16 @@ class Sampling:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
+        def _parse_budget(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        budget = _parse_budget(d.pop("budget", UNSET))
+
+
         def _parse_max_per_class(data: object) -> int | None | Unset:
             if data is None:
                 return data
@@ -113,6 +137,7 @@ class Sampling:
 
 
         sampling = cls(
+            budget=budget,
             max_per_class=max_per_class,
             max_samples=max_samples,
             seed=seed,
