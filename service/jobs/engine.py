@@ -559,6 +559,8 @@ class JobEngine(JobStore):
                     scorer=e.get("scorer"),
                     scorers_done=int(e.get("scorers_done", 0)),
                     scorers_total=int(e.get("scorers_total", 0)),
+                    folds_done=int(e.get("folds_done", 0)),
+                    folds_total=int(e.get("folds_total", 0)),
                     score_elapsed_s=e.get("score_elapsed_s"),
                     score_eta_s=e.get("score_eta_s"),
                 )
