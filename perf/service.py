@@ -19,9 +19,10 @@ temporary data root:
 4. **soak** (``--soak SECONDS``, off by default; ``--soak 600`` is the 10-minute one): ``--clients``
    concurrent clients, each looping over a random mix of cached ``GET /v1/rankings/{id}``, the identical
    ``POST /v1/rankings`` (answered from the cache), an SSE follow of the finished job to ``done`` and
-   ``GET /v1/jobs``: errors (any non-2xx answer or failed request), p50/p99 per route, and the resident
-   memory of the API and worker processes sampled every few seconds; growth is measured from the end
-   of the warm-up (the first fifth) to the end. Targets: 0 errors, RSS growth < 10 %.
+   ``GET /v1/jobs``: errors (any non-2xx answer or failed request), p50/p99 per route, requests per
+   second, the API process's CPU time per request (steadier than latencies on a shared machine), and
+   the resident memory of the API and worker processes sampled every few seconds; growth is measured
+   from the end of the warm-up (the first fifth) to the end. Targets: 0 errors, RSS growth < 10 %.
 
 Latencies are measured by the client, so they include the load generator's own overhead: on a 2-core
 machine the generator and the server share the CPUs. Run with ``make bench`` or
@@ -177,6 +178,27 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children (uvicorn's workers) have used, from ``/proc``.
+
+    Per request, it measures what the server spends on the mix whatever else runs on the machine: the
+    latencies of a shared machine move with its other load, this does much less.
+    """
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(c) for c in children.read_text().split()]
+    ticks = os.sysconf("SC_CLK_TCK")
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15 of stat(5))
+    return total
+
+
 async def _soak_client(
     http: httpx.AsyncClient,
     seed: int,
@@ -223,6 +245,7 @@ async def soak(
             await asyncio.sleep(min(5.0, seconds / 20))
         samples.append((time.perf_counter() - start, {n: rss_bytes(p) for n, p in pids.items()}))
 
+    cpu_before = cpu_seconds(pids["api"]) if "api" in pids else 0.0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         base_url=url, headers={"X-API-Key": API_KEY}, timeout=120, limits=limits
@@ -231,12 +254,18 @@ async def soak(
             sample(),
             *(_soak_client(http, i, stop, request, job_id, latencies, errors) for i in range(clients)),
         )
+    elapsed = time.perf_counter() - start
+    api_cpu = cpu_seconds(pids["api"]) - cpu_before if "api" in pids else 0.0
+    requests = sum(len(v) for v in latencies.values())
     warm = next((rss for t, rss in samples if t >= seconds / 5), samples[0][1])
     end = samples[-1][1]
     return {
         "seconds": seconds,
         "clients": clients,
         "errors": errors,
+        "requests": requests,
+        "rps": requests / elapsed,
+        "api_cpu_ms_per_request": 1000 * api_cpu / max(requests, 1),
         "routes": {
             r: {
                 "n": len(v),
@@ -424,7 +453,11 @@ def main() -> None:
     )
     if "soak" in results:
         sk = results["soak"]
-        print(f"  soak {sk['seconds']:.0f} s, {sk['clients']} clients: errors {sum(sk['errors'].values())}")
+        print(
+            f"  soak {sk['seconds']:.0f} s, {sk['clients']} clients: errors {sum(sk['errors'].values())}, "
+            f"{sk['requests']} requests, {sk['rps']:.1f} req/s, API CPU "
+            f"{sk['api_cpu_ms_per_request']:.1f} ms per request"
+        )
         for route, st in sk["routes"].items():
             print(f"    {route}: n {st['n']}, p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms")
         for name, mem in sk["rss_mb"].items():
