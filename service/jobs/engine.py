@@ -152,7 +152,7 @@ class JobEngine(JobStore):
     def __init__(self, settings: Settings, redis_client: Redis) -> None:
         super().__init__(settings, redis_client)
         self.send = Sender(settings, redis_client)
-        self.samples = SampleMemo(settings.sample_memo_entries)
+        self.samples = SampleMemo(settings.sample_memo_files)
 
     def reconcile(self, *, idle_s: float | None = None, limit: int = 10_000) -> list[str]:
         """Re-send the parts of unfinished jobs that nothing will run any more.

@@ -205,17 +205,20 @@ class SampleMemo:
     An identical request (the API answers most of them from the ranking cache) then costs a ``stat`` per
     file instead of a listing, a fingerprint lookup and a sampling pass; a dataset whose files, folders or
     reference changed misses and is read again. Remote datasets (object storage) are never memoized.
-    Least recently used first out; ``entries`` 0 keeps nothing. One memo serves one :class:`Settings`
-    (the job engine owns one). Thread-safe (the API's worker threads share it).
+    Bounded by the files its samples' datasets hold together (each costs about half a kilobyte: its path,
+    key and stats), least recently used first out; a dataset larger than the bound is not remembered,
+    ``max_files`` 0 keeps nothing. One memo serves one :class:`Settings` (the job engine owns one).
+    Thread-safe (the API's worker threads share it).
     """
 
-    def __init__(self, entries: int, *, racy_window_ns: int = RACY_WINDOW_NS) -> None:
+    def __init__(self, max_files: int, *, racy_window_ns: int = RACY_WINDOW_NS) -> None:
         """``racy_window_ns``: a dataset changed this shortly before it was read is not remembered."""
-        self.entries = entries
+        self.max_files = max_files
         self.racy_window_ns = racy_window_ns
         self._items: OrderedDict[tuple[str, str | None, str], tuple[Sample, tuple[StatRow, ...]]] = (
             OrderedDict()
         )
+        self._files = 0  # rows of every signature held
         self._lock = threading.Lock()
         self.hits = 0  # answers served from the memo (observable, for tests and logs)
 
@@ -242,7 +245,7 @@ class SampleMemo:
         if resolved is None or resolved.path != smp.full.location or current != signature:
             with self._lock:
                 if self._items.get(key) is item:
-                    del self._items[key]
+                    self._drop(key)
             return None
         with self._lock:
             self.hits += 1
@@ -250,13 +253,19 @@ class SampleMemo:
 
     def put(self, key: tuple[str, str | None, str], smp: Sample, signature: tuple[StatRow, ...]) -> None:
         """Remember ``smp`` under ``key`` with its dataset's signature as of the start of its read."""
-        if self.entries <= 0:
+        if len(signature) > self.max_files:
             return
         with self._lock:
+            if key in self._items:
+                self._drop(key)
             self._items[key] = (smp, signature)
-            self._items.move_to_end(key)
-            while len(self._items) > self.entries:
-                self._items.popitem(last=False)
+            self._files += len(signature)
+            while self._files > self.max_files:
+                self._drop(next(iter(self._items)))
+
+    def _drop(self, key: tuple[str, str | None, str]) -> None:
+        _, signature = self._items.pop(key)
+        self._files -= len(signature)
 
 
 def sample(

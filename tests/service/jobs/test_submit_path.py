@@ -30,7 +30,7 @@ def idle_engine(service_settings: Settings, redis_client: Redis) -> Iterator[Job
     client.flushdb()
     engine = JobEngine(service_settings.with_overrides(redis_url=url), client)
     # no racy window: the test's dataset is a moment old; its changes move an mtime set an hour back
-    engine.samples = SampleMemo(8, racy_window_ns=0)
+    engine.samples = SampleMemo(10_000, racy_window_ns=0)
     yield engine
     client.close()
 

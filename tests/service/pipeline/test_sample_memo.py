@@ -37,7 +37,7 @@ def _setup(tmp_path: Path) -> tuple[Path, Settings]:
 
 def _memo() -> SampleMemo:
     # no racy window: the files' ctimes are a moment old (mtimes are settled, see _settle)
-    return SampleMemo(8, racy_window_ns=0)
+    return SampleMemo(10_000, racy_window_ns=0)
 
 
 def test_an_identical_request_reuses_the_sample(tmp_path: Path) -> None:
@@ -119,21 +119,26 @@ def test_a_reference_that_resolves_elsewhere_misses_the_memo(tmp_path: Path) -> 
 
 def test_a_dataset_changed_just_before_its_read_is_not_remembered(tmp_path: Path) -> None:
     _, s = _setup(tmp_path)  # written a moment ago: inside the default racy window
-    memo = SampleMemo(8)
+    memo = SampleMemo(10_000)
     sample("data:shapes", SPEC, s, base=None, memo=memo)
     sample("data:shapes", SPEC, s, base=None, memo=memo)
     assert memo.hits == 0
 
 
-def test_the_memo_is_bounded_and_can_be_off(tmp_path: Path) -> None:
+def test_the_memo_is_bounded_by_files_and_can_be_off(tmp_path: Path) -> None:
     _, s = _setup(tmp_path)
-    memo = SampleMemo(2, racy_window_ns=0)
+    rows = 1 + 3 + 12  # the dataset's folder, its 3 class folders, its 12 images
+    memo = SampleMemo(2 * rows, racy_window_ns=0)  # room for two samples of it
     for seed in (1, 2, 3):
         sample("data:shapes", SamplingSpec(seed=seed), s, base=None, memo=memo)
     sample("data:shapes", SamplingSpec(seed=1), s, base=None, memo=memo)  # the oldest was evicted
     sample("data:shapes", SamplingSpec(seed=3), s, base=None, memo=memo)
     assert memo.hits == 1
-    off = SampleMemo(0, racy_window_ns=0)
+    for small in (SampleMemo(rows - 1, racy_window_ns=0), SampleMemo(0, racy_window_ns=0)):
+        for _ in range(2):  # a dataset larger than the whole memo is never remembered
+            sample("data:shapes", SPEC, s, base=None, memo=small)
+        assert small.hits == 0
+    fits = SampleMemo(rows, racy_window_ns=0)
     for _ in range(2):
-        sample("data:shapes", SPEC, s, base=None, memo=off)
-    assert off.hits == 0
+        sample("data:shapes", SPEC, s, base=None, memo=fits)
+    assert fits.hits == 1
