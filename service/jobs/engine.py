@@ -48,7 +48,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.exceptions import LockError
@@ -231,20 +231,32 @@ class JobEngine(JobStore):
         """Messages waiting ahead of the job's first waiting message (0: next), over the extract and score
         queues (Dramatiq's queues are FIFO lists); None when none of its messages waits in the first
         ``limit`` of a queue."""
-        best: int | None = None
+        return self.queue_positions([job_id], limit=limit).get(job_id)
+
+    def queue_positions(self, job_ids: Collection[str], *, limit: int = 10_000) -> dict[str, int]:
+        """:meth:`queue_position` of several jobs in one pass over the queues (a page of the job list);
+        jobs with no waiting message are left out."""
+        wanted = set(job_ids)
+        best: dict[str, int] = {}
+        if not wanted:
+            return best
         for queue in QUEUES:
             ids = cast(list[Any], self.redis.lrange(keys.broker_queue(queue), 0, limit - 1))
             if not ids:
                 continue
             bodies = cast(list[Any], self.redis.hmget(keys.broker_messages(queue), ids))
+            seen: set[str] = set()
             for i, raw in enumerate(bodies):
                 try:
                     args = json.loads(raw).get("args", []) if raw else []
                 except (ValueError, AttributeError):
                     continue
-                if args and str(args[0]) == job_id:
-                    best = i if best is None else min(best, i)
-                    break
+                job_id = str(args[0]) if args else None
+                if job_id in wanted and job_id not in seen:
+                    seen.add(job_id)
+                    best[job_id] = min(best.get(job_id, i), i)
+                    if len(seen) == len(wanted):
+                        break
         return best
 
     def running_parts(self) -> set[tuple[str, ...]]:
@@ -514,7 +526,7 @@ class JobEngine(JobStore):
 
     def _views(self, jobs: builtins.list[tuple[str, Mapping[str, str]]]) -> builtins.list[JobView]:
         """The views of ``(job id, view state)`` pairs, reading what they need of Redis in one round trip
-        (plus one per queued job, for its queue position)."""
+        (plus one pass over the queues when some wait there, for their queue positions)."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id, state in jobs:
             pipe.hgetall(keys.job_models(job_id))
@@ -526,12 +538,21 @@ class JobEngine(JobStore):
             else:
                 pipe.echo("")
         replies = pipe.execute()
+        queued = [job_id for job_id, state in jobs if state.get("status") == JobStatus.queued.value]
+        positions: dict[str, int] | None = None
+
+        def position(job_id: str) -> int | None:
+            nonlocal positions
+            if positions is None:  # once, for every queued job of the batch
+                positions = self.queue_positions(queued)
+            return positions.get(job_id)
+
         views: builtins.list[JobView] = []
         for i, (job_id, state) in enumerate(jobs):
             models_raw, finalising, errors_raw, ranking = replies[4 * i : 4 * i + 4]
             if ranking:
                 state = {**state, "ranking": as_str(ranking)}
-            views.append(self._view(job_id, state, models_raw, bool(finalising), errors_raw))
+            views.append(self._view(job_id, state, models_raw, bool(finalising), errors_raw, position))
         return views
 
     def _view(
@@ -541,6 +562,7 @@ class JobEngine(JobStore):
         models_raw: Mapping[Any, Any],
         finalising: bool,
         errors_raw: builtins.list[Any],
+        position: Callable[[str], int | None],
     ) -> JobView:
         models = [str(m) for m in json.loads(state.get("models", "[]"))]
         entries = {as_str(k): json.loads(as_str(v)) for k, v in models_raw.items()}
@@ -616,7 +638,7 @@ class JobEngine(JobStore):
             ranking_url=f"/v1/rankings/{job_id}" if status == JobStatus.succeeded else None,
             request=request,
             top_model=stored_top_model(state) if status == JobStatus.succeeded else None,
-            queue_position=self.queue_position(job_id) if stage == "queued" else None,
+            queue_position=position(job_id) if stage == "queued" else None,
         )
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> JobView:

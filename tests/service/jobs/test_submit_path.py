@@ -77,7 +77,7 @@ def test_listed_views_equal_single_views_and_never_read_the_ranking(
 ) -> None:
     _dataset(service_settings, "list_shapes")
     ids = []
-    for seed in (1, 2, 3):
+    for seed in (1, 2, 3, 4):
         sampling = Sampling(max_per_class=3, seed=seed)
         request = _request("list_shapes").model_copy(update={"sampling": sampling})
         ids.append(idle_engine.submit(request, owner="carol")[0].id)
@@ -91,9 +91,14 @@ def test_listed_views_equal_single_views_and_never_read_the_ranking(
     assert [v.id for v in listed] == ids[::-1]
     assert listed == [idle_engine.get(job_id) for job_id in ids[::-1]]
     assert _sent_bytes(idle_engine.redis) - before < 1 << 20
-    assert [v.status for v in listed] == [JobStatus.queued, JobStatus.cancelled, JobStatus.succeeded]
+    assert [v.status for v in listed] == [JobStatus.queued] * 2 + [JobStatus.cancelled, JobStatus.succeeded]
     assert listed[-1].top_model == "cnn4.glyphs"
+    # the queue positions of a page come from one pass over the queues: the same as one job's
+    # one extract message per job, in submission order; those of the ended jobs wait too (a worker drops
+    # them), so the newest job has 3 ahead of it
+    assert [v.queue_position for v in listed[:2]] == [3, 2]
     # a job that ended before ``top_model`` was stored: its view computes it from the ranking
     idle_engine.redis.hdel(keys.job(ids[0]), "top_model")
     assert idle_engine.list(JobStatus.succeeded, None, 10, "carol")[0][0].top_model == "cnn4.glyphs"
-    idle_engine.cancel(ids[2])
+    for job_id in ids[2:]:
+        idle_engine.cancel(job_id)
