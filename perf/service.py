@@ -207,26 +207,35 @@ async def _soak_client(
     job_id: str,
     latencies: dict[str, list[float]],
     errors: dict[str, int],
+    kinds: dict[str, int],
 ) -> None:
+    """One client's loop; a failure counts in ``errors`` (per route) and ``kinds`` (``<route>: <status
+    or exception>``, so that a failed soak says what failed)."""
     rng = np.random.default_rng(seed)
     while time.perf_counter() < stop:
         route = SOAK_ROUTES[int(rng.integers(len(SOAK_ROUTES)))]
         t0 = time.perf_counter()
+        failure: str | None = None
         try:
             if route == "GET /v1/rankings/{id}":
-                ok = (await http.get(f"/v1/rankings/{job_id}")).status_code == 200
+                status = (await http.get(f"/v1/rankings/{job_id}")).status_code
             elif route == "POST /v1/rankings":
-                ok = (await http.post("/v1/rankings", json=request)).status_code == 200
+                status = (await http.post("/v1/rankings", json=request)).status_code
             elif route == "GET /v1/jobs":
-                ok = (await http.get("/v1/jobs", params={"limit": 20})).status_code == 200
+                status = (await http.get("/v1/jobs", params={"limit": 20})).status_code
             else:
                 async with http.stream("GET", f"/v1/jobs/{job_id}/events") as r:
-                    ok = r.status_code == 200 and "event: done" in (await r.aread()).decode()
-        except httpx.HTTPError:
-            ok = False
+                    status = r.status_code
+                    if status == 200 and "event: done" not in (await r.aread()).decode():
+                        failure = "stream ended without done"
+            if status != 200:
+                failure = f"status {status}"
+        except httpx.HTTPError as exc:
+            failure = type(exc).__name__
         latencies[route].append(time.perf_counter() - t0)
-        if not ok:
+        if failure is not None:
             errors[route] += 1
+            kinds[f"{route}: {failure}"] = kinds.get(f"{route}: {failure}", 0) + 1
 
 
 async def soak(
@@ -235,6 +244,7 @@ async def soak(
     """``clients`` concurrent clients on the route mix for ``seconds``; latencies, errors and RSS."""
     latencies: dict[str, list[float]] = {r: [] for r in SOAK_ROUTES}
     errors = dict.fromkeys(SOAK_ROUTES, 0)
+    kinds: dict[str, int] = {}
     samples: list[tuple[float, dict[str, int]]] = []
     start = time.perf_counter()
     stop = start + seconds
@@ -252,7 +262,7 @@ async def soak(
     ) as http:
         await asyncio.gather(
             sample(),
-            *(_soak_client(http, i, stop, request, job_id, latencies, errors) for i in range(clients)),
+            *(_soak_client(http, i, stop, request, job_id, latencies, errors, kinds) for i in range(clients)),
         )
     elapsed = time.perf_counter() - start
     api_cpu = cpu_seconds(pids["api"]) - cpu_before if "api" in pids else 0.0
@@ -263,6 +273,7 @@ async def soak(
         "seconds": seconds,
         "clients": clients,
         "errors": errors,
+        "error_kinds": kinds,
         "requests": requests,
         "rps": requests / elapsed,
         "api_cpu_ms_per_request": 1000 * api_cpu / max(requests, 1),
@@ -458,6 +469,8 @@ def main() -> None:
             f"{sk['requests']} requests, {sk['rps']:.1f} req/s, API CPU "
             f"{sk['api_cpu_ms_per_request']:.1f} ms per request"
         )
+        for kind, count in sk["error_kinds"].items():
+            print(f"    error {kind}: {count}")
         for route, st in sk["routes"].items():
             print(f"    {route}: n {st['n']}, p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms")
         for name, mem in sk["rss_mb"].items():
