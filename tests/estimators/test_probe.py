@@ -243,7 +243,7 @@ def test_per_sample_correctness_follows_the_samples(seed: int) -> None:
 
 
 @pytest.mark.property
-@PROPS
+@settings(PROPS, max_examples=10)  # two probe fits per example
 @given(folds=st.integers(2, 6), seed=st.integers(0, 2**32 - 1), data_seed=st.integers(0, 2**16))
 def test_progress_is_reported_once_per_fold_and_changes_nothing(
     folds: int, seed: int, data_seed: int
