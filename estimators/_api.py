@@ -12,7 +12,7 @@ import torch
 
 from estimators._data import ScoringData, check_scoring_inputs
 from estimators._params import check_params
-from estimators._registry import INPUT_NAMES, SCORERS, ScorerKind, ScorerSpec
+from estimators._registry import INPUT_NAMES, PROGRESS_PARAM, SCORERS, ScorerKind, ScorerSpec
 from estimators.baselines import BaselineInputs
 from estimators.errors import (
     InvalidInputError,
@@ -114,11 +114,27 @@ def score_details(
     source_probs: Any = None,
     source_mean: Any = None,
     source_std: Any = None,
+    progress: Any = None,
     **params: Any,
 ) -> ScoreResult:
-    """Like :func:`score` but returns the :class:`ScoreResult` with the scorer's diagnostics."""
+    """Like :func:`score` but returns the :class:`ScoreResult` with the scorer's diagnostics.
+
+    ``progress``, a ``Callable[[int, int], None]``, is called as ``progress(done, total)`` after each step
+    of a scorer that reports them (:attr:`ScorerSpec.reports_progress`: ``probe_cv`` per fold); other
+    scorers ignore it. It does not change the result. (Typed ``Any`` like the arrays, so that callers may
+    pass a mapping of arrays with ``**``.)
+
+    Raises:
+        InvalidParameterError: ``progress`` is neither None nor callable.
+    """
     spec = _spec_of_kind(name, "model", "score")
     merged, dtype = _prepare(spec, params)
+    if progress is not None and not callable(progress):
+        raise InvalidParameterError(
+            f"progress must be a callable (done, total), got {type(progress).__name__}", param=PROGRESS_PARAM
+        )
+    if progress is not None and spec.reports_progress:
+        merged = {**merged, PROGRESS_PARAM: progress}
     data = check_scoring_inputs(
         spec,
         labels=labels,

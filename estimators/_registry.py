@@ -108,6 +108,9 @@ class ScorerSpec:
             = better). Anything that ranks models by a score (``service.pipeline``) must read this.
         citation: the paper, for provenance in rankings.
         summary: first line of the docstring.
+        reports_progress: ``fn`` takes the keyword-only :data:`PROGRESS_PARAM` callback, called with
+            ``(done, total)`` after each of its steps (``probe_cv``: folds). Not a user parameter: it is
+            neither published nor accepted in ``params``; callers pass it through ``score_details``.
     """
 
     name: str
@@ -125,6 +128,7 @@ class ScorerSpec:
     higher_is_better: bool = True
     citation: str = ""
     summary: str = ""
+    reports_progress: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready metadata (what ``zoorank scorers --format json`` and the API publish)."""
@@ -147,6 +151,9 @@ class ScorerSpec:
 
 
 SCORERS: Registry[ScorerSpec] = Registry("scorer", UnknownScorerError)
+
+#: The keyword-only argument through which a long scorer reports its steps: ``progress(done, total)``.
+PROGRESS_PARAM = "progress"
 
 
 def register_scorer(
@@ -178,7 +185,9 @@ def register_scorer(
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(fn)
         defaults = {
-            p.name: p.default for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != PROGRESS_PARAM
         }
         missing = [k for k, v in defaults.items() if v is inspect.Parameter.empty]
         if missing:
@@ -205,6 +214,7 @@ def register_scorer(
                 higher_is_better=higher_is_better,
                 citation=citation,
                 summary=doc.splitlines()[0] if doc else "",
+                reports_progress=PROGRESS_PARAM in sig.parameters,
             ),
         )
         return fn

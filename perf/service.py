@@ -20,9 +20,10 @@ temporary data root:
 4. **soak** (``--soak SECONDS``, off by default; ``--soak 600`` is the 10-minute one): ``--clients``
    concurrent clients, each looping over a random mix of cached ``GET /v1/rankings/{id}``, the identical
    ``POST /v1/rankings`` (answered from the cache), an SSE follow of the finished job to ``done`` and
-   ``GET /v1/jobs``: errors (any non-2xx answer or failed request), p50/p99 per route, and the resident
-   memory of the API and worker processes sampled every few seconds; growth is measured from the end
-   of the warm-up (the first fifth) to the end. Targets: 0 errors, RSS growth < 10 %.
+   ``GET /v1/jobs``: errors (any non-2xx answer or failed request), p50/p99 per route, requests per
+   second, the API process's CPU time per request (steadier than latencies on a shared machine), and
+   the resident memory of the API and worker processes sampled every few seconds; growth is measured
+   from the end of the warm-up (the first fifth) to the end. Targets: 0 errors, RSS growth < 10 %.
 
 Latencies are measured by the client, so they include the load generator's own overhead: on a 2-core
 machine the generator and the server share the CPUs. Run with ``make bench`` or
@@ -189,6 +190,27 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children (uvicorn's workers) have used, from ``/proc``.
+
+    Per request, it measures what the server spends on the mix whatever else runs on the machine: the
+    latencies of a shared machine move with its other load, this does much less.
+    """
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(c) for c in children.read_text().split()]
+    ticks = os.sysconf("SC_CLK_TCK")
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15 of stat(5))
+    return total
+
+
 async def _soak_client(
     http: httpx.AsyncClient,
     seed: int,
@@ -197,26 +219,35 @@ async def _soak_client(
     job_id: str,
     latencies: dict[str, list[float]],
     errors: dict[str, int],
+    kinds: dict[str, int],
 ) -> None:
+    """One client's loop; a failure counts in ``errors`` (per route) and ``kinds`` (``<route>: <status
+    or exception>``, so that a failed soak says what failed)."""
     rng = np.random.default_rng(seed)
     while time.perf_counter() < stop:
         route = SOAK_ROUTES[int(rng.integers(len(SOAK_ROUTES)))]
         t0 = time.perf_counter()
+        failure: str | None = None
         try:
             if route == "GET /v1/rankings/{id}":
-                ok = (await http.get(f"/v1/rankings/{job_id}")).status_code == 200
+                status = (await http.get(f"/v1/rankings/{job_id}")).status_code
             elif route == "POST /v1/rankings":
-                ok = (await http.post("/v1/rankings", json=request)).status_code == 200
+                status = (await http.post("/v1/rankings", json=request)).status_code
             elif route == "GET /v1/jobs":
-                ok = (await http.get("/v1/jobs", params={"limit": 20})).status_code == 200
+                status = (await http.get("/v1/jobs", params={"limit": 20})).status_code
             else:
                 async with http.stream("GET", f"/v1/jobs/{job_id}/events") as r:
-                    ok = r.status_code == 200 and "event: done" in (await r.aread()).decode()
-        except httpx.HTTPError:
-            ok = False
+                    status = r.status_code
+                    if status == 200 and "event: done" not in (await r.aread()).decode():
+                        failure = "stream ended without done"
+            if status != 200:
+                failure = f"status {status}"
+        except httpx.HTTPError as exc:
+            failure = type(exc).__name__
         latencies[route].append(time.perf_counter() - t0)
-        if not ok:
+        if failure is not None:
             errors[route] += 1
+            kinds[f"{route}: {failure}"] = kinds.get(f"{route}: {failure}", 0) + 1
 
 
 async def soak(
@@ -225,6 +256,7 @@ async def soak(
     """``clients`` concurrent clients on the route mix for ``seconds``; latencies, errors and RSS."""
     latencies: dict[str, list[float]] = {r: [] for r in SOAK_ROUTES}
     errors = dict.fromkeys(SOAK_ROUTES, 0)
+    kinds: dict[str, int] = {}
     samples: list[tuple[float, dict[str, int]]] = []
     start = time.perf_counter()
     stop = start + seconds
@@ -235,20 +267,28 @@ async def soak(
             await asyncio.sleep(min(5.0, seconds / 20))
         samples.append((time.perf_counter() - start, {n: rss_bytes(p) for n, p in pids.items()}))
 
+    cpu_before = cpu_seconds(pids["api"]) if "api" in pids else 0.0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         base_url=url, headers={"X-API-Key": API_KEY}, timeout=120, limits=limits
     ) as http:
         await asyncio.gather(
             sample(),
-            *(_soak_client(http, i, stop, request, job_id, latencies, errors) for i in range(clients)),
+            *(_soak_client(http, i, stop, request, job_id, latencies, errors, kinds) for i in range(clients)),
         )
+    elapsed = time.perf_counter() - start
+    api_cpu = cpu_seconds(pids["api"]) - cpu_before if "api" in pids else 0.0
+    requests = sum(len(v) for v in latencies.values())
     warm = next((rss for t, rss in samples if t >= seconds / 5), samples[0][1])
     end = samples[-1][1]
     return {
         "seconds": seconds,
         "clients": clients,
         "errors": errors,
+        "error_kinds": kinds,
+        "requests": requests,
+        "rps": requests / elapsed,
+        "api_cpu_ms_per_request": 1000 * api_cpu / max(requests, 1),
         "routes": {
             r: {
                 "n": len(v),
@@ -454,7 +494,13 @@ def main() -> None:
     )
     if "soak" in results:
         sk = results["soak"]
-        print(f"  soak {sk['seconds']:.0f} s, {sk['clients']} clients: errors {sum(sk['errors'].values())}")
+        print(
+            f"  soak {sk['seconds']:.0f} s, {sk['clients']} clients: errors {sum(sk['errors'].values())}, "
+            f"{sk['requests']} requests, {sk['rps']:.1f} req/s, API CPU "
+            f"{sk['api_cpu_ms_per_request']:.1f} ms per request"
+        )
+        for kind, count in sk["error_kinds"].items():
+            print(f"    error {kind}: {count}")
         for route, st in sk["routes"].items():
             print(f"    {route}: n {st['n']}, p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms")
         for name, mem in sk["rss_mb"].items():

@@ -82,6 +82,9 @@ Service (API, job engine, workers)
 * ``ZOORANK_SCORE_TIME_LIMIT_S``: time limit of one ``score`` or ``finalise`` message (3600).
 * ``ZOORANK_MAX_RETRIES``: retries of a message that failed unexpectedly, 0..20 (3).
 * ``ZOORANK_RETRY_BACKOFF_MS``: first retry delay; it doubles per retry (1000).
+* ``ZOORANK_SAMPLE_MEMO_FILES``: most dataset files (and folders) the API's memo of samples holds, about
+  half a kilobyte each; an identical request reuses its sample while those files' stats are unchanged;
+  0 reads every dataset again (250000).
 * ``ZOORANK_WORKER_POLL_MS``: longest wait of an idle worker between two looks at its queues; each
   stage hop of a job (extract -> score -> finalise) can wait this long (100).
 * ``ZOORANK_HEARTBEAT_TIMEOUT_MS``: a worker silent this long is dead and its messages are redelivered
@@ -430,6 +433,9 @@ class Settings(BaseSettings):
     )
     worker_poll_ms: int = Field(
         default=100, ge=10, le=10_000, validation_alias=_env("ZOORANK_WORKER_POLL_MS")
+    )
+    sample_memo_files: int = Field(
+        default=250_000, ge=0, le=100_000_000, validation_alias=_env("ZOORANK_SAMPLE_MEMO_FILES")
     )
     events_maxlen: int = Field(
         default=1000, ge=10, le=1_000_000, validation_alias=_env("ZOORANK_EVENTS_MAXLEN")

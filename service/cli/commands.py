@@ -471,6 +471,8 @@ class _ProgressView:
             self.progress.update(self.scoring, description=what, completed=event.done)
             return
         what = f"scoring {event.model_id}: {event.message}"
+        if event.folds_total:
+            what += f" fold {event.folds_done}/{event.folds_total}"
         task = self.score_tasks.get(event.model_id)
         if task is None:  # models are scored one after another: the previous ones are finished
             for model_id, previous in self.score_tasks.items():

@@ -54,7 +54,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -97,7 +97,7 @@ from service.jobs.store import (
 )
 from service.pipeline.budget import per_class_need, plan_schedule
 from service.pipeline.extract import ExtractionRecord, group_by_preprocessing
-from service.pipeline.sample import sample
+from service.pipeline.sample import SampleMemo, sample
 from service.pipeline.score import cells_from_dict, cells_to_dict, merge_cells
 from service.settings import Settings
 from zoo.store import FeatureStore, entry_digest
@@ -110,6 +110,20 @@ if TYPE_CHECKING:
     from zoo._api import ZooEntry
 
 
+#: The fields of a job's hash that its view (and the deadline check) reads.
+VIEW_FIELDS = (
+    "status",
+    "models",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "request",
+    "cache_hit",
+    "fingerprint",
+    "top_model",
+    "deadline",
+)
 #: Largest part of a stream id Redis accepts (each of ``<ms>-<seq>`` is an unsigned 64-bit integer).
 _STREAM_ID_PART_MAX = (1 << 64) - 1
 _STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
@@ -158,6 +172,7 @@ class JobEngine(JobStore):
     def __init__(self, settings: Settings, redis_client: Redis) -> None:
         super().__init__(settings, redis_client)
         self.send = Sender(settings, redis_client)
+        self.samples = SampleMemo(settings.sample_memo_files)
 
     def reconcile(self, *, idle_s: float | None = None, limit: int = 10_000) -> list[str]:
         """Re-send the parts of unfinished jobs that nothing will run any more.
@@ -282,20 +297,32 @@ class JobEngine(JobStore):
         """Messages waiting ahead of the job's first waiting message (0: next), over the extract and score
         queues (Dramatiq's queues are FIFO lists); None when none of its messages waits in the first
         ``limit`` of a queue."""
-        best: int | None = None
+        return self.queue_positions([job_id], limit=limit).get(job_id)
+
+    def queue_positions(self, job_ids: Collection[str], *, limit: int = 10_000) -> dict[str, int]:
+        """:meth:`queue_position` of several jobs in one pass over the queues (a page of the job list);
+        jobs with no waiting message are left out."""
+        wanted = set(job_ids)
+        best: dict[str, int] = {}
+        if not wanted:
+            return best
         for queue in QUEUES:
             ids = cast(list[Any], self.redis.lrange(keys.broker_queue(queue), 0, limit - 1))
             if not ids:
                 continue
             bodies = cast(list[Any], self.redis.hmget(keys.broker_messages(queue), ids))
+            seen: set[str] = set()
             for i, raw in enumerate(bodies):
                 try:
                     args = json.loads(raw).get("args", []) if raw else []
                 except (ValueError, AttributeError):
                     continue
-                if args and str(args[0]) == job_id:
-                    best = i if best is None else min(best, i)
-                    break
+                job_id = str(args[0]) if args else None
+                if job_id in wanted and job_id not in seen:
+                    seen.add(job_id)
+                    best[job_id] = min(best.get(job_id, i), i)
+                    if len(seen) == len(wanted):
+                        break
         return best
 
     def running_parts(self) -> set[tuple[str, ...]]:
@@ -339,7 +366,7 @@ class JobEngine(JobStore):
         """
 
         plan = to_plan(request, self.settings)
-        smp = sample(plan.dataset_ref, plan.spec, self.settings, base=None)
+        smp = sample(plan.dataset_ref, plan.spec, self.settings, base=None, memo=self.samples)
         if plan.budget is not None:  # a budget too small for this sample is refused now, not in a worker
             plan_schedule(
                 np.asarray(smp.data.labels),
@@ -396,22 +423,28 @@ class JobEngine(JobStore):
         ranking is cached but the job is still active: None then, so that the caller joins that job
         instead of minting a second one for the same request.
         """
-        cached = self.redis.get(keys.ranking(fp))
-        if cached is None:
+        # whether it is cached first: the document itself is only read when a new job must hold it
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(keys.ranking(fp))
+        pipe.get(keys.fingerprint_job(fp))
+        is_cached, previous = pipe.execute()
+        if not is_cached:
             return None
-        previous = self.redis.get(keys.fingerprint_job(fp))
         if previous:
-            state = self.state(as_str(previous))
+            state = self.view_states([as_str(previous)])[0]
             status = None if state is None else state.get("status")
-            if status == "succeeded":
+            if state is not None and status == "succeeded":
                 self.count("cache_hits")
-                return self.get(as_str(previous))
+                return self._views([(as_str(previous), state)])[0]
             if (
                 state is not None
                 and status in ACTIVE_STATUSES
                 and not self.check_deadline(as_str(previous), state)
             ):
                 return None
+        cached = self.redis.get(keys.ranking(fp))
+        if cached is None:  # expired since
+            return None
         self.count("cache_hits")
         # the cached ranking outlived its job record: a new job, already succeeded
         job_id = new_job_id()
@@ -554,17 +587,67 @@ class JobEngine(JobStore):
         Raises:
             NotFoundError: no such job (or it expired).
         """
-        state = self.state(job_id)
+        state = self.view_states([job_id])[0]
         if state is None:
             raise NotFoundError(f"no job {job_id!r}", param="job_id")
         if self.check_deadline(job_id, state):
-            state = self.state(job_id) or state
-        return self._view(job_id, state)
+            state = self.view_states([job_id])[0] or state
+        return self._views([(job_id, state)])[0]
 
-    def _view(self, job_id: str, state: Mapping[str, str]) -> JobView:
+    def view_states(self, job_ids: builtins.list[str]) -> builtins.list[dict[str, str] | None]:
+        """The fields of each job's hash a view reads (:data:`VIEW_FIELDS`), in one round trip; None for
+        a job that does not exist. The ranking document, the largest field, is left where it is."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(keys.job(job_id), list(VIEW_FIELDS))
+        out: builtins.list[dict[str, str] | None] = []
+        for values in pipe.execute():
+            state = {f: as_str(v) for f, v in zip(VIEW_FIELDS, values, strict=True) if v is not None}
+            out.append(state if "status" in state else None)
+        return out
+
+    def _views(self, jobs: builtins.list[tuple[str, Mapping[str, str]]]) -> builtins.list[JobView]:
+        """The views of ``(job id, view state)`` pairs, reading what they need of Redis in one round trip
+        (plus one pass over the queues when some wait there, for their queue positions)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, state in jobs:
+            pipe.hgetall(keys.job_models(job_id))
+            pipe.exists(keys.job_finalise(job_id))
+            pipe.lrange(keys.job_errors(job_id), 0, 99)
+            # a job that ended before ``top_model`` was stored: computed from its ranking
+            if state.get("status") == JobStatus.succeeded.value and "top_model" not in state:
+                pipe.hget(keys.job(job_id), "ranking")
+            else:
+                pipe.echo("")
+        replies = pipe.execute()
+        queued = [job_id for job_id, state in jobs if state.get("status") == JobStatus.queued.value]
+        positions: dict[str, int] | None = None
+
+        def position(job_id: str) -> int | None:
+            nonlocal positions
+            if positions is None:  # once, for every queued job of the batch
+                positions = self.queue_positions(queued)
+            return positions.get(job_id)
+
+        views: builtins.list[JobView] = []
+        for i, (job_id, state) in enumerate(jobs):
+            models_raw, finalising, errors_raw, ranking = replies[4 * i : 4 * i + 4]
+            if ranking:
+                state = {**state, "ranking": as_str(ranking)}
+            views.append(self._view(job_id, state, models_raw, bool(finalising), errors_raw, position))
+        return views
+
+    def _view(
+        self,
+        job_id: str,
+        state: Mapping[str, str],
+        models_raw: Mapping[Any, Any],
+        finalising: bool,
+        errors_raw: builtins.list[Any],
+        position: Callable[[str], int | None],
+    ) -> JobView:
         models = [str(m) for m in json.loads(state.get("models", "[]"))]
-        raw = cast(Mapping[Any, Any], self.redis.hgetall(keys.job_models(job_id)))
-        entries = {as_str(k): json.loads(as_str(v)) for k, v in raw.items()}
+        entries = {as_str(k): json.loads(as_str(v)) for k, v in models_raw.items()}
         progress: list[ModelProgress] = []
         for m in models:
             e = entries.get(m, {"status": "queued"})
@@ -580,6 +663,8 @@ class JobEngine(JobStore):
                     scorer=e.get("scorer"),
                     scorers_done=int(e.get("scorers_done", 0)),
                     scorers_total=int(e.get("scorers_total", 0)),
+                    folds_done=int(e.get("folds_done", 0)),
+                    folds_total=int(e.get("folds_total", 0)),
                     score_elapsed_s=e.get("score_elapsed_s"),
                     score_eta_s=e.get("score_eta_s"),
                 )
@@ -600,16 +685,13 @@ class JobEngine(JobStore):
             stage = "done"
         elif not started:
             stage = "queued"
-        elif self.redis.exists(keys.job_finalise(job_id)):
+        elif finalising:
             stage = "finalise"
         elif extracted < len(models):
             stage = "extract"
         else:
             stage = "score"
-        errors = [
-            JobError.model_validate_json(as_str(e))
-            for e in cast(list[Any], self.redis.lrange(keys.job_errors(job_id), 0, 99))
-        ]
+        errors = [JobError.model_validate_json(as_str(e)) for e in errors_raw]
         error = JobError.model_validate_json(state["error"]) if state.get("error") else None
         created = parse_timestamp(state.get("created_at"))
         assert created is not None
@@ -638,7 +720,7 @@ class JobEngine(JobStore):
             ranking_url=f"/v1/rankings/{job_id}" if status == JobStatus.succeeded else None,
             request=request,
             top_model=stored_top_model(state) if status == JobStatus.succeeded else None,
-            queue_position=self.queue_position(job_id) if stage == "queued" else None,
+            queue_position=position(job_id) if stage == "queued" else None,
         )
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> JobView:
@@ -683,9 +765,8 @@ class JobEngine(JobStore):
             ]
             if not ids:
                 return out, None
-            for job_id in ids:
-                last = job_id
-                state = self.state(job_id)
+            candidates: builtins.list[tuple[str, Mapping[str, str]]] = []
+            for job_id, state in zip(ids, self.view_states(ids), strict=True):
                 if state is None:
                     self.redis.zrem(index, job_id)  # expired
                     continue
@@ -697,12 +778,20 @@ class JobEngine(JobStore):
                     and (stored, status.value) != ("queued", "running")
                 ):
                     continue
-                view = self._view(job_id, state)
-                if status is not None and view.status != status:
-                    continue
-                out.append(view)
-                if len(out) == limit:
-                    return out, job_id
+                candidates.append((job_id, state))
+            # views are built a page at a time: a status filter may drop some, so no more than needed
+            for begin in range(0, len(candidates), limit):
+                for (job_id, _), view in zip(
+                    candidates[begin : begin + limit],
+                    self._views(candidates[begin : begin + limit]),
+                    strict=True,
+                ):
+                    if status is not None and view.status != status:
+                        continue
+                    out.append(view)
+                    if len(out) == limit:
+                        return out, job_id
+            last = ids[-1]
             start = f"({last}"
         return out, last
 

@@ -369,21 +369,28 @@ def score_progress(
     write: Callable[..., None], clock: Callable[[], float] = time.monotonic
 ) -> Callable[[ProgressEvent], None]:
     """A :func:`~service.pipeline.score.score_model` progress callback that reports, per scorer event,
-    the scorer now running, the scorers done of the total, the seconds spent scoring and an ETA (the
-    mean time of the scorers done so far times the scorers left) through ``write(**fields)``."""
+    the scorer now running, the scorers done of the total, the folds of that scorer done (probe-like
+    scorers), the seconds spent scoring and an ETA through ``write(**fields)``. The ETA is the time per
+    scorer so far times the scorers left, counting a scorer part-way through its folds as that fraction
+    of one."""
     start = clock()
 
     def on_event(event: ProgressEvent) -> None:
         if event.stage != "score":
             return
         elapsed = max(0.0, clock() - start)
-        left = max(0, event.total - event.done)
-        eta = elapsed / event.done * left if event.done > 0 else None
+        done = float(event.done)
+        if event.folds_total > 0:
+            done += min(event.folds_done, event.folds_total) / event.folds_total
+        left = max(0.0, event.total - done)
+        eta = elapsed / done * left if done > 0 else None
         write(
             status="scoring",
             scorer=event.message or None,
             scorers_done=event.done,
             scorers_total=event.total,
+            folds_done=event.folds_done,
+            folds_total=event.folds_total,
             score_elapsed_s=round(elapsed, 3),
             score_eta_s=None if eta is None else round(eta, 3),
         )
@@ -644,6 +651,8 @@ def _run_score(actors: Actors, job_id: str, model_id: str) -> None:
             scorer=None,
             scorers_done=len(model_plans),
             scorers_total=len(model_plans),
+            folds_done=0,
+            folds_total=0,
             score_eta_s=0.0,
         )
         if jobs.complete_part(job_id, model_id):

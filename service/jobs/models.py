@@ -77,6 +77,8 @@ class ModelProgress(BaseModel):
         error: why the model is unusable, if it is.
         scorer: while ``scoring``, the scorer that runs now.
         scorers_done, scorers_total: scorers of this model finished, and to run (0 before scoring).
+        folds_done, folds_total: folds of the running scorer finished, and its folds, for scorers that
+            report them (``probe_cv``); 0 otherwise.
         score_elapsed_s: seconds this model has been scoring (None before scoring).
         score_eta_s: seconds of scoring left at the pace so far (None until one scorer finished).
     """
@@ -92,6 +94,8 @@ class ModelProgress(BaseModel):
     scorer: str | None = None
     scorers_done: int = 0
     scorers_total: int = 0
+    folds_done: int = 0
+    folds_total: int = 0
     score_elapsed_s: float | None = None
     score_eta_s: float | None = None
 

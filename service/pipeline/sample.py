@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from estimators.errors import ZoorankError
 from service.errors import DatasetChangedError, TooFewClassesError
 from service.settings import LimitExceededError, Settings
 
@@ -18,8 +22,9 @@ from typing import TYPE_CHECKING
 
 from zoo.atomic import write_text_atomic
 from zoo.datasets import SamplingSpec, fingerprint, open_dataset, subsample
+from zoo.datasets.fingerprints import RACY_WINDOW_NS, StatRow, stat_signature
 from zoo.datasets.readers import DEFAULT_MAX_CLASSES, DEFAULT_MAX_FILES
-from zoo.datasets.refs import AllowedRoots
+from zoo.datasets.refs import AllowedRoots, resolve_reference
 from zoo.datasets.remote import RemoteOptions, open_remote_dataset, resolve_remote
 from zoo.errors import TooManyCorruptImagesError, UnreadableImageError
 
@@ -199,11 +204,90 @@ def open_target(dataset_ref: str, settings: Settings, *, base: Path | None) -> t
     return ds, fingerprint(ds, settings.home / "cache")
 
 
-def sample(dataset_ref: str, spec: SamplingSpec, settings: Settings, *, base: Path | None) -> Sample:
+class SampleMemo:
+    """Samples this process drew recently, each with its dataset's
+    :func:`~zoo.datasets.fingerprints.stat_signature`; a hit is re-checked against the stats before use.
+
+    An identical request (the API answers most of them from the ranking cache) then costs a ``stat`` per
+    file instead of a listing, a fingerprint lookup and a sampling pass; a dataset whose files, folders or
+    reference changed misses and is read again. Remote datasets (object storage) are never memoized.
+    Bounded by the files its samples' datasets hold together (each costs about half a kilobyte: its path,
+    key and stats), least recently used first out; a dataset larger than the bound is not remembered,
+    ``max_files`` 0 keeps nothing. One memo serves one :class:`Settings` (the job engine owns one).
+    Thread-safe (the API's worker threads share it).
+    """
+
+    def __init__(self, max_files: int, *, racy_window_ns: int = RACY_WINDOW_NS) -> None:
+        """``racy_window_ns``: a dataset changed this shortly before it was read is not remembered."""
+        self.max_files = max_files
+        self.racy_window_ns = racy_window_ns
+        self._items: OrderedDict[tuple[str, str | None, str], tuple[Sample, tuple[StatRow, ...]]] = (
+            OrderedDict()
+        )
+        self._files = 0  # rows of every signature held
+        self._lock = threading.Lock()
+        self.hits = 0  # answers served from the memo (observable, for tests and logs)
+
+    @staticmethod
+    def key(dataset_ref: str, spec: SamplingSpec, base: Path | None) -> tuple[str, str | None, str]:
+        """What names one sample: the reference, the base it resolves against and the requested spec."""
+        return dataset_ref, None if base is None else str(base), json.dumps(spec.to_dict(), sort_keys=True)
+
+    def get(self, key: tuple[str, str | None, str], settings: Settings, base: Path | None) -> Sample | None:
+        """The memoized sample of ``key`` if its reference still resolves to the same place and its
+        dataset's stats are unchanged; None otherwise (and the stale entry is dropped)."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+        if item is None:
+            return None
+        smp, signature = item
+        try:
+            resolved = resolve_reference(key[0], allowed_roots(settings, base), base=base, must_exist=True)
+        except (ZoorankError, OSError, RuntimeError):  # read it again: that reports the error properly
+            resolved = None
+        current = stat_signature(smp.full, racy_window_ns=self.racy_window_ns)
+        if resolved is None or resolved.path != smp.full.location or current != signature:
+            with self._lock:
+                if self._items.get(key) is item:
+                    self._drop(key)
+            return None
+        with self._lock:
+            self.hits += 1
+        return smp
+
+    def put(self, key: tuple[str, str | None, str], smp: Sample, signature: tuple[StatRow, ...]) -> None:
+        """Remember ``smp`` under ``key`` with its dataset's signature as of the start of its read."""
+        if len(signature) > self.max_files:
+            return
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
+            self._items[key] = (smp, signature)
+            self._files += len(signature)
+            while self._files > self.max_files:
+                self._drop(next(iter(self._items)))
+
+    def _drop(self, key: tuple[str, str | None, str]) -> None:
+        _, signature = self._items.pop(key)
+        self._files -= len(signature)
+
+
+def sample(
+    dataset_ref: str,
+    spec: SamplingSpec,
+    settings: Settings,
+    *,
+    base: Path | None,
+    memo: SampleMemo | None = None,
+) -> Sample:
     """Read, fingerprint and sample the dataset; apply the per-job image cap only when it bites.
 
     The sample's images are decoded once (:func:`check_decodes`), so a dataset over the corrupt-image
-    limit is refused here, before a job is queued, by every front end alike.
+    limit is refused here, before a job is queued, by every front end alike. With a ``memo``, a sample
+    drawn before with the same arguments is reused while its dataset's stats are unchanged
+    (:class:`SampleMemo`); the answer is the same either way.
 
     Raises:
         PathNotAllowedError, DatasetNotFoundError, DatasetFormatError: the dataset cannot be used.
@@ -213,6 +297,13 @@ def sample(dataset_ref: str, spec: SamplingSpec, settings: Settings, *, base: Pa
             ``settings.corrupt_image_threshold`` allows.
     """
 
+    key = SampleMemo.key(dataset_ref, spec, base)
+    remote = resolve_remote(dataset_ref, settings.remote_roots) is not None
+    if memo is not None and not remote:
+        hit = memo.get(key, settings, base)
+        if hit is not None:
+            return hit
+    began_ns = time.time_ns()
     full, digest = open_target(dataset_ref, settings, base=base)
     if full.num_classes > settings.max_classes:
         raise LimitExceededError(
@@ -232,7 +323,14 @@ def sample(dataset_ref: str, spec: SamplingSpec, settings: Settings, *, base: Pa
             param="dataset",
         )
     check_decodes(data, digest, spec, settings)
-    return Sample(full=full, digest=digest, spec=spec, data=data, reference=dataset_ref)
+    smp = Sample(full=full, digest=digest, spec=spec, data=data, reference=dataset_ref)
+    if memo is not None and not remote:
+        # stats taken after the read, vouching for the time it began: a dataset that changed while it
+        # was read (or just before) leaves nothing to remember
+        signature = stat_signature(full, as_of_ns=began_ns, racy_window_ns=memo.racy_window_ns)
+        if signature is not None:
+            memo.put(key, smp, signature)
+    return smp
 
 
 def check_decodes(data: Dataset, digest: str, spec: SamplingSpec, settings: Settings) -> None:

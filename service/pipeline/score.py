@@ -7,7 +7,7 @@ never the ranking.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -134,7 +134,13 @@ def score_model(
             continue
         start = time.perf_counter()
         try:
-            result = estimators.score_details(p.name, labels=labels, **inputs.arrays_for(p.spec), **p.params)
+            result = estimators.score_details(
+                p.name,
+                labels=labels,
+                progress=_fold_progress(progress, model_id, i, len(model_plans), p.name),
+                **inputs.arrays_for(p.spec),
+                **p.params,
+            )
         except ZoorankError as exc:
             cells.errors[p.name] = error_info(exc)
             continue
@@ -143,6 +149,18 @@ def score_model(
         if result.info:
             cells.info[p.name] = dict(result.info)
     return cells
+
+
+def _fold_progress(
+    progress: ProgressCallback, model_id: str, index: int, count: int, name: str
+) -> Callable[[int, int], None]:
+    """The step callback of scorer ``index`` of ``count`` (:attr:`ScorerSpec.reports_progress`): each
+    ``(done, total)`` becomes a ``score`` event of that scorer with its folds."""
+
+    def report(done: int, total: int) -> None:
+        progress(ProgressEvent("score", model_id, index, count, name, folds_done=done, folds_total=total))
+
+    return report
 
 
 def score_sets(

@@ -40,7 +40,9 @@ class ProgressEvent:
             round ``done`` begins; ``service.pipeline.budget``).
         model_id: the model concerned, or None for dataset-level stages.
         done, total: progress within the stage (``total`` 0 when unknown).
-        message: a short human-readable note.
+        message: a short human-readable note (``score``: the scorer running).
+        folds_done, folds_total: ``score`` only, inside a scorer that reports its steps (``probe_cv``):
+            folds finished of its folds (both 0 otherwise).
     """
 
     stage: Stage
@@ -48,6 +50,8 @@ class ProgressEvent:
     done: int = 0
     total: int = 0
     message: str = ""
+    folds_done: int = 0
+    folds_total: int = 0
 
 
 ProgressCallback = Callable[[ProgressEvent], None]

@@ -240,3 +240,37 @@ def test_per_sample_correctness_follows_the_samples(seed: int) -> None:
     perm = np.random.default_rng(seed).permutation(len(labels))
     again = estimators.score_details("probe_cv", features=feats[perm], labels=labels[perm])
     np.testing.assert_array_equal(np.asarray(again.info["per_sample"]), hits[perm])
+
+
+@pytest.mark.property
+@settings(PROPS, max_examples=10)  # two probe fits per example
+@given(folds=st.integers(2, 6), seed=st.integers(0, 2**32 - 1), data_seed=st.integers(0, 2**16))
+def test_progress_is_reported_once_per_fold_and_changes_nothing(
+    folds: int, seed: int, data_seed: int
+) -> None:
+    """The callback sees (1, folds), (2, folds), ... (folds, folds); the result is bit-identical with and
+    without it (the callback only observes: the same arithmetic runs in the same order)."""
+    feats, labels = _blobs(data_seed, n_per=12, sep=1.0)
+    calls: list[tuple[int, int]] = []
+    watched = estimators.score_details(
+        "probe_cv", features=feats, labels=labels, folds=folds, seed=seed,
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    plain = estimators.score_details("probe_cv", features=feats, labels=labels, folds=folds, seed=seed)
+    assert calls == [(f, folds) for f in range(1, folds + 1)]
+    assert watched.value == plain.value and watched.info["c_chosen"] == plain.info["c_chosen"]
+    assert np.array_equal(watched.info["per_sample"], plain.info["per_sample"])
+
+
+@pytest.mark.unit
+def test_progress_is_no_published_parameter() -> None:
+    spec = estimators.get_scorer("probe_cv")
+    assert spec.reports_progress and "progress" not in spec.defaults
+    assert "progress" not in spec.to_dict()["params"]
+    assert not estimators.get_scorer("logme").reports_progress
+    feats, labels = _blobs(9)
+    calls: list[tuple[int, int]] = []
+    estimators.score_details("logme", features=feats, labels=labels, progress=lambda *a: calls.append(a))
+    assert calls == []  # a scorer without steps ignores the callback
+    with pytest.raises(InvalidParameterError, match="callable"):
+        estimators.score_details("probe_cv", features=feats, labels=labels, progress=3)

@@ -34,6 +34,7 @@ from zoo.datasets import (
     register_reader,
 )
 from zoo.datasets import prepare as prep_mod
+from zoo.datasets.fingerprints import stat_signature
 from zoo.datasets.readers import ImageFolderReader
 from zoo.errors import (
     DatasetError,
@@ -428,6 +429,32 @@ def test_stat_cache_does_not_trust_racily_fresh_files(tmp_path: Path) -> None:
     settled = StatCache(tmp_path / "cache")
     fingerprint(ds, settled)
     assert settled.hashed == 0
+
+
+def test_stat_signature_changes_with_every_listing_or_content_change(tmp_path: Path) -> None:
+    _folder(tmp_path / "ds", {"a": 2, "b": 2})
+    ds = _open("ds", tmp_path)
+    assert stat_signature(ds) is None  # just written: inside the racy window
+    # mtimes an hour back, so that each change below moves one whatever the clock's resolution
+    for folder, _, files in os.walk(tmp_path / "ds"):
+        for path in [folder, *(os.path.join(folder, f) for f in files)]:
+            os.utime(path, (OLD, OLD))
+    base = stat_signature(ds, racy_window_ns=0)
+    assert base is not None and base == stat_signature(ds, racy_window_ns=0)
+    assert len(base) == 1 + 2 + 4  # the dataset folder, its class folders, its images
+    assert stat_signature(ds, as_of_ns=time.time_ns() - 10**9, racy_window_ns=0) is None  # changed after
+    (tmp_path / "ds" / "a" / "new.png").write_bytes(b"x")  # a file added: its folder's mtime moves
+    added = stat_signature(ds, racy_window_ns=0)
+    assert added is not None and added != base
+    (tmp_path / "ds" / "a" / "deep").mkdir()  # a folder added deeper down
+    deeper = stat_signature(ds, racy_window_ns=0)
+    assert deeper is not None and deeper != added and len(deeper) == len(added) + 1
+    with open(tmp_path / "ds" / "b" / "img00.png", "ab") as fh:  # content rewritten in place
+        fh.write(b"\0")
+    rewritten = stat_signature(ds, racy_window_ns=0)
+    assert rewritten is not None and rewritten != deeper
+    (tmp_path / "ds" / "b" / "img00.png").unlink()  # a listed image gone
+    assert stat_signature(ds, racy_window_ns=0) is None
 
 
 def test_corrupt_stat_cache_is_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

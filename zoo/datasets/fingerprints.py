@@ -32,7 +32,15 @@ from zoo._hashing import file_sha256
 from zoo.datasets._dataset import ArrayImages, Dataset, FileImages
 from zoo.errors import DatasetError
 
-__all__ = ["FINGERPRINT_VERSION", "RACY_WINDOW_NS", "StatCache", "file_sha256", "fingerprint"]
+__all__ = [
+    "FINGERPRINT_VERSION",
+    "RACY_WINDOW_NS",
+    "StatCache",
+    "StatRow",
+    "file_sha256",
+    "fingerprint",
+    "stat_signature",
+]
 
 log = logging.getLogger(__name__)
 
@@ -209,3 +217,58 @@ def fingerprint(dataset: Dataset, cache: StatCache | str | os.PathLike[str] | No
     else:  # pragma: no cover - ImageSource is a closed union
         raise TypeError(f"unknown image source {type(images).__name__}")
     return h.hexdigest()
+
+
+#: One file or folder in a :func:`stat_signature`: (path, device, inode, size, mtime_ns, ctime_ns).
+StatRow = tuple[str, int, int, int, int, int]
+
+
+def stat_signature(
+    dataset: Dataset, *, as_of_ns: int | None = None, racy_window_ns: int = RACY_WINDOW_NS
+) -> tuple[StatRow, ...] | None:
+    """What a re-listing and re-fingerprinting of ``dataset`` would see, in stats alone.
+
+    The stats of ``dataset.location``, of every folder under it (hidden ones aside, as the readers skip
+    them) and of every image file. Adding, removing or renaming an entry changes its folder's mtime;
+    rewriting a file changes its size, mtime or ctime (which user space cannot set back); so while the
+    signature stays equal, reading the dataset again would list the same samples with the same digests.
+    A manifest or ``.npz`` is ``location`` itself. Costs one ``stat`` per file and a ``scandir`` per
+    folder, no read.
+
+    Args:
+        as_of_ns: the time (``time.time_ns()``) the signature must vouch for, default now: a caller that
+            read the dataset passes the time the read began, so a change during the read is not trusted.
+        racy_window_ns: changes this close to ``as_of_ns`` are not trusted (see the module docstring).
+
+    Returns:
+        The signature, or None when it cannot vouch for the content: a path is gone, or something changed
+        after ``as_of_ns - racy_window_ns``.
+    """
+    rows: list[StatRow] = []
+    newest = 0
+
+    def add(path: str, st: os.stat_result) -> None:
+        nonlocal newest
+        rows.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+
+    try:
+        top = os.fspath(dataset.location)
+        add(top, os.stat(top))
+        if os.path.isdir(top):
+            stack = [top]
+            while stack:
+                with os.scandir(stack.pop()) as it:
+                    for entry in it:
+                        if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                            add(entry.path, entry.stat(follow_symlinks=False))
+                            stack.append(entry.path)
+        if isinstance(dataset.images, FileImages):
+            for path in dataset.images.paths:
+                name = os.fspath(path)
+                add(name, os.stat(name))
+    except OSError:
+        return None
+    if newest > (time.time_ns() if as_of_ns is None else as_of_ns) - racy_window_ns:
+        return None
+    return tuple(rows)

@@ -257,6 +257,8 @@ def test_scoring_has_a_bar_per_model_with_the_running_scorer_and_a_total() -> No
     task = bars.tasks[view.score_tasks["a"]]
     assert (task.description, task.completed, task.total) == ("scoring a: probe_cv", 2, 3)
     assert task.fields["kind"] == "score" and _RateColumn().render(task).plain == ""
+    view(ProgressEvent("score", "a", 2, 3, "probe_cv", folds_done=3, folds_total=5))
+    assert bars.tasks[view.score_tasks["a"]].description == "scoring a: probe_cv fold 3/5"
     view(ProgressEvent("score", "b", 0, 3, "logme"))  # the next model: a's scoring is finished
     assert bars.tasks[view.score_tasks["a"]].finished
     view(ProgressEvent("done", None, 2, 2))

@@ -13,9 +13,11 @@ from redis import Redis
 from service.jobs.engine import JobEngine
 from service.jobs.handlers import score_progress
 from service.jobs.models import JobError, JobStatus, stored_top_model, top_model
+from service.jobs.request import RankingRequest, Sampling
 from service.pipeline.types import ProgressEvent
 from service.settings import Settings
-from tests.service.jobs.test_engine import MODELS, request
+from tests.service.jobs.test_engine import MODELS, finished, request
+from tests.support.service import WorkerFactory
 
 
 @pytest.fixture
@@ -55,10 +57,39 @@ def test_score_progress_reports_the_scorer_elapsed_time_and_an_eta() -> None:
     on_event(ProgressEvent("extract", "m", 5, 10))  # not a scoring event: ignored
     assert written[0] == {
         "status": "scoring", "scorer": "logme", "scorers_done": 0, "scorers_total": 4,
-        "score_elapsed_s": 0.0, "score_eta_s": None,
+        "folds_done": 0, "folds_total": 0, "score_elapsed_s": 0.0, "score_eta_s": None,
     }  # fmt: skip
     assert written[1]["scorer"] == "probe_cv" and written[1]["score_elapsed_s"] == 6.0
     assert written[1]["score_eta_s"] == 6.0 and len(written) == 2
+
+
+def test_score_progress_counts_the_folds_of_a_probe_like_scorer() -> None:
+    """Fake clock: 1 scorer and 3 of probe_cv's 4 folds (1.75 scorers of 3) took 7 s, so 1.25 scorers
+    are left at 4 s each: the ETA is 5 s; the folds reset when the next scorer starts."""
+    written: list[dict[str, Any]] = []
+    now = [10.0]
+    on_event = score_progress(lambda **fields: written.append(fields), clock=lambda: now[0])
+    on_event(ProgressEvent("score", "m", 1, 3, "probe_cv"))
+    now[0] = 17.0
+    on_event(ProgressEvent("score", "m", 1, 3, "probe_cv", folds_done=3, folds_total=4))
+    assert (written[1]["folds_done"], written[1]["folds_total"]) == (3, 4)
+    assert (written[1]["scorer"], written[1]["scorers_done"]) == ("probe_cv", 1)
+    assert written[1]["score_elapsed_s"] == 7.0 and written[1]["score_eta_s"] == 5.0
+    on_event(ProgressEvent("score", "m", 2, 3, "logme"))
+    assert (written[2]["folds_done"], written[2]["folds_total"]) == (0, 0)
+
+
+def test_the_view_carries_fold_progress(engine: JobEngine) -> None:
+    view, _ = engine.submit(request(seed=97, scorers=["probe_cv"]))
+    first = MODELS[0]
+    engine.model_progress(
+        view.id, first, status="scoring", scorer="probe_cv", scorers_done=0, scorers_total=1,
+        folds_done=3, folds_total=5,
+    )  # fmt: skip
+    model = next(m for m in engine.get(view.id).progress.models if m.id == first)
+    assert (model.scorer, model.folds_done, model.folds_total) == ("probe_cv", 3, 5)
+    listed = engine.list(None, None, 10, None)[0][0]
+    assert next(m for m in listed.progress.models if m.id == first).folds_done == 3
 
 
 def test_the_view_carries_score_progress(engine: JobEngine) -> None:
@@ -134,3 +165,28 @@ def test_the_top_model_is_stored_once_and_read_back_not_reparsed() -> None:
     assert stored_top_model({"top_model": "", "ranking": ranked}) is None  # stored: no ranked model
     assert stored_top_model({"ranking": ranked}) == "m1"  # an older record: computed from its ranking
     assert stored_top_model({}) is None
+
+
+def test_a_probe_cv_job_streams_its_fold_progress(
+    service_settings: Settings, redis_client: Redis, start_worker: WorkerFactory
+) -> None:
+    """A real worker scores probe_cv (5 folds by default): the job's events carry each fold."""
+    start_worker()
+    engine = JobEngine(service_settings, redis_client)
+    view, _ = engine.submit(
+        RankingRequest(
+            dataset="data:shapes",
+            models=["cnn4.glyphs"],
+            scorers=["probe_cv"],
+            sampling=Sampling(max_per_class=6, seed=98),
+        )
+    )
+    assert finished(engine, view.id).status == JobStatus.succeeded
+    folds = [
+        (data["folds_done"], data["folds_total"])
+        for _, name, data in engine.events(view.id, None, 0)
+        if name == "progress" and data.get("scorer") == "probe_cv" and data.get("folds_total")
+    ]
+    assert folds == [(f, 5) for f in range(1, 6)]
+    done = engine.get(view.id).progress.models[0]
+    assert (done.status, done.folds_done, done.folds_total) == ("done", 0, 0)

@@ -21,7 +21,7 @@ from service.pipeline import plan as planning
 from service.pipeline import sample as sampling
 from service.pipeline.run import rank
 from service.pipeline.schema import ErrorInfo
-from service.pipeline.types import Cells
+from service.pipeline.types import Cells, ModelInputs
 from service.settings import Settings
 from tests.support.service import write_image_folder
 
@@ -59,6 +59,21 @@ def test_stages_compose_to_rank(dataset: Path, settings: Settings, tiny_entry: A
     a, b = _strip(json.loads(staged.to_json())), _strip(json.loads(whole.to_json()))
     # the same stored features through the same code in one process: identical documents
     assert a == b
+
+
+def test_score_model_reports_probe_cv_folds_and_the_same_cells() -> None:
+    """The score stage turns probe_cv's fold callback into ``score`` events with fold counts; the cells
+    are those of a run without progress (the callback only observes)."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 10)
+    inputs = ModelInputs(features=rng.standard_normal((30, 6)) + labels[:, None])
+    plans = score.plan_scorers(["logme", "probe_cv"], {"probe_cv": {"folds": 3}})
+    events: list[Any] = []
+    watched = score.score_model("m", inputs, labels, plans, progress=events.append)
+    plain = score.score_model("m", inputs, labels, plans)
+    assert watched.scores == plain.scores
+    steps = [(e.done, e.message, e.folds_done, e.folds_total) for e in events]
+    assert steps == [(0, "logme", 0, 0), (1, "probe_cv", 0, 0)] + [(1, "probe_cv", f, 3) for f in (1, 2, 3)]
 
 
 def test_records_and_summaries_round_trip_through_json(

@@ -37,6 +37,8 @@ class ModelProgress:
         error: why the model is unusable, if it is.
         scorer: while ``scoring``, the scorer that runs now.
         scorers_done, scorers_total: scorers of this model finished, and to run (0 before scoring).
+        folds_done, folds_total: folds of the running scorer finished, and its folds, for scorers that
+            report them (``probe_cv``); 0 otherwise.
         score_elapsed_s: seconds this model has been scoring (None before scoring).
         score_eta_s: seconds of scoring left at the pace so far (None until one scorer finished).
 
@@ -46,6 +48,8 @@ class ModelProgress:
             cached (bool | Unset):  Default: False.
             done (int | Unset):  Default: 0.
             error (JobError | None | Unset):
+            folds_done (int | Unset):  Default: 0.
+            folds_total (int | Unset):  Default: 0.
             score_elapsed_s (float | None | Unset):
             score_eta_s (float | None | Unset):
             scorer (None | str | Unset):
@@ -59,6 +63,8 @@ class ModelProgress:
     cached: bool | Unset = False
     done: int | Unset = 0
     error: JobError | None | Unset = UNSET
+    folds_done: int | Unset = 0
+    folds_total: int | Unset = 0
     score_elapsed_s: float | None | Unset = UNSET
     score_eta_s: float | None | Unset = UNSET
     scorer: None | str | Unset = UNSET
@@ -87,6 +93,10 @@ class ModelProgress:
             error = self.error.to_dict()
         else:
             error = self.error
+
+        folds_done = self.folds_done
+
+        folds_total = self.folds_total
 
         score_elapsed_s: float | None | Unset
         if isinstance(self.score_elapsed_s, Unset):
@@ -125,6 +135,10 @@ class ModelProgress:
             field_dict["done"] = done
         if error is not UNSET:
             field_dict["error"] = error
+        if folds_done is not UNSET:
+            field_dict["folds_done"] = folds_done
+        if folds_total is not UNSET:
+            field_dict["folds_total"] = folds_total
         if score_elapsed_s is not UNSET:
             field_dict["score_elapsed_s"] = score_elapsed_s
         if score_eta_s is not UNSET:
@@ -177,6 +191,10 @@ class ModelProgress:
         error = _parse_error(d.pop("error", UNSET))
 
 
+        folds_done = d.pop("folds_done", UNSET)
+
+        folds_total = d.pop("folds_total", UNSET)
+
         def _parse_score_elapsed_s(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -219,6 +237,8 @@ class ModelProgress:
             cached=cached,
             done=done,
             error=error,
+            folds_done=folds_done,
+            folds_total=folds_total,
             score_elapsed_s=score_elapsed_s,
             score_eta_s=score_eta_s,
             scorer=scorer,
