@@ -122,6 +122,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from estimators import list_scorers
 from estimators.errors import LimitExceededError  # LimitExceededError: re-exported
 from service.errors import SettingsError
 from zoo.datasets.remote import check_root_url
@@ -532,6 +533,14 @@ class Settings(BaseSettings):
         if not names:
             raise ValueError("must name at least one scorer")
         return names
+
+    @field_validator("default_ensemble_scorer")
+    @classmethod
+    def _ensemble_scorer(cls, value: str) -> str:
+        names = list_scorers("ensemble")
+        if value not in names:
+            raise ValueError(f"must name an ensemble scorer, one of: {', '.join(names)}")
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod

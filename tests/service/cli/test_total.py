@@ -160,6 +160,8 @@ OTHER_BAD: list[tuple[str, str, str]] = [
     ("device", "ZOORANK_DEVICE", "cuda:-1"),
     ("device", "ZOORANK_DEVICE", "CPU"),
     ("default_scorers", "ZOORANK_SCORERS", ",,,"),
+    ("default_ensemble_scorer", "ZOORANK_ENSEMBLE_SCORER", "logme"),  # a model scorer, not an ensemble one
+    ("default_ensemble_scorer", "ZOORANK_ENSEMBLE_SCORER", "nope"),
     ("default_max_per_class", "ZOORANK_MAX_PER_CLASS", "-1"),
     ("default_max_per_class", "ZOORANK_MAX_PER_CLASS", "many"),
     ("default_max_per_class", "ZOORANK_MAX_PER_CLASS", "2.5"),
