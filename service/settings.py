@@ -149,7 +149,7 @@ DEFAULT_SCORERS: tuple[str, ...] = ("ridge_loo", "hscore")
 #: The ensemble scorer whose teams the ensembles section recommends, chosen on the offline benchmark's team
 #: truth (``benchmark.quality.choose_ensemble_default``: the highest mean tau_w over every 3-team of the
 #: fine-tuned models, 12 targets): mean_leep 0.574 (per target 0.24-0.81), ens_eep 0.568 (0.21-0.82),
-#: OSBORN 0.099 (-0.17-0.39).
+#: OSBORN -0.051 (-0.62-0.56, over the teams of the models it may score).
 DEFAULT_ENSEMBLE_SCORER = "mean_leep"
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
