@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import StringConstraints
 
 from service.api.auth import ApiKeyDep
 from service.api.problems import problem_responses
@@ -23,7 +24,10 @@ router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[ApiKeyDep
 )
 def list_models(
     pattern: Annotated[str, Query(max_length=200, description="fnmatch pattern on the model id")] = "*",
-    tag: Annotated[list[str] | None, Query(max_length=20, description="only entries with every tag")] = None,
+    tag: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None,
+        Query(max_length=20, description="only entries with every tag (each a non-empty label)"),
+    ] = None,
 ) -> ModelList:
     rows = model_rows(pattern, tags=tuple(tag or ()))
     return ModelList(items=[ModelInfo.model_validate(row) for row in rows])

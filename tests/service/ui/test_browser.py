@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +104,11 @@ def test_dashboard_flow(ui_stack: UiStack, context: BrowserContext) -> None:
 
     # browse the data root to the dataset (htmx swaps the folder list and fills the path field)
     page.click("#browser a[data-entry=shapes]")
-    page.wait_for_function("document.querySelector('#path').value === 'shapes'")
+    # polled from here: a string predicate would be eval'd in the page, which its CSP rightly forbids
+    deadline = time.monotonic() + 30
+    while page.input_value("#path") != "shapes":
+        assert time.monotonic() < deadline, "the dataset path field was never filled"
+        page.wait_for_timeout(50)
     # inspect it: class counts as a bar chart, the corrupt file listed
     page.click("#inspect-button")
     page.wait_for_selector("#inspection svg.bars")

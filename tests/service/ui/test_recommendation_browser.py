@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from service.settings import DEFAULT_SCORERS
+from service.ui.views import SCORER_LABELS
 from tests.service.ui.conftest import ARTIFACTS, UiStack
 from tests.service.ui.test_browser import MODELS, log_in
 
@@ -74,7 +76,7 @@ def test_the_recommendation_box_agrees_with_the_api_and_fits_a_phone(
             assert geometry["left"] >= 0 and geometry["right"] <= geometry["viewport"], geometry
             assert geometry["scroll"] <= geometry["client"], geometry  # nothing sticks out of the box
             headers = page.locator("#ranking-table thead").inner_text()
-            assert "cross-validated linear-probe accuracy" in headers and "τw" in headers
+            assert SCORER_LABELS[DEFAULT_SCORERS[0]] in headers and "τw" in headers
             box.screenshot(path=str(ARTIFACTS / f"recommendation-{width}px.png"))
         finally:
             ctx.close()

@@ -117,7 +117,7 @@ def sync_detailed(
 
     Args:
         pattern (str | Unset): fnmatch pattern on the model id Default: '*'.
-        tag (list[str] | None | Unset): only entries with every tag
+        tag (list[str] | None | Unset): only entries with every tag (each a non-empty label)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -151,7 +151,7 @@ def sync(
 
     Args:
         pattern (str | Unset): fnmatch pattern on the model id Default: '*'.
-        tag (list[str] | None | Unset): only entries with every tag
+        tag (list[str] | None | Unset): only entries with every tag (each a non-empty label)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -180,7 +180,7 @@ async def asyncio_detailed(
 
     Args:
         pattern (str | Unset): fnmatch pattern on the model id Default: '*'.
-        tag (list[str] | None | Unset): only entries with every tag
+        tag (list[str] | None | Unset): only entries with every tag (each a non-empty label)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -214,7 +214,7 @@ async def asyncio(
 
     Args:
         pattern (str | Unset): fnmatch pattern on the model id Default: '*'.
-        tag (list[str] | None | Unset): only entries with every tag
+        tag (list[str] | None | Unset): only entries with every tag (each a non-empty label)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
