@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -16,18 +16,18 @@ import estimators
 from estimators._params import check_params
 from estimators._registry import ScorerSpec
 from estimators.errors import InvalidParameterError, ZoorankError
-from service.pipeline.schema import ErrorInfo
-from service.pipeline.types import CancelCheck, check_cancel, error_info, no_progress
-
-if TYPE_CHECKING:
-    pass
-from typing import TYPE_CHECKING
-
-from service.pipeline.schema import NOT_APPLICABLE, _jsonable
-from service.pipeline.types import Cells, ModelInputs, ProgressCallback, ProgressEvent, ScorerPlan
-
-if TYPE_CHECKING:
-    pass
+from service.pipeline.schema import NOT_APPLICABLE, ErrorInfo, _jsonable
+from service.pipeline.types import (
+    CancelCheck,
+    Cells,
+    ModelInputs,
+    ProgressCallback,
+    ProgressEvent,
+    ScorerPlan,
+    check_cancel,
+    error_info,
+    no_progress,
+)
 
 
 def plan_scorers(
