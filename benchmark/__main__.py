@@ -66,6 +66,21 @@ def _fail(exc: ZoorankError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _check_readme(readme: Path | None) -> None:
+    """Refuse a ``--readme`` that is not a file with exactly one summary block to rewrite."""
+    if readme is not None and not (readme.is_file() and readme_has_block(readme.read_text(encoding="utf-8"))):
+        raise typer.BadParameter(
+            f"{readme} needs exactly one block between {README_MARKERS[0]} and {README_MARKERS[1]}",
+            param_hint="--readme",
+        )
+
+
+def _check_report(results: Path) -> None:
+    """Refuse a results folder without the written report that a refresh command adds to."""
+    if not (results / "quality.json").is_file():
+        raise typer.BadParameter(f"no quality.json in {results}: run `python -m benchmark quality` first")
+
+
 @app.command("quality")
 def quality_command(
     results: Annotated[
@@ -102,11 +117,7 @@ def quality_command(
         raise typer.BadParameter(f"--sizes must be integers, got {sizes!r}") from None
     if not size_list or any(s < 0 for s in size_list):
         raise typer.BadParameter("--sizes needs integers >= 0")
-    if readme is not None and not (readme.is_file() and readme_has_block(readme.read_text(encoding="utf-8"))):
-        raise typer.BadParameter(
-            f"{readme} needs exactly one block between {README_MARKERS[0]} and {README_MARKERS[1]}",
-            param_hint="--readme",
-        )
+    _check_readme(readme)
     names = _names(targets) or list(tg.TARGETS)
     unknown = [t for t in names if t not in tg.TARGETS]
     if unknown:
@@ -144,13 +155,8 @@ def baselines_command(
     """Add the data-free baselines to the written report (quality.md, quality.json, README block) from the
     committed files alone: no scoring, no feature extraction (`quality` computes them as well)."""
 
-    if readme is not None and not (readme.is_file() and readme_has_block(readme.read_text(encoding="utf-8"))):
-        raise typer.BadParameter(
-            f"{readme} needs exactly one block between {README_MARKERS[0]} and {README_MARKERS[1]}",
-            param_hint="--readme",
-        )
-    if not (results / "quality.json").is_file():
-        raise typer.BadParameter(f"no quality.json in {results}: run `python -m benchmark quality` first")
+    _check_readme(readme)
+    _check_report(results)
     try:
         paths = refresh_baselines(results, readme)
     except ZoorankError as exc:
@@ -172,13 +178,8 @@ def calibration_command(
     calibration section and the default ensemble scorer's choice to the written report. Rankings are
     cached in calibration.json: a rerun ranks only the targets whose data, models or scorers changed."""
 
-    if readme is not None and not (readme.is_file() and readme_has_block(readme.read_text(encoding="utf-8"))):
-        raise typer.BadParameter(
-            f"{readme} needs exactly one block between {README_MARKERS[0]} and {README_MARKERS[1]}",
-            param_hint="--readme",
-        )
-    if not (results / "quality.json").is_file():
-        raise typer.BadParameter(f"no quality.json in {results}: run `python -m benchmark quality` first")
+    _check_readme(readme)
+    _check_report(results)
     try:
         paths = refresh_calibration(results, readme, log=_log)
     except ZoorankError as exc:

@@ -61,7 +61,7 @@ from service.catalogue import RELIABILITY_FILE
 from service.pipeline.ensembles import member_arrays
 from service.pipeline.run import rank
 from service.pipeline.types import ModelInputs
-from service.settings import DEFAULT_ENSEMBLE_SCORER, DEFAULT_SCORERS, Settings
+from service.settings import DEFAULT_ENSEMBLE_SCORER, DEFAULT_SCORERS, REPLACED_DEFAULT_SCORERS, Settings
 from zoo._api import get_entry
 from zoo.atomic import write_text_atomic
 from zoo.datasets import SamplingSpec, stratified_indices
@@ -82,8 +82,6 @@ __all__ = [
 SIZES: tuple[int, ...] = (10, 25, 50, 0)
 #: zoorank's default scorers before this benchmark (their mean rank was the default ordering).
 AGG_V0: tuple[str, ...] = ("logme", "leep", "nce", "hscore_shrinkage", "transrate", "sfda", "ped")
-#: The default before the scale goal: ``probe_cv``'s iterative cross-validation made it too slow at scale.
-REPLACED_DEFAULT: tuple[str, ...] = ("probe_cv", "hscore")
 #: Scorers the default may not contain, with the reason: the default must stay near the Gram floor (the
 #: ``FᵀF`` + one ``D×D`` eigendecomposition every Gram scorer pays) at realistic sizes. They stay
 #: registered and graded; a request may still name them.
@@ -486,7 +484,7 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
     Targets: the full targets at the main sample size and the 10-shot variants, equally weighted. Returns
     the best sets, the best single scorer, the **choice** (the best set without a scorer of
     :data:`AT_SCALE_EXCLUDED`, which the default must be), the current default (``DEFAULT_SCORERS``) with
-    its position, the default it replaced (:data:`REPLACED_DEFAULT`), the first default (:data:`AGG_V0`,
+    its position, the default it replaced (``REPLACED_DEFAULT_SCORERS``), the first default (:data:`AGG_V0`,
     7 scorers: outside the search, position None) and the leave-one-target-out estimate of the procedure
     (:mod:`benchmark.aggregate_search`), which chooses among the eligible sets as the default does.
     """
@@ -535,7 +533,9 @@ def choose_default(report: QualityReport) -> dict[str, Any]:
         "excluded": {k: v for k, v in AT_SCALE_EXCLUDED.items() if k in report.scorers},
         "choice": describe(eligible[0].members) if eligible else None,
         "default": describe(default) if set(default) <= set(report.scorers) else None,
-        "replaced": describe(REPLACED_DEFAULT) if set(REPLACED_DEFAULT) <= set(report.scorers) else None,
+        "replaced": describe(REPLACED_DEFAULT_SCORERS)
+        if set(REPLACED_DEFAULT_SCORERS) <= set(report.scorers)
+        else None,
         "previous": describe(AGG_V0) if set(AGG_V0) <= set(report.scorers) else None,
         "loto": {
             "per_target": {t: {"members": list(m), "tau_w": v} for t, (m, v) in loto.items()},
